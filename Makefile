@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint venv serve-demo bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: SQLite, demo data, an admin login and a POS API key, served on 127.0.0.1:8000.
+demo: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py seed_demo
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+## make lint: ruff and the migrations check.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	LOYALTY_ALLOW_INSECURE_KEY=1 $(PY) manage.py makemigrations --check --dry-run
+
+## make test: lint, then the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite).
+test: lint
+	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+bench: $(STAMP)
+	$(PY) bench/ledger.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis

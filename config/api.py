@@ -1,0 +1,425 @@
+"""What every API endpoint shares: the base classes of the three surfaces,
+RFC 9457 problem documents, Idempotency-Key handling and pagination.
+
+A view picks its surface by subclassing `PosAPIView`, `ManageAPIView` (or,
+later, the member app's base); authentication, permissions, throttling,
+tenant scoping and idempotency then come with it and cannot be forgotten.
+"""
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+from members.exceptions import DomainError, IdempotencyKeyReused
+from members.models import ApiKey, IdempotencyRecord, Program
+from members.services import api_key_authenticate
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+# --- Problem documents -------------------------------------------------------
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"urn:loyalty:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+        **extra,
+    }
+
+
+def problem_response(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response:
+    return Response(problem(status, code, title, detail, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _field_errors(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return {str(field): _messages(value) for field, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _field_errors(value)
+    if isinstance(value, list):
+        if any(isinstance(item, dict | list) for item in value):
+            return [_messages(item) for item in value]
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+_DRF_CODES: list[tuple[type[exceptions.APIException], str, str]] = [
+    (exceptions.ParseError, "malformed_request", "The request body could not be parsed"),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type", "Send the body as application/json"),
+    (exceptions.NotAuthenticated, "not_authenticated", "Authentication credentials were not provided"),
+    (exceptions.AuthenticationFailed, "authentication_failed", "The credentials are not valid"),
+    (exceptions.PermissionDenied, "permission_denied", "You may not do this"),
+    (exceptions.NotFound, "not_found", "Not found"),
+    (exceptions.MethodNotAllowed, "method_not_allowed", "Method not allowed"),
+    (exceptions.NotAcceptable, "not_acceptable", "Cannot answer in the requested format"),
+    (exceptions.Throttled, "throttled", "Too many requests"),
+]
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's exception handler: every error becomes a problem document with a stable code."""
+    if isinstance(exc, DomainError):
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        return problem_response(
+            400,
+            "validation_error",
+            "The request is not valid",
+            "One or more fields are not valid.",
+            errors=_field_errors(exc.detail),
+        )
+    if isinstance(exc, exceptions.APIException):
+        return _api_exception_response(exc, context)
+    if isinstance(exc, IntegrityError):
+        logger.warning("integrity error answered with 409: %s", exc)
+        return problem_response(
+            409,
+            "conflict",
+            "The request conflicts with the current state",
+            "A simultaneous request changed the same data; retry it.",
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        response = problem_response(
+            503, "service_unavailable", "The service is temporarily unavailable", "Retry the request in a moment."
+        )
+        response["Retry-After"] = "5"
+        return response
+    return None
+
+
+def _api_exception_response(exc: exceptions.APIException, context: dict[str, Any]) -> Response:
+    code, title = next(((c, t) for cls, c, t in _DRF_CODES if isinstance(exc, cls)), ("error", "Request failed"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    response = problem_response(exc.status_code, code, title, str(detail))
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    request = context.get("request")
+    view = context.get("view")
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and view and request:
+        if header := view.get_authenticate_header(request):
+            response["WWW-Authenticate"] = header
+    return response
+
+
+class ProblemJsonMiddleware:
+    """Unhandled errors under /api/ still answer with a problem document, never an HTML page."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exc, DatabaseError) and (response := problem_exception_handler(exc, {})):
+            return JsonResponse(response.data, status=response.status_code, content_type=PROBLEM_CONTENT_TYPE)
+        logger.exception("unhandled error on %s", request.path)
+        body = problem(500, "internal_error", "Internal error", "The error was logged; retry later.")
+        return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type = serializers.CharField(help_text="urn:loyalty:problem:<code>")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine-readable error code.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Per-field messages, with code validation_error.",
+    )
+
+
+def problems(*statuses: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the listed error statuses."""
+    descriptions = {
+        400: "validation_error or malformed_request",
+        401: "not_authenticated or authentication_failed",
+        403: "permission_denied",
+        404: "not_found or member_not_found",
+        409: "conflict, idempotency_in_flight",
+        415: "unsupported_media_type",
+        422: "a domain error such as insufficient_points or idempotency_key_reused",
+        429: "throttled",
+    }
+    return {status: OpenApiResponse(ProblemSerializer, description=descriptions.get(status, "")) for status in statuses}
+
+
+# --- Idempotency ---------------------------------------------------------------
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, record: IdempotencyRecord) -> None:
+        self.record = record
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency_key_invalid"
+    status = 400
+    title = "The Idempotency-Key header must be 1 to 255 printable characters"
+
+
+class IdempotencyInFlight(DomainError):
+    code = "idempotency_in_flight"
+    status = 409
+    title = "A request with this idempotency key is still being processed"
+
+
+def _request_fingerprint(request: Request) -> str:
+    try:
+        body = json.dumps(request.data, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        body = request.body.decode(errors="replace")
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+    """Claims `key` for this request, or raises what the caller must answer instead."""
+    record, created = IdempotencyRecord.objects.get_or_create(
+        scope=scope, key=key, defaults={"request_hash": fingerprint}
+    )
+    if created:
+        return record
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.state == IdempotencyRecord.State.DONE:
+        raise IdempotentReplay(record)
+    stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS)
+    # A request that crashed never released its key; after a while a retry may take it over.
+    if IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=stale).update(created_at=timezone.now()):
+        return record
+    raise IdempotencyInFlight()
+
+
+def idempotency_keys_clean(*, older_than_hours: int | None = None) -> int:
+    hours = older_than_hours or settings.IDEMPOTENCY_KEY_TTL_HOURS
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
+    return deleted
+
+
+class IdempotentMixin:
+    """Same key and body: the first 2xx answer is replayed with `Idempotent-Replayed: true`.
+    Same key, other body: 422 `idempotency_key_reused`. Still running: 409.
+    A failed request releases its key, so the client can correct and retry."""
+
+    idempotency_record: IdempotencyRecord | None = None
+
+    def idempotency_scope(self, request: Request) -> str:
+        raise NotImplementedError
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.idempotency_record.key if self.idempotency_record else None
+
+    def ledger_key(self, request: Request) -> str | None:
+        """The key handed to ledger services, namespaced by who sent it."""
+        key = self.idempotency_key
+        return f"{self.idempotency_scope(request)}:{key}" if key else None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method not in WRITE_METHODS or key is None:
+            return
+        if not 0 < len(key) <= 255 or not key.isprintable():
+            raise IdempotencyKeyInvalid()
+        self.idempotency_record = idempotency_claim(
+            scope=self.idempotency_scope(request), key=key, fingerprint=_request_fingerprint(request)
+        )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, IdempotentReplay):
+            response = Response(exc.record.response_body, status=exc.record.response_status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        record = self.idempotency_record
+        if record is not None:
+            self.idempotency_record = None
+            if 200 <= response.status_code < 300:
+                record.state = IdempotencyRecord.State.DONE
+                record.response_status = response.status_code
+                record.response_body = response.data
+                record.save(update_fields=["state", "response_status", "response_body"])
+            else:
+                record.delete()
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+# --- Pagination ----------------------------------------------------------------
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class LedgerCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("-occurred_at", "-id")
+
+
+# --- Integration (POS) surface ---------------------------------------------------
+
+
+class ApiKeyPrincipal:
+    """Who a till is: the program (and optionally the store) of its API key."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.program: Program = api_key.program
+        self.pk = None
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != self.keyword.lower():
+            return None
+        api_key = api_key_authenticate(key.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "config.api.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`, a key of one program.",
+        }
+
+
+class ApiKeyThrottle(SimpleRateThrottle):
+    scope = "pos"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        return self.cache_format % {"scope": self.scope, "ident": api_key.pk} if api_key else None
+
+
+class PosAPIView(IdempotentMixin, GenericAPIView):
+    """Base of the integration API: one API key, one program, nothing else visible."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ApiKeyThrottle]
+
+    @property
+    def program(self) -> Program:
+        return self.request.user.program
+
+    def idempotency_scope(self, request: Request) -> str:
+        return f"pos:{request.user.program.pk}"
+
+
+# --- Manager surface -----------------------------------------------------------------
+
+
+def managed_programs(user: Any):
+    """The programs a staff user may see: all for superusers, else those assigned."""
+    if user.is_superuser:
+        return Program.objects.all()
+    return Program.objects.filter(managers=user)
+
+
+class IsProgramStaff(BasePermission):
+    """Staff with the Django model permissions the view declares in `required_permissions`."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_staff and user.is_active):
+            return False
+        perms = view.required_permissions.get(request.method, view.required_permissions.get("*", ()))
+        return user.has_perms(perms)
+
+
+class ManageUserThrottle(UserRateThrottle):
+    scope = "manage"
+
+
+class ManageAPIView(IdempotentMixin, GenericAPIView):
+    """Base of the manager API: staff, Django permissions, only their programs."""
+
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [IsProgramStaff]
+    throttle_classes = [ManageUserThrottle]
+    pagination_class = StandardPagination
+    required_permissions: dict[str, tuple[str, ...]] = {}
+
+    def programs(self):
+        return managed_programs(self.request.user)
+
+    def idempotency_scope(self, request: Request) -> str:
+        return f"manage:{request.user.pk}"
+
+
+def parse(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> dict[str, Any]:
+    """Validated input of a request, or a validation_error problem."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -1,0 +1,31 @@
+"""Celery application. Tasks run in-process unless REDIS_URL names a broker."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("loyalty")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "activate-pending-points": {
+        "task": "loyalty.tasks.lots_activate_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    "expire-points": {
+        "task": "loyalty.tasks.lots_expire_task",
+        "schedule": crontab(minute=7),
+    },
+    "warn-expiring-points": {
+        "task": "loyalty.tasks.lots_warn_expiring_task",
+        "schedule": crontab(hour=6, minute=15),
+    },
+    "clean-idempotency-keys": {
+        "task": "members.tasks.idempotency_keys_clean_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from loyalty.apis import manage, pos
+
+pos_patterns = [
+    path("members/", pos.MemberEnrollView.as_view(), name="member-enroll"),
+    path("members/lookup/", pos.MemberLookupView.as_view(), name="member-lookup"),
+    path("members/<str:member_id>/", pos.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:member_id>/ledger/", pos.MemberLedgerView.as_view(), name="member-ledger"),
+]
+
+manage_patterns = [
+    path("members/", manage.ManageMemberListView.as_view(), name="member-list"),
+    path("members/<str:member_id>/", manage.ManageMemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:member_id>/adjustments/", manage.ManageAdjustmentView.as_view(), name="member-adjust"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/pos/v1/", include((pos_patterns, "pos"))),
+    path("api/manage/v1/", include((manage_patterns, "manage"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

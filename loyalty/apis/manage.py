@@ -1,0 +1,82 @@
+"""Manager API: /api/manage/v1/ (staff, scoped to the programs they manage)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api import ManageAPIView, parse, problems
+from members.models import Member
+
+from ..selectors import member_balances
+from ..services.ledger import ledger_adjust
+from .filters import MemberFilter
+from .serializers import AdjustmentInput, AdjustmentOutput, EntryOutput, MemberListOutput, MemberOutput
+
+TAGS = ["Manager: members"]
+
+
+class ManagedMembersView(ManageAPIView):
+    queryset = Member.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        return Member.objects.filter(program__in=self.programs()).select_related("program", "account")
+
+    def get_member(self) -> Member:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["member_id"])
+
+
+class ManageMemberListView(ManagedMembersView):
+    required_permissions = {"GET": ("members.view_member",)}
+    filterset_class = MemberFilter
+    serializer_class = MemberListOutput
+
+    @extend_schema(
+        operation_id="manage_member_list",
+        tags=TAGS,
+        responses={200: MemberListOutput(many=True), **problems(400, 401, 403)},
+        summary="Members of the programs you manage",
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by("pk")))
+        return self.get_paginated_response(MemberListOutput(page, many=True).data)
+
+
+class ManageMemberDetailView(ManagedMembersView):
+    required_permissions = {"GET": ("members.view_member",)}
+
+    @extend_schema(
+        operation_id="manage_member_detail",
+        tags=TAGS,
+        responses={200: MemberOutput, **problems(401, 403, 404)},
+        summary="A member with balances",
+    )
+    def get(self, request: Request, member_id: str) -> Response:
+        return Response(MemberOutput(self.get_member()).data)
+
+
+class ManageAdjustmentView(ManagedMembersView):
+    required_permissions = {"POST": ("loyalty.adjust_points",)}
+
+    @extend_schema(
+        operation_id="manage_member_adjust",
+        tags=TAGS,
+        request=AdjustmentInput,
+        responses={201: AdjustmentOutput, **problems(400, 401, 403, 404, 409, 415, 422)},
+        summary="Add or remove points by hand",
+        description="Recorded with the manager, the time and the reason. A removal larger than the available "
+        "balance fails with insufficient_points unless allow_debt is set.",
+    )
+    def post(self, request: Request, member_id: str) -> Response:
+        member = self.get_member()
+        data = parse(AdjustmentInput, request.data)
+        entry = ledger_adjust(
+            member=member,
+            points=data["points"],
+            reason=data["reason"],
+            actor=request.user,
+            allow_debt=data["allow_debt"],
+            key=self.ledger_key(request),
+        )
+        output = {"entry": EntryOutput(entry).data, "balances": member_balances(member=member).as_dict()}
+        return Response(AdjustmentOutput(output).data, status=201)

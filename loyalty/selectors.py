@@ -1,0 +1,84 @@
+"""Reads of the ledger. Every query names the member (or program) it is about."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet, Sum
+from django.utils import timezone
+
+from members.models import Member
+
+from .models import Account, Allocation, Entry, Lot
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: int = 0
+    pending: int = 0
+    debt: int = 0
+    expiring_soon: int = 0
+    expiring_soon_until: datetime | None = None
+    earned: int = 0
+    redeemed: int = 0
+    expired: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expiring_soon_until"] = self.expiring_soon_until.isoformat() if self.expiring_soon_until else None
+        return data
+
+
+def member_balances(*, member: Member, now: datetime | None = None) -> Balances:
+    """Balances in two queries whatever the length of the member's history:
+    the cached account row and one indexed sum over the lots that expire soon."""
+    now = now or timezone.now()
+    account = Account.objects.filter(pk=member.pk).first()
+    if account is None:
+        return Balances()
+    until = now + timedelta(days=member.program.expiry_warning_days)
+    expiring = (
+        Lot.objects.filter(member_id=member.pk, remaining__gt=0, expires_at__gt=now, expires_at__lte=until).aggregate(
+            points=Sum("remaining")
+        )["points"]
+        or 0
+    )
+    return Balances(
+        available=account.available,
+        pending=account.pending,
+        debt=account.debt,
+        expiring_soon=expiring,
+        expiring_soon_until=until,
+        earned=account.earned,
+        redeemed=account.redeemed,
+        expired=account.expired,
+    )
+
+
+def ledger_entries_for_member(*, member: Member) -> QuerySet[Entry]:
+    """The member's entries, newest first, with the lots each debit consumed."""
+    allocations = Allocation.objects.filter(member_id=member.pk).select_related("lot").order_by("pk")
+    return (
+        Entry.objects.filter(member_id=member.pk)
+        .select_related("lot")
+        .prefetch_related(Prefetch("allocations", queryset=allocations))
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def member_ledger_export(member: Member) -> dict[str, Any]:
+    """The ledger part of the member's GDPR export."""
+    return {
+        "balances": member_balances(member=member).as_dict(),
+        "entries": [
+            {
+                "id": entry.pk,
+                "kind": entry.kind,
+                "points": entry.amount,
+                "occurred_at": entry.occurred_at.isoformat(),
+                "reason": entry.reason,
+                "details": entry.details,
+            }
+            for entry in Entry.objects.filter(member_id=member.pk).order_by("occurred_at", "pk")
+        ],
+    }

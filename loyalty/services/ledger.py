@@ -1,0 +1,415 @@
+"""Every write to the points ledger goes through these functions.
+
+Each one runs in a transaction that first locks the member's `Account` row
+(several accounts: in primary-key order, so two transfers in opposite
+directions cannot deadlock). Everything after the lock sees the latest
+committed state of that member, which is what makes concurrent writers,
+retries and idempotency keys safe.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
+from members.models import Member, MemberStatus
+
+from ..exceptions import InsufficientPoints, InvalidAmount, TransferNotAllowed
+from ..models import Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
+
+MAX_POINTS_PER_ENTRY = 1_000_000_000
+_DEFAULT: Any = object()  # "use the program's policy", distinct from an explicit None
+
+
+def _validate_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_POINTS_PER_ENTRY:
+        raise InvalidAmount(f"Points must be a whole number from 1 to {MAX_POINTS_PER_ENTRY}.")
+
+
+def _ensure_active(member: Member) -> None:
+    if member.status == MemberStatus.SUSPENDED:
+        raise MemberSuspended()
+    if member.status == MemberStatus.CLOSED:
+        raise MemberClosed()
+
+
+def lock_accounts(members: Iterable[Member]) -> dict[int, Account]:
+    """Locks the accounts of `members` in primary-key order, creating missing ones.
+
+    The lock is on the fixed account row, never on a ledger row: that row
+    does not move, so two writers can never both read the same balance.
+    """
+    by_id = {member.pk: member for member in members}
+    accounts = lock_accounts_by_id(by_id)
+    if len(accounts) < len(by_id):
+        missing = [Account(member_id=pk, program_id=m.program_id) for pk, m in by_id.items() if pk not in accounts]
+        Account.objects.bulk_create(missing, ignore_conflicts=True)
+        accounts = lock_accounts_by_id(by_id)
+    return accounts
+
+
+def lock_accounts_by_id(member_ids: Iterable[int]) -> dict[int, Account]:
+    """Locks existing accounts in primary-key order (the one lock order everywhere)."""
+    rows = Account.objects.select_for_update(of=("self",)).select_related("member", "member__program")
+    return {account.pk: account for account in rows.filter(pk__in=sorted(member_ids)).order_by("pk")}
+
+
+def _replayed(*, member: Member, key: str | None, kind: str, amount: int) -> Entry | None:
+    """The entry already posted under `key`, or None. A key names one write only."""
+    if key is None:
+        return None
+    entry = Entry.objects.filter(program_id=member.program_id, key=key).first()
+    if entry is None:
+        return None
+    if (entry.member_id, entry.kind, entry.amount) != (member.pk, kind, amount):
+        raise IdempotencyKeyReused()
+    entry.replayed = True  # type: ignore[attr-defined]
+    return entry
+
+
+def _apply(account: Account, **deltas: int) -> None:
+    """Moves the cached balances by `deltas`, in the database and on `account`."""
+    deltas = {field: delta for field, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    Account.objects.filter(pk=account.pk).update(
+        updated_at=timezone.now(), **{field: F(field) + delta for field, delta in deltas.items()}
+    )
+    for field, delta in deltas.items():
+        setattr(account, field, getattr(account, field) + delta)
+
+
+def _merge(*parts: dict[str, int]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for part in parts:
+        for field, delta in part.items():
+            total[field] += delta
+    return total
+
+
+def _settle_debt(account: Account, lot: Lot) -> int:
+    """Pays the member's debt, oldest first, out of a new lot. Returns the points paid."""
+    paid = 0
+    owed = Entry.objects.filter(member_id=account.pk, uncovered__gt=0).order_by("id")
+    for debit in owed:
+        take = min(debit.uncovered, lot.remaining - paid)
+        Allocation.objects.create(member_id=account.pk, entry=debit, lot=lot, amount=take)
+        Entry.objects.filter(pk=debit.pk).update(uncovered=F("uncovered") - take)
+        paid += take
+        if paid == lot.remaining:
+            break
+    if paid:
+        Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - paid)
+        lot.remaining -= paid
+    return paid
+
+
+def _post_credit(
+    *,
+    account: Account,
+    kind: str,
+    amount: int,
+    occurred_at: datetime,
+    available_at: datetime,
+    expires_at: datetime | None,
+    key: str | None = None,
+    actor: Any = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+    counterpart: Entry | None = None,
+) -> Entry:
+    member = account.member
+    entry = Entry.objects.create(
+        program_id=member.program_id,
+        member=member,
+        kind=kind,
+        amount=amount,
+        key=key,
+        occurred_at=occurred_at,
+        actor=actor,
+        reason=reason,
+        details=details or {},
+        counterpart=counterpart,
+    )
+    pending = available_at > timezone.now()
+    lot = Lot.objects.create(
+        program_id=member.program_id,
+        member=member,
+        entry=entry,
+        amount=amount,
+        remaining=amount,
+        pending=pending,
+        occurred_at=occurred_at,
+        available_at=available_at,
+        expires_at=expires_at,
+    )
+    paid = _settle_debt(account, lot) if account.debt else 0
+    balance = "pending" if pending else "available"
+    _apply(account, **_merge({balance: lot.remaining, "debt": -paid}, lifetime_deltas(kind, amount)))
+    entry.lot_created = lot  # type: ignore[attr-defined]
+    return entry
+
+
+@transaction.atomic
+def ledger_credit(
+    *,
+    member: Member,
+    amount: int,
+    kind: str = EntryKind.EARN,
+    key: str | None = None,
+    occurred_at: datetime | None = None,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = _DEFAULT,
+    actor: Any = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Entry:
+    """Adds a lot of `amount` points. Debt, if any, is paid from it first.
+
+    `available_at` defaults to `occurred_at` (spendable at once); `expires_at`
+    defaults to the program's expiry policy.
+    """
+    _validate_amount(amount)
+    account = lock_accounts([member])[member.pk]
+    if replay := _replayed(member=member, key=key, kind=kind, amount=amount):
+        return replay
+    member = account.member
+    if kind != EntryKind.ADJUST:
+        _ensure_active(member)
+    occurred_at = occurred_at or timezone.now()
+    return _post_credit(
+        account=account,
+        kind=kind,
+        amount=amount,
+        key=key,
+        occurred_at=occurred_at,
+        available_at=available_at or occurred_at,
+        expires_at=member.program.expires_at_for(occurred_at) if expires_at is _DEFAULT else expires_at,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
+
+
+def activate_due_lots(account: Account, now: datetime) -> None:
+    """Makes the member's pending lots whose return window has passed spendable."""
+    due = list(
+        Lot.objects.filter(member_id=account.pk, pending=True, available_at__lte=now).values_list("pk", "remaining")
+    )
+    if due:
+        Lot.objects.filter(pk__in=[pk for pk, _ in due]).update(pending=False)
+        points = sum(remaining for _, remaining in due)
+        _apply(account, pending=-points, available=points)
+
+
+def _spendable_lots(account: Account, now: datetime, prefer: Sequence[int]) -> Iterable[Lot]:
+    """Lots in the order a debit consumes them: the preferred ones (pending or
+    not), then soonest expiry first, never-expiring last, ties by age."""
+    live = Lot.objects.filter(member_id=account.pk, remaining__gt=0).exclude(expires_at__lte=now)
+    if prefer:
+        yield from live.filter(pk__in=prefer).order_by("pk")
+    ordered = live.filter(pending=False).exclude(pk__in=prefer)
+    yield from ordered.order_by(F("expires_at").asc(nulls_last=True), "occurred_at", "pk").iterator(chunk_size=200)
+
+
+def _allocate(lots: Iterable[Lot], amount: int) -> list[tuple[Lot, int]]:
+    takes: list[tuple[Lot, int]] = []
+    needed = amount
+    for lot in lots:
+        if needed == 0:
+            break
+        take = min(lot.remaining, needed)
+        takes.append((lot, take))
+        needed -= take
+    return takes
+
+
+def debit_deltas(*, kind: str, amount: int, takes: Sequence[tuple[Lot, int]]) -> dict[str, int]:
+    """How a debit of `amount` consuming `takes` moves the account's balances."""
+    covered = sum(take for _, take in takes)
+    from_pending = sum(take for lot, take in takes if lot.pending)
+    balances = {"available": from_pending - covered, "pending": -from_pending, "debt": amount - covered}
+    return _merge(balances, lifetime_deltas(kind, -amount))
+
+
+def _post_debit(
+    *,
+    account: Account,
+    kind: str,
+    amount: int,
+    takes: list[tuple[Lot, int]],
+    occurred_at: datetime,
+    key: str | None = None,
+    actor: Any = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Entry:
+    """Writes a debit of `amount` consuming `takes`; what they leave uncovered becomes debt."""
+    member = account.member
+    covered = sum(take for _, take in takes)
+    entry = Entry.objects.create(
+        program_id=member.program_id,
+        member=member,
+        kind=kind,
+        amount=-amount,
+        uncovered=amount - covered,
+        key=key,
+        occurred_at=occurred_at,
+        actor=actor,
+        reason=reason,
+        details=details or {},
+    )
+    Allocation.objects.bulk_create(
+        [Allocation(member_id=member.pk, entry=entry, lot=lot, amount=take) for lot, take in takes]
+    )
+    for lot, take in takes:
+        lot.remaining -= take
+    Lot.objects.bulk_update([lot for lot, _ in takes], ["remaining"])
+    _apply(account, **debit_deltas(kind=kind, amount=amount, takes=takes))
+    entry.allocated = takes  # type: ignore[attr-defined]
+    return entry
+
+
+@transaction.atomic
+def ledger_debit(
+    *,
+    member: Member,
+    amount: int,
+    kind: str = EntryKind.REDEEM,
+    key: str | None = None,
+    allow_debt: bool = False,
+    prefer_lots: Sequence[int] = (),
+    occurred_at: datetime | None = None,
+    actor: Any = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Entry:
+    """Takes `amount` points from the member's lots, soonest-expiring first.
+
+    Without `allow_debt` a debit larger than the available balance fails with
+    `insufficient_points`. With it (returns, corrections) the shortfall
+    becomes debt. `prefer_lots` are consumed first, even while pending: a
+    return takes back the purchase's own points before any others.
+    """
+    _validate_amount(amount)
+    account = lock_accounts([member])[member.pk]
+    if replay := _replayed(member=member, key=key, kind=kind, amount=-amount):
+        return replay
+    member = account.member
+    if kind in (EntryKind.REDEEM, EntryKind.TRANSFER_OUT):
+        _ensure_active(member)
+    now = timezone.now()
+    activate_due_lots(account, now)
+    expire_due_lots(account, now)
+    if not allow_debt and amount > account.available:
+        raise InsufficientPoints(
+            f"{amount} points requested, {account.available} available.",
+            available=account.available,
+            requested=amount,
+        )
+    takes = _allocate(_spendable_lots(account, now, prefer_lots), amount)
+    return _post_debit(
+        account=account,
+        kind=kind,
+        amount=amount,
+        takes=takes,
+        occurred_at=occurred_at or now,
+        key=key,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
+
+
+def expire_due_lots(account: Account, now: datetime) -> Entry | None:
+    """Posts one expiry entry for the member's lots past their expiry date."""
+    lots = list(Lot.objects.filter(member_id=account.pk, remaining__gt=0, expires_at__lte=now).order_by("pk"))
+    if not lots:
+        return None
+    total = sum(lot.remaining for lot in lots)
+    return _post_debit(
+        account=account,
+        kind=EntryKind.EXPIRE,
+        amount=total,
+        takes=[(lot, lot.remaining) for lot in lots],
+        occurred_at=now,
+    )
+
+
+def ledger_adjust(
+    *,
+    member: Member,
+    points: int,
+    reason: str,
+    actor: Any,
+    key: str | None = None,
+    allow_debt: bool = False,
+) -> Entry:
+    """A manager's correction: who, when and why are kept on the entry."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAmount("A reason is required for a manual adjustment.", field="reason")
+    if actor is None:
+        raise InvalidAmount("A manual adjustment needs the manager who makes it.", field="actor")
+    if points > 0:
+        return ledger_credit(member=member, amount=points, kind=EntryKind.ADJUST, key=key, actor=actor, reason=reason)
+    return ledger_debit(
+        member=member,
+        amount=-points if isinstance(points, int) else points,
+        kind=EntryKind.ADJUST,
+        key=key,
+        allow_debt=allow_debt,
+        actor=actor,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def ledger_transfer(
+    *, source: Member, target: Member, amount: int, key: str | None = None, actor: Any = None, reason: str = ""
+) -> tuple[Entry, list[Entry]]:
+    """Moves available points between two members of one program.
+
+    Each source lot consumed becomes a lot of the target with the same expiry,
+    so a transfer cannot extend the life of points.
+    """
+    _validate_amount(amount)
+    if source.pk == target.pk or source.program_id != target.program_id:
+        raise TransferNotAllowed()
+    accounts = lock_accounts([source, target])
+    if replay := _replayed(member=source, key=key, kind=EntryKind.TRANSFER_OUT, amount=-amount):
+        return replay, list(Entry.objects.filter(counterpart=replay).order_by("pk"))
+    source_account, target_account = accounts[source.pk], accounts[target.pk]
+    _ensure_active(source_account.member)
+    _ensure_active(target_account.member)
+    out = ledger_debit(
+        member=source_account.member,
+        amount=amount,
+        kind=EntryKind.TRANSFER_OUT,
+        key=key,
+        actor=actor,
+        reason=reason,
+        details={"to_member": target.pk},
+    )
+    now = timezone.now()
+    received = [
+        _post_credit(
+            account=target_account,
+            kind=EntryKind.TRANSFER_IN,
+            amount=take,
+            occurred_at=now,
+            available_at=now,
+            expires_at=lot.expires_at,
+            actor=actor,
+            reason=reason,
+            counterpart=out,
+            details={"from_member": source.pk, "from_lot": lot.pk},
+        )
+        for lot, take in out.allocated  # type: ignore[attr-defined]
+    ]
+    return out, received

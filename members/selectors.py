@@ -1,0 +1,33 @@
+"""Reads of members that are more than a one-line queryset."""
+
+from django.db.models import QuerySet
+
+from .exceptions import MemberNotFound
+from .models import Member, Program
+from .services import normalize_card, normalize_email, normalize_phone
+
+LOOKUP_FIELDS = ("id", "card", "external_id", "email", "phone")
+_NORMALIZE = {"card": normalize_card, "email": normalize_email, "phone": normalize_phone}
+
+
+def members_of_program(*, program: Program) -> QuerySet[Member]:
+    return Member.objects.filter(program=program).select_related("program")
+
+
+def member_get(*, program: Program, field: str, value: object) -> Member:
+    """The member of `program` identified by one of LOOKUP_FIELDS, or MemberNotFound.
+
+    Another program's member is indistinguishable from a missing one.
+    """
+    if field not in LOOKUP_FIELDS:
+        raise ValueError(f"cannot look members up by {field}")
+    if field == "id":
+        if not str(value).isdigit():
+            raise MemberNotFound()
+        value = int(str(value))
+    elif field in _NORMALIZE:
+        value = _NORMALIZE[field](str(value))
+    member = members_of_program(program=program).filter(**{field: value}).first() if value else None
+    if member is None:
+        raise MemberNotFound()
+    return member

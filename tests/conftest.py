@@ -1,0 +1,77 @@
+import os
+
+import pytest
+from django.db import connection
+from hypothesis import settings as hypothesis_settings
+from rest_framework.test import APIClient
+
+from members.services import api_key_create
+
+from .factories import MemberFactory, ProgramFactory, StaffFactory
+
+hypothesis_settings.register_profile("ci", max_examples=60, deadline=None)
+hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests skip on SQLite during development but fail in CI."""
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.fixturenames.append("_require_postgres")
+
+
+@pytest.fixture
+def _require_postgres():
+    if connection.vendor != "postgresql":
+        message = "needs PostgreSQL: set DATABASE_URL=postgres://..."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def program(db):
+    return ProgramFactory()
+
+
+@pytest.fixture
+def other_program(db):
+    return ProgramFactory()
+
+
+@pytest.fixture
+def member(program):
+    return MemberFactory(program=program)
+
+
+@pytest.fixture
+def manager(program):
+    user = StaffFactory()
+    program.managers.add(user)
+    return user
+
+
+@pytest.fixture
+def pos_client(program):
+    """A till of `program`."""
+    _, key = api_key_create(program=program, name="Till 1")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+@pytest.fixture
+def other_pos_client(other_program):
+    """A till of another program."""
+    _, key = api_key_create(program=other_program, name="Other till")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+@pytest.fixture
+def manage_client(manager):
+    client = APIClient()
+    client.force_authenticate(manager)
+    return client
