@@ -9,15 +9,12 @@ tenant scoping and idempotency then come with it and cannot be forgotten.
 import hashlib
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -29,9 +26,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
-from members.exceptions import DomainError, IdempotencyKeyReused
+from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay
 from members.models import ApiKey, IdempotencyRecord, Program
-from members.services import api_key_authenticate
+from members.services import api_key_authenticate, idempotency_claim, idempotency_complete
 
 logger = logging.getLogger(__name__)
 
@@ -189,53 +186,12 @@ def problems(*statuses: int) -> dict[int, OpenApiResponse]:
 # --- Idempotency ---------------------------------------------------------------
 
 
-class IdempotentReplay(Exception):
-    def __init__(self, record: IdempotencyRecord) -> None:
-        self.record = record
-
-
-class IdempotencyKeyInvalid(DomainError):
-    code = "idempotency_key_invalid"
-    status = 400
-    title = "The Idempotency-Key header must be 1 to 255 printable characters"
-
-
-class IdempotencyInFlight(DomainError):
-    code = "idempotency_in_flight"
-    status = 409
-    title = "A request with this idempotency key is still being processed"
-
-
 def _request_fingerprint(request: Request) -> str:
     try:
         body = json.dumps(request.data, sort_keys=True, default=str)
     except (TypeError, ValueError):
         body = request.body.decode(errors="replace")
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
-
-
-def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
-    """Claims `key` for this request, or raises what the caller must answer instead."""
-    record, created = IdempotencyRecord.objects.get_or_create(
-        scope=scope, key=key, defaults={"request_hash": fingerprint}
-    )
-    if created:
-        return record
-    if record.request_hash != fingerprint:
-        raise IdempotencyKeyReused()
-    if record.state == IdempotencyRecord.State.DONE:
-        raise IdempotentReplay(record)
-    stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS)
-    # A request that crashed never released its key; after a while a retry may take it over.
-    if IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=stale).update(created_at=timezone.now()):
-        return record
-    raise IdempotencyInFlight()
-
-
-def idempotency_keys_clean(*, older_than_hours: int | None = None) -> int:
-    hours = older_than_hours or settings.IDEMPOTENCY_KEY_TTL_HOURS
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
-    return deleted
 
 
 class IdempotentMixin:
@@ -276,16 +232,9 @@ class IdempotentMixin:
         return super().handle_exception(exc)  # type: ignore[misc]
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        record = self.idempotency_record
-        if record is not None:
+        if self.idempotency_record is not None:
+            idempotency_complete(record=self.idempotency_record, status=response.status_code, body=response.data)
             self.idempotency_record = None
-            if 200 <= response.status_code < 300:
-                record.state = IdempotencyRecord.State.DONE
-                record.response_status = response.status_code
-                record.response_body = response.data
-                record.save(update_fields=["state", "response_status", "response_body"])
-            else:
-                record.delete()
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
 

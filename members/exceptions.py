@@ -63,3 +63,22 @@ class ReferralCodeUnknown(DomainError):
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
     title = "This idempotency key was already used for a different request"
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency_key_invalid"
+    status = 400
+    title = "The Idempotency-Key header must be 1 to 255 printable characters"
+
+
+class IdempotencyInFlight(DomainError):
+    code = "idempotency_in_flight"
+    status = 409
+    title = "A request with this idempotency key is still being processed"
+
+
+class IdempotentReplay(Exception):
+    """Not an error: the request was already answered; the stored answer is replayed."""
+
+    def __init__(self, record: Any) -> None:
+        self.record = record

@@ -22,9 +22,10 @@ def member_get(*, program: Program, field: str, value: object) -> Member:
     if field not in LOOKUP_FIELDS:
         raise ValueError(f"cannot look members up by {field}")
     if field == "id":
-        if not str(value).isdigit():
+        text = str(value)
+        if not (text.isascii() and text.isdigit() and int(text) < 2**63):
             raise MemberNotFound()
-        value = int(str(value))
+        value = int(text)
     elif field in _NORMALIZE:
         value = _NORMALIZE[field](str(value))
     member = members_of_program(program=program).filter(**{field: value}).first() if value else None

@@ -2,15 +2,23 @@
 
 import hashlib
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .exceptions import InvalidStatusChange, MemberAlreadyExists, ReferralCodeUnknown
+from .exceptions import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    IdempotentReplay,
+    InvalidStatusChange,
+    MemberAlreadyExists,
+    ReferralCodeUnknown,
+)
 from .exports import registered_exporters
-from .models import ApiKey, Member, MemberStatus, Program
+from .models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 
 # No look-alike characters (0/O, 1/I/L, 2/Z, 5/S, 8/B).
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
@@ -58,14 +66,16 @@ def _new_referral_code(program: Program) -> str:
             return code
 
 
-def _duplicate_fields(member: Member) -> list[str]:
-    """The identifying fields another member of the program already uses."""
-    others = Member.objects.filter(program=member.program).exclude(pk=member.pk)
-    return [
+def _ensure_unique(*, program: Program, values: dict[str, Any], exclude_pk: int | None = None) -> None:
+    """Refuses identifying values another member of the program already uses."""
+    others = Member.objects.filter(program=program).exclude(pk=exclude_pk)
+    taken = [
         field
         for field in ("card", "external_id", "email", "phone")
-        if getattr(member, field) and others.filter(**{field: getattr(member, field)}).exists()
+        if values.get(field) and others.filter(**{field: values[field]}).exists()
     ]
+    if taken:
+        raise MemberAlreadyExists(f"Another member of this program has the same {', '.join(taken)}.", fields=taken)
 
 
 @transaction.atomic
@@ -108,11 +118,7 @@ def member_create(
         referral_code=_new_referral_code(program),
         referred_by=referred_by,
     )
-    duplicates = _duplicate_fields(member)
-    if duplicates:
-        raise MemberAlreadyExists(
-            f"Another member of this program has the same {', '.join(duplicates)}.", fields=duplicates
-        )
+    _ensure_unique(program=program, values={f: getattr(member, f) for f in ("card", "external_id", "email", "phone")})
     try:
         with transaction.atomic():
             member.save()
@@ -123,15 +129,12 @@ def member_create(
 
 @transaction.atomic
 def member_update(*, member: Member, **fields: Any) -> Member:
-    normalizers = {"email": normalize_email, "phone": normalize_phone}
-    for name, value in fields.items():
-        setattr(member, name, normalizers[name](value) if name in normalizers else value)
-    duplicates = _duplicate_fields(member)
-    if duplicates:
-        raise MemberAlreadyExists(
-            f"Another member of this program has the same {', '.join(duplicates)}.", fields=duplicates
-        )
-    member.save(update_fields=[*fields, "updated_at"])
+    normalizers = {"email": normalize_email, "phone": normalize_phone, "card": normalize_card}
+    values = {name: normalizers[name](value) if name in normalizers else value for name, value in fields.items()}
+    _ensure_unique(program=member.program, values=values, exclude_pk=member.pk)
+    for name, value in values.items():
+        setattr(member, name, value)
+    member.save(update_fields=[*values, "updated_at"])
     return member
 
 
@@ -145,9 +148,9 @@ _ALLOWED_STATUS_CHANGES = {
 @transaction.atomic
 def member_set_status(*, member: Member, status: MemberStatus) -> Member:
     """Suspend, reactivate or close. Closed is final; a closed member keeps their history."""
-    member = Member.objects.select_for_update().get(pk=member.pk)
-    if status not in _ALLOWED_STATUS_CHANGES[MemberStatus(member.status)]:
-        raise InvalidStatusChange(f"A {member.status} member cannot become {status}.")
+    current = Member.objects.select_for_update().values_list("status", flat=True).get(pk=member.pk)
+    if status not in _ALLOWED_STATUS_CHANGES[MemberStatus(current)]:
+        raise InvalidStatusChange(f"A {current} member cannot become {status}.")
     member.status = status
     member.status_changed_at = timezone.now()
     member.save(update_fields=["status", "status_changed_at", "updated_at"])
@@ -273,3 +276,41 @@ def program_create(
     if managers:
         program.managers.add(*managers)
     return program
+
+
+def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+    """Claims `key` for this request, or raises what the caller must answer instead:
+    IdempotentReplay (answered before), IdempotencyKeyReused (another request's key),
+    IdempotencyInFlight (the first request is still running)."""
+    record, created = IdempotencyRecord.objects.get_or_create(
+        scope=scope, key=key, defaults={"request_hash": fingerprint}
+    )
+    if created:
+        return record
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.state == IdempotencyRecord.State.DONE:
+        raise IdempotentReplay(record)
+    stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS)
+    # A request that crashed never released its key; after a while a retry may take it over.
+    if IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=stale).update(created_at=timezone.now()):
+        return record
+    raise IdempotencyInFlight()
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
+    """Keeps a successful answer for replay; anything else releases the key for a corrected retry."""
+    if 200 <= status < 300:
+        record.state = IdempotencyRecord.State.DONE
+        record.response_status = status
+        record.response_body = body
+        record.save(update_fields=["state", "response_status", "response_body"])
+    else:
+        record.delete()
+
+
+def idempotency_keys_clean(*, older_than_hours: int | None = None) -> int:
+    """Forgets answers older than the retention (at least 24 hours, DESIGN.md section 10)."""
+    hours = older_than_hours or settings.IDEMPOTENCY_KEY_TTL_HOURS
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
+    return deleted

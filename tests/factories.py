@@ -35,6 +35,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = User
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"manager{n}")
     is_staff = True

@@ -28,6 +28,16 @@ class MemberEnrollInput(serializers.Serializer):
     consent_sms = serializers.BooleanField(required=False, default=False)
     consent_push = serializers.BooleanField(required=False, default=False)
 
+    def validate_card(self, value: str) -> str:
+        if sum(ch.isalnum() for ch in value) < 4:
+            raise serializers.ValidationError("A card number needs at least 4 letters or digits.")
+        return value
+
+    def validate_phone(self, value: str) -> str:
+        if value and sum(ch.isdigit() for ch in value) < 5:
+            raise serializers.ValidationError("A phone number needs at least 5 digits.")
+        return value
+
     def validate_birth_date(self, value):
         if value and value > timezone.localdate():
             raise serializers.ValidationError("The birth date cannot be in the future.")
