@@ -15,6 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -146,11 +147,23 @@ class ProblemJsonMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
             return None
-        if isinstance(exc, DatabaseError) and (response := problem_exception_handler(exc, {})):
-            return JsonResponse(response.data, status=response.status_code, content_type=PROBLEM_CONTENT_TYPE)
+        if isinstance(exc, DatabaseError) and (handled := problem_exception_handler(exc, {})):
+            response = JsonResponse(handled.data, status=handled.status_code, content_type=PROBLEM_CONTENT_TYPE)
+            for header in ("Retry-After",):
+                if header in handled:
+                    response[header] = handled[header]
+            return response
         logger.exception("unhandled error on %s", request.path)
         body = problem(500, "internal_error", "Internal error", "The error was logged; retry later.")
         return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 handler: problem+json under /api/, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = problem(404, "not_found", "Not found", f"No endpoint at {request.path}.")
+        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return page_not_found(request, exception)
 
 
 class ProblemSerializer(serializers.Serializer):

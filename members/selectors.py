@@ -14,6 +14,14 @@ def members_of_program(*, program: Program) -> QuerySet[Member]:
     return Member.objects.filter(program=program).select_related("program")
 
 
+def parse_member_id(value: object) -> int:
+    """A member id from a URL, or MemberNotFound: never a 500 for '1.5', '²' or 10**30."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and int(text) < 2**63):
+        raise MemberNotFound()
+    return int(text)
+
+
 def member_get(*, program: Program, field: str, value: object) -> Member:
     """The member of `program` identified by one of LOOKUP_FIELDS, or MemberNotFound.
 
@@ -22,10 +30,7 @@ def member_get(*, program: Program, field: str, value: object) -> Member:
     if field not in LOOKUP_FIELDS:
         raise ValueError(f"cannot look members up by {field}")
     if field == "id":
-        text = str(value)
-        if not (text.isascii() and text.isdigit() and int(text) < 2**63):
-            raise MemberNotFound()
-        value = int(text)
+        value = parse_member_id(value)
     elif field in _NORMALIZE:
         value = _NORMALIZE[field](str(value))
     member = members_of_program(program=program).filter(**{field: value}).first() if value else None

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
@@ -15,19 +16,30 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_collection_modifyitems(config, items):
-    """PostgreSQL-only tests skip on SQLite during development but fail in CI."""
+    """PostgreSQL- and Redis-only tests skip during development but fail in CI."""
     for item in items:
         if item.get_closest_marker("postgres"):
             item.fixturenames.append("_require_postgres")
+        if item.get_closest_marker("redis"):
+            item.fixturenames.append("_require_redis")
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture
 def _require_postgres():
     if connection.vendor != "postgresql":
-        message = "needs PostgreSQL: set DATABASE_URL=postgres://..."
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def _require_redis():
+    if not settings.REDIS_URL:
+        _missing("needs Redis: set REDIS_URL=redis://...")
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
 """Manager API: /api/manage/v1/ (staff, scoped to the programs they manage)."""
 
-from django.shortcuts import get_object_or_404
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse, problems
+from members.exceptions import MemberNotFound
 from members.models import Member
+from members.selectors import parse_member_id
 
 from ..selectors import member_balances
 from ..services.ledger import ledger_adjust
@@ -20,10 +23,13 @@ class ManagedMembersView(ManageAPIView):
     queryset = Member.objects.none()  # for the schema; requests use get_queryset()
 
     def get_queryset(self):
-        return Member.objects.filter(program__in=self.programs()).select_related("program", "account")
+        return Member.objects.filter(program__in=self.programs()).select_related("program")
 
     def get_member(self) -> Member:
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["member_id"])
+        member = self.get_queryset().filter(pk=parse_member_id(self.kwargs["member_id"])).first()
+        if member is None:
+            raise MemberNotFound()
+        return member
 
 
 class ManageMemberListView(ManagedMembersView):
@@ -38,7 +44,10 @@ class ManageMemberListView(ManagedMembersView):
         summary="Members of the programs you manage",
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset().order_by("pk")))
+        members = self.get_queryset().annotate(
+            **{f"points_{name}": Coalesce(F(f"account__{name}"), 0) for name in ("available", "pending", "debt")}
+        )
+        page = self.paginate_queryset(self.filter_queryset(members.order_by("pk")))
         return self.get_paginated_response(MemberListOutput(page, many=True).data)
 
 

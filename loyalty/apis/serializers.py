@@ -92,7 +92,7 @@ class MemberOutput(serializers.Serializer):
 
 
 class MemberListOutput(serializers.Serializer):
-    """A member in a list: balances from the joined account row, without the expiry sum."""
+    """A member in a list: balances from the joined account row (annotated), without the expiry sum."""
 
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
@@ -103,9 +103,9 @@ class MemberListOutput(serializers.Serializer):
     status = serializers.CharField()
     enrolled_at = serializers.DateTimeField()
     program = serializers.CharField(source="program.slug", help_text="Program slug.")
-    available = serializers.IntegerField(source="account.available", default=0)
-    pending = serializers.IntegerField(source="account.pending", default=0)
-    debt = serializers.IntegerField(source="account.debt", default=0)
+    available = serializers.IntegerField(source="points_available")
+    pending = serializers.IntegerField(source="points_pending")
+    debt = serializers.IntegerField(source="points_debt")
 
     def get_card(self, member: Member) -> str:
         return format_card(member.card)
