@@ -70,7 +70,8 @@ class Entry(models.Model):
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     amount = models.BigIntegerField(help_text="Positive for credits, negative for debits.")
     uncovered = models.BigIntegerField(default=0, help_text="Part of a debit no lot covered yet (debt).")
-    key = models.CharField(max_length=255, null=True, blank=True, help_text="Idempotency key, unique per program.")
+    # The caller's key (up to 255 characters) prefixed by who sent it, e.g. "pos:12:<key>".
+    key = models.CharField(max_length=320, null=True, blank=True, help_text="Idempotency key, unique per program.")
     occurred_at = models.DateTimeField(help_text="When it happened in the business (the purchase time, say).")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was posted.")
     actor = models.ForeignKey(

@@ -14,7 +14,7 @@ from members.selectors import parse_member_id
 from ..selectors import member_balances
 from ..services.ledger import ledger_adjust
 from .filters import MemberFilter
-from .serializers import AdjustmentInput, AdjustmentOutput, EntryOutput, MemberListOutput, MemberOutput
+from .serializers import AdjustmentInput, AdjustmentOutput, BalancesOutput, EntryOutput, MemberListOutput, MemberOutput
 
 TAGS = ["Manager: members"]
 
@@ -87,5 +87,5 @@ class ManageAdjustmentView(ManagedMembersView):
             allow_debt=data["allow_debt"],
             key=self.ledger_key(request),
         )
-        output = {"entry": EntryOutput(entry).data, "balances": member_balances(member=member).as_dict()}
-        return Response(AdjustmentOutput(output).data, status=201)
+        balances = BalancesOutput(member_balances(member=member)).data
+        return Response({"entry": EntryOutput(entry).data, "balances": balances}, status=201)

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(choices=[('earn', 'Earned'), ('adjust', 'Manual adjustment'), ('transfer_in', 'Transfer in'), ('transfer_out', 'Transfer out'), ('redeem', 'Redeemed'), ('reverse', 'Reversed'), ('expire', 'Expired')], max_length=16)),
                 ('amount', models.BigIntegerField(help_text='Positive for credits, negative for debits.')),
                 ('uncovered', models.BigIntegerField(default=0, help_text='Part of a debit no lot covered yet (debt).')),
-                ('key', models.CharField(blank=True, help_text='Idempotency key, unique per program.', max_length=255, null=True)),
+                ('key', models.CharField(blank=True, help_text='Idempotency key, unique per program.', max_length=320, null=True)),
                 ('occurred_at', models.DateTimeField(help_text='When it happened in the business (the purchase time, say).')),
                 ('created_at', models.DateTimeField(auto_now_add=True, help_text='When it was posted.')),
                 ('reason', models.TextField(blank=True)),
