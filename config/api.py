@@ -17,7 +17,8 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.generics import GenericAPIView
@@ -181,7 +182,7 @@ class ProblemSerializer(serializers.Serializer):
     )
 
 
-def problems(*statuses: int) -> dict[int, OpenApiResponse]:
+def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
     """OpenAPI responses for the listed error statuses."""
     descriptions = {
         400: "validation_error or malformed_request",
@@ -193,7 +194,37 @@ def problems(*statuses: int) -> dict[int, OpenApiResponse]:
         422: "a domain error such as insufficient_points or idempotency_key_reused",
         429: "throttled",
     }
-    return {status: OpenApiResponse(ProblemSerializer, description=descriptions.get(status, "")) for status in statuses}
+    return {
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions.get(status, ""))
+        for status in statuses
+    }
+
+
+class LoyaltyAutoSchema(AutoSchema):
+    """Documents the Idempotency-Key header on every write of an idempotent view."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        # Error responses are keyed (status, media type); only the success response tells a list.
+        serializer = self.get_response_serializers() if serializer is None else serializer
+        if isinstance(serializer, dict):
+            success = {k: v for k, v in serializer.items() if isinstance(k, int | str) and str(k).startswith("2")}
+            serializer = success or serializer
+        return super()._is_list_view(serializer)
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if self.method in WRITE_METHODS and isinstance(self.view, IdempotentMixin):
+            parameters.append(
+                OpenApiParameter(
+                    IDEMPOTENCY_HEADER,
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Any printable string up to 255 characters. A repeat with the same body replays the "
+                    "first answer (header Idempotent-Replayed: true); with another body: 422 idempotency_key_reused.",
+                )
+            )
+        return parameters
 
 
 # --- Idempotency ---------------------------------------------------------------
@@ -367,7 +398,8 @@ class ManageUserThrottle(UserRateThrottle):
 class ManageAPIView(IdempotentMixin, GenericAPIView):
     """Base of the manager API: staff, Django permissions, only their programs."""
 
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    # Token first, so a request without credentials gets 401 with a WWW-Authenticate challenge.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsProgramStaff]
     throttle_classes = [ManageUserThrottle]
     pagination_class = StandardPagination

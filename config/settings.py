@@ -145,7 +145,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),

@@ -234,8 +234,31 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
+class ProgramForm(ModelForm):
+    class Meta:
+        model = Program
+        fields = [
+            "name",
+            "slug",
+            "is_active",
+            "currency",
+            "point_value",
+            "points_name",
+            "timezone",
+            "pending_days",
+            "expiry_policy",
+            "expiry_period",
+            "expiry_warning_days",
+            "managers",
+        ]
+
+    def clean_currency(self) -> str:
+        return (self.cleaned_data.get("currency") or "").strip().upper()
+
+
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
+    form = ProgramForm
     list_display = ["name", "slug", "currency", "points_name", "member_count", "is_active"]
     list_filter = ["is_active", "currency"]
     search_fields = ["name", "slug"]
@@ -252,7 +275,7 @@ class ProgramAdmin(admin.ModelAdmin):
             "Return window",
             {
                 "fields": ["pending_days"],
-                "description": "Points from a purchase stay pending, not spendable, while the purchase can be returned.",
+                "description": "Points from a purchase stay pending (not spendable) while it can be returned.",
             },
         ),
         ("Expiry", {"fields": ["expiry_policy", "expiry_period", "expiry_warning_days"]}),
@@ -515,7 +538,9 @@ class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     @admin.action(description="Close selected members", permissions=["change"])
     def close(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         intro = "Closing is final: a closed member cannot earn or spend any more, but keeps their history."
-        return self._status_action(request, queryset, name="close", service=member_close, title="Close members", intro=intro)
+        return self._status_action(
+            request, queryset, name="close", service=member_close, title="Close members", intro=intro
+        )
 
     @admin.action(description="Erase personal data (GDPR)", permissions=["erase"])
     def erase(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -526,10 +551,17 @@ class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
                 "program's books still add up."
             )
             return self.action_page(
-                request, queryset, action="erase", title="Erase personal data", intro=intro, button="Yes, erase",
+                request,
+                queryset,
+                action="erase",
+                title="Erase personal data",
+                intro=intro,
+                button="Yes, erase",
                 danger=True,
             )
-        self.run_each(request, queryset, lambda member: member_erase(member=member), "Erased the personal data of", "member")
+        self.run_each(
+            request, queryset, lambda member: member_erase(member=member), "Erased the personal data of", "member"
+        )
         return self.after_action(request, queryset)
 
 
@@ -617,7 +649,12 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         if request.POST.get("post") != "yes":
             intro = "Tills and shops using these keys are refused from the moment you confirm. This cannot be undone."
             return self.action_page(
-                request, queryset, action="revoke", title="Revoke API keys", intro=intro, button="Yes, revoke",
+                request,
+                queryset,
+                action="revoke",
+                title="Revoke API keys",
+                intro=intro,
+                button="Yes, revoke",
                 danger=True,
             )
         self.run_each(request, queryset, lambda api_key: api_key_revoke(api_key=api_key), "Revoked", "API key")

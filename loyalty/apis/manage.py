@@ -42,6 +42,8 @@ class ManageMemberListView(ManagedMembersView):
         tags=TAGS,
         responses={200: MemberListOutput(many=True), **problems(400, 401, 403)},
         summary="Members of the programs you manage",
+        description="Paginated with ?page= and ?page_size=; filter by program slug, status, balance range, "
+        "enrollment date or a search term (q: name, email, phone, card, external id).",
     )
     def get(self, request: Request) -> Response:
         members = self.get_queryset().annotate(

@@ -89,7 +89,7 @@ class MemberLedgerView(PosMemberView):
     @extend_schema(
         operation_id="pos_member_ledger",
         tags=TAGS,
-        responses={200: EntryOutput(many=True), **problems(401, 404)},
+        responses={200: EntryOutput(many=True), **problems(400, 401, 404, 429)},
         summary="A member's ledger, newest first",
         description="Cursor-paginated. Each debit lists the lots it consumed (`allocations`).",
     )

@@ -1,0 +1,141 @@
+"""Manager API: authentication, staff status and Django permissions on every endpoint."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ..factories import MemberFactory, StaffFactory
+from .utils import (
+    MANAGE_MEMBERS_URL,
+    PROBLEM,
+    adjust_url,
+    assert_problem,
+    db_state,
+    manage_member_url,
+    pos_client_for,
+    staff_client,
+)
+
+
+@pytest.fixture
+def roster(program, other_program):
+    """Ana and Bob of the manager's program; Ana's namesake in another program."""
+    ana = MemberFactory(program=program, first_name="Ana", email="ana@example.com")
+    bob = MemberFactory(program=program, first_name="Bob", email="bob@example.com")
+    outsider = MemberFactory(program=other_program, first_name="Ana", email="ana@example.com")
+    return {"ana": ana, "bob": bob, "outsider": outsider}
+
+
+def _ids(response):
+    assert response.status_code == 200, response.content
+    return [row["id"] for row in response.json()["results"]]
+
+
+MANAGE_READS = [
+    pytest.param(lambda roster: MANAGE_MEMBERS_URL, id="list"),
+    pytest.param(lambda roster: manage_member_url(roster["ana"].pk), id="detail"),
+]
+
+
+@pytest.mark.parametrize("url", MANAGE_READS)
+def test_anonymous_is_not_authenticated(roster, url):
+    response = APIClient().get(url(roster))
+
+    # DRF answers 403 when the first authentication class (session) has no WWW-Authenticate challenge
+    assert response.status_code in (401, 403)
+    assert_problem(response, response.status_code, "not_authenticated")
+    assert "ana@example.com" not in response.content.decode()
+
+
+def test_anonymous_cannot_adjust(roster):
+    before = db_state()
+
+    response = APIClient().post(adjust_url(roster["ana"].pk), {"points": 10, "reason": "x"}, format="json")
+
+    assert response.status_code in (401, 403)
+    assert_problem(response, response.status_code, "not_authenticated")
+    assert db_state() == before
+
+
+@pytest.mark.parametrize("url", MANAGE_READS)
+def test_staff_without_permission_is_denied(program, roster, url):
+    user = StaffFactory(permissions=[])
+    program.managers.add(user)
+
+    response = staff_client(user).get(url(roster))
+
+    assert_problem(response, 403, "permission_denied")
+    assert "ana@example.com" not in response.content.decode()
+
+
+@pytest.mark.parametrize("url", MANAGE_READS)
+def test_non_staff_user_is_denied_even_with_permissions(program, roster, url):
+    user = StaffFactory(is_staff=False)
+    program.managers.add(user)
+
+    assert_problem(staff_client(user).get(url(roster)), 403, "permission_denied")
+
+
+@pytest.mark.parametrize("url", MANAGE_READS)
+def test_inactive_staff_is_denied(program, roster, url):
+    user = StaffFactory(is_active=False)
+    program.managers.add(user)
+
+    assert_problem(staff_client(user).get(url(roster)), 403, "permission_denied")
+
+
+def test_viewing_does_not_allow_adjusting(program, roster):
+    viewer = StaffFactory(permissions=["view_member"])
+    program.managers.add(viewer)
+    client = staff_client(viewer)
+    assert client.get(manage_member_url(roster["ana"].pk)).status_code == 200
+    before = db_state()
+
+    response = client.post(adjust_url(roster["ana"].pk), {"points": 10, "reason": "Goodwill"}, format="json")
+
+    assert_problem(response, 403, "permission_denied")
+    assert db_state() == before
+
+
+def test_non_staff_cannot_adjust(program, roster):
+    user = StaffFactory(is_staff=False)
+    program.managers.add(user)
+    before = db_state()
+
+    response = staff_client(user).post(adjust_url(roster["ana"].pk), {"points": 10, "reason": "x"}, format="json")
+
+    assert_problem(response, 403, "permission_denied")
+    assert db_state() == before
+
+
+def test_token_authentication(manager, roster):
+    token = Token.objects.create(user=manager)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert _ids(client.get(MANAGE_MEMBERS_URL)) == [roster[n].pk for n in ("ana", "bob")]
+
+
+def test_invalid_token_is_rejected(roster):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+
+    response = client.get(MANAGE_MEMBERS_URL)
+
+    assert response.status_code in (401, 403)
+    assert_problem(response, response.status_code, "authentication_failed")
+
+
+def test_session_authentication(manager, roster):
+    client = APIClient()
+    client.force_login(manager)
+
+    assert _ids(client.get(MANAGE_MEMBERS_URL)) == [roster[n].pk for n in ("ana", "bob")]
+
+
+def test_pos_api_key_does_not_open_the_manager_api(program, roster):
+    response = pos_client_for(program).get(MANAGE_MEMBERS_URL)
+
+    assert response.status_code in (401, 403)
+    assert response["Content-Type"] == PROBLEM
+    assert "ana@example.com" not in response.content.decode()

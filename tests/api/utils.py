@@ -1,0 +1,95 @@
+"""Helpers shared by the HTTP tests: problem documents, database snapshots, request fingerprints."""
+
+import hashlib
+import json
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from loyalty.models import Account, Allocation, Entry, Lot
+from members.models import IdempotencyRecord, Member, Program
+from members.services import api_key_create
+
+PROBLEM = "application/problem+json"
+
+POS = "/api/pos/v1"
+MANAGE = "/api/manage/v1"
+ENROLL_URL = f"{POS}/members/"
+LOOKUP_URL = f"{POS}/members/lookup/"
+MANAGE_MEMBERS_URL = f"{MANAGE}/members/"
+
+
+def pos_member_url(member_id: Any) -> str:
+    return f"{POS}/members/{member_id}/"
+
+
+def pos_ledger_url(member_id: Any) -> str:
+    return f"{POS}/members/{member_id}/ledger/"
+
+
+def manage_member_url(member_id: Any) -> str:
+    return f"{MANAGE}/members/{member_id}/"
+
+
+def adjust_url(member_id: Any) -> str:
+    return f"{MANAGE}/members/{member_id}/adjustments/"
+
+
+ZERO_BALANCES = {"available": 0, "pending": 0, "debt": 0, "expiring_soon": 0, "earned": 0, "redeemed": 0, "expired": 0}
+
+
+def balances_without_until(body: dict[str, Any]) -> dict[str, Any]:
+    """A member's balances without `expiring_soon_until`, which moves with the clock."""
+    return {name: value for name, value in body["balances"].items() if name != "expiring_soon_until"}
+
+
+def assert_problem(response, status: int, code: str) -> dict[str, Any]:
+    """The response is an RFC 9457 problem document with `status` and `code`; returns its body."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:loyalty:problem:{code}"
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def db_state() -> dict[str, Any]:
+    """Everything a request could write: compared before and after a rejected request."""
+    return {
+        "members": list(
+            Member.objects.order_by("pk").values_list(
+                "pk", "card", "external_id", "email", "phone", "status", "referred_by_id"
+            )
+        ),
+        "accounts": list(
+            Account.objects.order_by("pk").values_list(
+                "pk", "available", "pending", "debt", "earned", "redeemed", "expired"
+            )
+        ),
+        "entries": list(Entry.objects.order_by("pk").values_list("pk", "amount", "uncovered")),
+        "lots": list(Lot.objects.order_by("pk").values_list("pk", "remaining", "pending")),
+        "allocations": Allocation.objects.count(),
+        "idempotency_records": list(IdempotencyRecord.objects.order_by("pk").values_list("pk", "state")),
+    }
+
+
+def pos_client_for(program: Program, name: str = "Till") -> APIClient:
+    _, key = api_key_create(program=program, name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+def staff_client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def fingerprint(method: str, path: str, data: Any) -> str:
+    """The request hash config.api stores with an idempotency key (method, path and canonical JSON body)."""
+    body = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
