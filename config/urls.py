@@ -9,6 +9,11 @@ pos_patterns = [
     path("members/lookup/", pos.MemberLookupView.as_view(), name="member-lookup"),
     path("members/<str:member_id>/", pos.MemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_id>/ledger/", pos.MemberLedgerView.as_view(), name="member-ledger"),
+    path("members/<str:member_id>/tier/", pos.MemberTierView.as_view(), name="member-tier"),
+    path("purchases/", pos.PurchaseView.as_view(), name="purchase"),
+    path("purchases/simulate/", pos.PurchaseSimulateView.as_view(), name="purchase-simulate"),
+    path("returns/", pos.ReturnView.as_view(), name="return"),
+    path("events/", pos.EventView.as_view(), name="event"),
 ]
 
 manage_patterns = [

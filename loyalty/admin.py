@@ -11,13 +11,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from members.admin import ManagedProgramFilter, MemberAdmin, ProgramScopedAdmin, member_search_q, plural
+from members.admin import ManagedProgramFilter, MemberAdmin, ProgramScopedAdmin, done_with, member_search_q, plural
 from members.exceptions import DomainError, IdempotencyKeyReused
 from members.models import Member
 from members.services import format_card
@@ -84,12 +85,13 @@ class DebtFilter(admin.SimpleListFilter):
 
 
 class LedgerMemberAdmin(MemberAdmin):
-    list_display = [*MemberAdmin.list_display, "available", "pending", "debt"]
+    list_display = ["card_number", "name", "available", "pending", "debt", "status", "email", "program"]
     list_filter = [*MemberAdmin.list_filter, DebtFilter]
     list_select_related = [*MemberAdmin.list_select_related, "account"]
     readonly_fields = [*MemberAdmin.readonly_fields, "balances"]
     actions = ["adjust_points", *MemberAdmin.actions]
     object_actions = ("adjust_points", *MemberAdmin.object_actions)
+    object_action_labels = {**MemberAdmin.object_action_labels, "adjust_points": "Adjust points"}
     change_form_template = "admin/loyalty/member_change_form.html"
 
     @admin.display(description="Available", ordering="account__available")
@@ -104,7 +106,7 @@ class LedgerMemberAdmin(MemberAdmin):
     def debt(self, member: Member) -> int:
         return _account(member).debt
 
-    @admin.display(description="Points")
+    @admin.display(description="Balances")
     def balances(self, member: Member) -> str:
         return render_to_string("admin/loyalty/balances.html", {"balances": member_balances(member=member)})
 
@@ -152,7 +154,7 @@ class LedgerMemberAdmin(MemberAdmin):
             )
             return self.action_page(
                 request,
-                queryset,
+                queryset.select_related("account"),
                 action="adjust_points",
                 title="Adjust points",
                 intro=intro,
@@ -168,7 +170,7 @@ class LedgerMemberAdmin(MemberAdmin):
     ) -> None:
         """One transaction per member (as the ledger service runs it): an error on one
         member is reported and does not undo the others."""
-        posted = 0
+        posted = []
         for member in queryset.select_related("program"):
             try:
                 entry = ledger_adjust(
@@ -194,10 +196,10 @@ class LedgerMemberAdmin(MemberAdmin):
                 if getattr(entry, "replayed", False):
                     self.message_user(request, f"{member}: this adjustment was already posted.", messages.WARNING)
                 else:
-                    posted += 1
+                    posted.append(member)
         if posted:
             verb = f"Added {plural(points, 'point')} to" if points > 0 else f"Removed {plural(-points, 'point')} from"
-            self.message_user(request, f"{verb} {plural(posted, 'member')}.", messages.SUCCESS)
+            self.message_user(request, f"{verb} {done_with(posted, 'member')}.", messages.SUCCESS)
 
 
 admin.site.unregister(Member)
@@ -242,12 +244,12 @@ class ConsumedLotsInline(LedgerViewInline):
         return super().get_queryset(request).select_related("lot").order_by("pk")
 
     @admin.display(description="Lot earned")
-    def lot_occurred_at(self, allocation: Allocation) -> Any:
-        return allocation.lot.occurred_at
+    def lot_occurred_at(self, allocation: Allocation) -> str:
+        return display_for_value(allocation.lot.occurred_at, "—")
 
     @admin.display(description="Lot expires")
-    def lot_expires_at(self, allocation: Allocation) -> Any:
-        return allocation.lot.expires_at
+    def lot_expires_at(self, allocation: Allocation) -> str:
+        return display_for_value(allocation.lot.expires_at, "never")
 
 
 class LotUsesInline(LedgerViewInline):
@@ -276,7 +278,7 @@ class LedgerAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
 
     @admin.display(description="Card", ordering="member__card")
     def card(self, row: Entry | Lot) -> str:
-        return format_card(row.member.card)
+        return format_html('<span style="white-space: nowrap">{}</span>', format_card(row.member.card))
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         q = member_search_q(search_term, prefix="member__")
@@ -288,7 +290,7 @@ class LedgerAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(LedgerAdmin):
-    list_display = ["id", "occurred_at", "member", "card", "program", "kind", "amount", "uncovered", "actor", "reason"]
+    list_display = ["id", "occurred_at", "member", "card", "kind", "amount", "uncovered", "actor", "reason", "program"]
     list_display_links = ["id", "occurred_at"]
     list_filter = ["kind", *LedgerAdmin.list_filter]
     list_select_related = ["member", "program", "actor"]
@@ -331,7 +333,7 @@ class EntryAdmin(LedgerAdmin):
 
 @admin.register(Lot)
 class LotAdmin(LedgerAdmin):
-    list_display = ["id", "occurred_at", "member", "card", "program", "amount", "remaining", "pending", "expires_at"]
+    list_display = ["id", "occurred_at", "member", "card", "amount", "remaining", "pending", "expires_at", "program"]
     list_display_links = ["id", "occurred_at"]
     list_filter = ["pending", *LedgerAdmin.list_filter]
     list_select_related = ["member", "program"]

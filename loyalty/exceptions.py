@@ -17,3 +17,52 @@ class InvalidAmount(DomainError):
 class TransferNotAllowed(DomainError):
     code = "transfer_not_allowed"
     title = "Points can only move between two different members of one program"
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+    title = "The purchase is not in the program's currency"
+
+
+class TotalMismatch(DomainError):
+    code = "total_mismatch"
+    title = "The total does not match the sum of the lines"
+
+
+class OccurredInFuture(DomainError):
+    code = "occurred_at_in_future"
+    title = "The purchase time is in the future"
+
+
+class PurchaseConflict(DomainError):
+    code = "purchase_conflict"
+    status = 409
+    title = "A different purchase was already recorded with this external id"
+
+
+class PurchaseNotFound(DomainError):
+    code = "purchase_not_found"
+    status = 404
+    title = "No purchase of this program has that external id"
+
+
+class ReturnConflict(DomainError):
+    code = "return_conflict"
+    status = 409
+    title = "A different return was already recorded with this external id"
+
+
+class ReturnExceedsPurchase(DomainError):
+    code = "return_exceeds_purchase"
+    title = "The return is larger than what is left of the purchase"
+
+
+class ReturnLineNotInPurchase(DomainError):
+    code = "return_line_not_in_purchase"
+    title = "A returned line does not match any line of the purchase"
+
+
+class EventConflict(DomainError):
+    code = "event_conflict"
+    status = 409
+    title = "A different event was already recorded with this external id"

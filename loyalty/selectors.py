@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet, Sum
@@ -10,6 +11,8 @@ from django.utils import timezone
 from members.models import Member
 
 from .models import Account, Allocation, Entry, Lot
+from .ruleset import TierSpec, program_ruleset
+from .services.tiers import tier_metric_value, window_start
 
 
 @dataclass(frozen=True)
@@ -81,4 +84,39 @@ def member_ledger_export(member: Member) -> dict[str, Any]:
             }
             for entry in Entry.objects.filter(member_id=member.pk).order_by("occurred_at", "pk")
         ],
+    }
+
+
+def _tier_ref(tier: TierSpec | None) -> dict[str, Any] | None:
+    if tier is None:
+        return None
+    return {
+        "id": tier.id,
+        "name": tier.name,
+        "rank": tier.rank,
+        "threshold": tier.threshold,
+        "earn_multiplier": tier.earn_multiplier,
+    }
+
+
+def member_tier_summary(*, member: Member, now: datetime | None = None) -> dict[str, Any]:
+    """Current tier, the metric, what is missing for the next tier and to keep this one, and the review date."""
+    now = now or timezone.now()
+    program = member.program
+    account = Account.objects.filter(pk=member.pk).first() or Account(member=member, program=program)
+    ruleset = program_ruleset(program)
+    current = ruleset.tier(account.tier_id)
+    metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
+    higher = [tier for tier in ruleset.tiers if current is None or tier.rank > current.rank]
+    next_tier = higher[0] if higher else None
+    return {
+        "tier": _tier_ref(current),
+        "metric": program.tier_metric,
+        "metric_value": metric,
+        "window_start": window_start(program, now),
+        "next_tier": _tier_ref(next_tier),
+        "missing_for_next": max(Decimal(0), next_tier.threshold - metric) if next_tier else None,
+        "missing_to_keep": max(Decimal(0), current.threshold - metric) if current else None,
+        "review_at": account.tier_review_at,
+        "pinned_until": account.tier_pinned_until,
     }

@@ -54,6 +54,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def done_with(objects: list[Any], noun: str) -> str:
+    """Who an action was done to, for its message: the one object's name, or how many."""
+    return str(objects[0]) if len(objects) == 1 else plural(len(objects), noun)
+
+
 def adopt(target: Model, source: Model) -> None:
     """Gives the admin's unsaved instance the row a service created, so that the
     admin's log entry, related-field saving and redirect use the real row."""
@@ -117,6 +122,13 @@ class ProgramScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = managed_programs(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # A manager of one program does not need a column repeating its name.
+        columns = super().get_list_display(request)
+        if "program" in columns and managed_programs(request.user).count() <= 1:
+            return [column for column in columns if column != "program"]
+        return columns
+
 
 class ObjectActionsAdmin(admin.ModelAdmin):
     """Shows some of the list's actions as buttons on the change page.
@@ -126,6 +138,7 @@ class ObjectActionsAdmin(admin.ModelAdmin):
     """
 
     object_actions: tuple[str, ...] = ()
+    object_action_labels: dict[str, str] = {}  # shorter labels for one object; the list's description otherwise
     change_form_template = "admin/members/change_form_with_actions.html"
 
     def object_action_applies(self, obj: Any, name: str) -> bool:
@@ -143,7 +156,7 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         if obj is not None:
             actions = self.get_actions(request)
             context["object_actions"] = [
-                (name, actions[name][2])
+                (name, self.object_action_labels.get(name, actions[name][2]))
                 for name in self.object_actions
                 if name in actions and self.object_action_applies(obj, name)
             ]
@@ -205,16 +218,16 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, service: Callable[[Any], Any], done: str, noun: str
     ) -> None:
         """Calls `service` on every selected object; domain errors become error messages."""
-        succeeded = 0
+        succeeded = []
         for obj in queryset:
             try:
                 service(obj)
             except DomainError as exc:
                 self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
             else:
-                succeeded += 1
+                succeeded.append(obj)
         if succeeded:
-            self.message_user(request, f"{done} {plural(succeeded, noun)}.", messages.SUCCESS)
+            self.message_user(request, f"{done} {done_with(succeeded, noun)}.", messages.SUCCESS)
 
 
 # --- Programs --------------------------------------------------------------------
@@ -227,11 +240,25 @@ PROGRAM_HELP = {
     "points_name": "What members see the points called, e.g. 'points', 'stars', 'miles'.",
     "expiry_policy": "When earned points expire. A change applies to points earned from then on.",
     "expiry_period": "N for 'N days after earning' and 'end of the Nth month after earning'; unused otherwise.",
+    "tier_metric": "What counts towards a tier.",
+    "tier_window": "Over which period it is counted.",
+    "tier_window_days": "Length of the rolling window; unused for the calendar year.",
+    "tier_downgrade": "Where a member who no longer qualifies at the review goes.",
 }
 
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+TIER_FIELDS = [
+    "tier_metric",
+    "tier_window",
+    "tier_window_days",
+    "tier_validity_days",
+    "tier_grace_days",
+    "tier_downgrade",
+]
 
 
 class ProgramForm(ModelForm):
@@ -249,6 +276,7 @@ class ProgramForm(ModelForm):
             "expiry_policy",
             "expiry_period",
             "expiry_warning_days",
+            *TIER_FIELDS,
             "managers",
         ]
 
@@ -279,6 +307,13 @@ class ProgramAdmin(admin.ModelAdmin):
             },
         ),
         ("Expiry", {"fields": ["expiry_policy", "expiry_period", "expiry_warning_days"]}),
+        (
+            "Tiers",
+            {
+                "fields": TIER_FIELDS,
+                "description": "How members qualify for tiers and when a tier is reviewed.",
+            },
+        ),
         ("Managers", {"fields": ["managers"], "description": "Staff users who manage this program."}),
         ("Record", {"fields": ["created_at"], "classes": ["collapse"]}),
     ]
@@ -327,8 +362,9 @@ class ProgramAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def save_model(self, request: HttpRequest, obj: Program, form: ModelForm, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
+        if change:  # no service edits settings; managers are saved with the form's relations
+            if fields := [name for name in form.changed_data if name != "managers"]:
+                obj.save(update_fields=fields)
             return
         fields = {name: value for name, value in form.cleaned_data.items() if name != "managers"}
         adopt(obj, program_create(**fields))  # managers are saved with the form's relations
@@ -458,10 +494,11 @@ class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     ]
     actions = ["suspend", "reactivate", "close", "erase"]
     object_actions = ("suspend", "reactivate", "close", "erase")
+    object_action_labels = {"suspend": "Suspend", "reactivate": "Reactivate", "close": "Close", "erase": "Erase (GDPR)"}
 
     @admin.display(description="Card", ordering="card")
     def card_number(self, member: Member) -> str:
-        return format_card(member.card)
+        return format_html('<span style="white-space: nowrap">{}</span>', format_card(member.card))
 
     @admin.display(description="Name", ordering="last_name")
     def name(self, member: Member) -> str:
@@ -592,6 +629,7 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
     object_actions = ("revoke",)
+    object_action_labels = {"revoke": "Revoke"}
 
     @admin.display(description="Active", boolean=True, ordering="revoked_at")
     def active(self, api_key: ApiKey) -> bool:
@@ -616,8 +654,9 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         return obj.revoked_at is None
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
+        if change:  # only the name and the store can change
+            if form.changed_data:
+                obj.save(update_fields=form.changed_data)
             return
         api_key, plain = api_key_create(
             program=form.cleaned_data["program"],

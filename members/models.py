@@ -26,6 +26,22 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as Europe/Prague.")
 
 
+class TierMetric(models.TextChoices):
+    QUALIFYING_POINTS = "qualifying_points", "Qualifying points (points earned on purchases)"
+    SPEND = "spend", "Spend (purchase totals less returns)"
+    PURCHASES = "purchases", "Number of purchases"
+
+
+class TierWindow(models.TextChoices):
+    ROLLING = "rolling", "Rolling window of N days"
+    CALENDAR_YEAR = "calendar_year", "Calendar year"
+
+
+class TierDowngrade(models.TextChoices):
+    HIGHEST_QUALIFIED = "highest_qualified", "To the highest tier still qualified for"
+    ONE_LEVEL = "one_level", "One level down at most"
+
+
 class Program(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -50,6 +66,25 @@ class Program(models.Model):
     )
     expiry_warning_days = models.PositiveSmallIntegerField(
         default=30, help_text="Members are warned this many days before their points expire."
+    )
+    tier_metric = models.CharField(max_length=20, choices=TierMetric.choices, default=TierMetric.QUALIFYING_POINTS)
+    tier_window = models.CharField(max_length=16, choices=TierWindow.choices, default=TierWindow.ROLLING)
+    tier_window_days = models.PositiveSmallIntegerField(
+        default=365, validators=[MinValueValidator(1)], help_text="Length of the rolling qualification window."
+    )
+    tier_validity_days = models.PositiveSmallIntegerField(
+        default=365,
+        validators=[MinValueValidator(1)],
+        help_text="A tier is reviewed this many days after it was reached.",
+    )
+    tier_grace_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Days after the review date before a member who no longer qualifies is moved down."
+    )
+    tier_downgrade = models.CharField(
+        max_length=20, choices=TierDowngrade.choices, default=TierDowngrade.HIGHEST_QUALIFIED
+    )
+    config_version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Bumped whenever earning rules or tiers change (cache key)."
     )
     is_active = models.BooleanField(default=True)
     managers = models.ManyToManyField(

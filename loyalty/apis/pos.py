@@ -11,9 +11,22 @@ from members.models import Member
 from members.selectors import member_get
 
 from ..models import Entry
-from ..selectors import ledger_entries_for_member
+from ..selectors import ledger_entries_for_member, member_balances, member_tier_summary
 from ..services.enrollment import member_enroll
+from ..services.events import event_record
+from ..services.purchases import purchase_record, purchase_simulate
+from ..services.returns import return_record
 from .filters import EntryFilter
+from .purchase_serializers import (
+    EventIn,
+    EventOut,
+    PurchaseIn,
+    PurchaseOut,
+    ReturnIn,
+    ReturnOut,
+    TierSummaryOutput,
+    purchase_output,
+)
 from .serializers import EntryOutput, MemberEnrollInput, MemberOutput
 
 TAGS = ["Integration: members"]
@@ -96,3 +109,125 @@ class MemberLedgerView(PosMemberView):
     def get(self, request: Request, member_id: str) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(EntryOutput(page, many=True).data)
+
+
+PURCHASE_TAGS = ["Integration: purchases and returns"]
+
+
+def _member_from_ref(program, ref: dict) -> Member:
+    ((field, value),) = ref.items()
+    return member_get(program=program, field=field, value=value)
+
+
+class PurchaseView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_purchase_record",
+        tags=PURCHASE_TAGS,
+        request=PurchaseIn,
+        responses={201: PurchaseOut, 200: PurchaseOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Record a purchase and award points",
+        description="Points are computed by the program's earning rules at the purchase time. The answer says "
+        "which rule gave how many points, the balances after and any tier change. The external id is unique in "
+        "the program: sending the same purchase again returns the first answer (200) and awards nothing more.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PurchaseIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = _member_from_ref(self.program, serializer.validated_data["member"])
+        data = serializer.to_input()
+        result = purchase_record(program=self.program, member=member, data=data)
+        return Response(purchase_output(result, data.external_id), status=200 if result.replayed else 201)
+
+
+class PurchaseSimulateView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_purchase_simulate",
+        tags=PURCHASE_TAGS,
+        request=PurchaseIn,
+        responses={200: PurchaseOut, **problems(400, 401, 404, 415, 422, 429)},
+        summary="Compute the points of a purchase without recording it",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PurchaseIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = _member_from_ref(self.program, serializer.validated_data["member"])
+        data = serializer.to_input()
+        result = purchase_simulate(program=self.program, member=member, data=data)
+        return Response(purchase_output(result, data.external_id))
+
+
+class ReturnView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_return_record",
+        tags=PURCHASE_TAGS,
+        request=ReturnIn,
+        responses={201: ReturnOut, 200: ReturnOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Reverse a purchase in part or whole",
+        description="Give the returned lines (matched by SKU) or an amount. Points are reversed in proportion to "
+        "the returned eligible amount, never more than the purchase gave; points already spent become debt. "
+        "The return's external id is unique: repeating a return does nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ReturnIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = return_record(
+            program=self.program,
+            external_id=data["external_id"],
+            purchase_external_id=data["purchase_external_id"],
+            lines=serializer.return_lines(),
+            amount=data.get("amount"),
+            occurred_at=data.get("occurred_at"),
+        )
+        record = result.record
+        body = {
+            "id": record.pk,
+            "external_id": record.external_id,
+            "purchase_external_id": data["purchase_external_id"],
+            "member_id": result.member.pk,
+            "amount": record.amount,
+            "points_reversed": record.points_reversed,
+            "balances": result.balances,
+            "tier": result.tier,
+        }
+        return Response(ReturnOut(body).data, status=200 if result.replayed else 201)
+
+
+class EventView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_event_record",
+        tags=PURCHASE_TAGS,
+        request=EventIn,
+        responses={201: EventOut, 200: EventOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Record a custom event (points from the program's event rules)",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(EventIn, request.data)
+        member = _member_from_ref(self.program, data["member"])
+        result = event_record(
+            program=self.program,
+            member=member,
+            event=data["event"],
+            external_id=data["external_id"],
+            occurred_at=data.get("occurred_at"),
+        )
+        balances = member_balances(member=member)
+        body = {
+            "member_id": member.pk,
+            "event": result.event,
+            "points_awarded": result.points,
+            "awards": result.awards,
+            "balances": {"available": balances.available, "pending": balances.pending, "debt": balances.debt},
+        }
+        return Response(EventOut(body).data, status=200 if result.replayed else 201)
+
+
+class MemberTierView(PosMemberView):
+    @extend_schema(
+        operation_id="pos_member_tier",
+        tags=TAGS,
+        responses={200: TierSummaryOutput, **problems(401, 404, 429)},
+        summary="A member's tier: metric, what is missing for the next tier and to keep this one, review date",
+    )
+    def get(self, request: Request, member_id: str) -> Response:
+        return Response(TierSummaryOutput(member_tier_summary(member=self.get_member())).data)

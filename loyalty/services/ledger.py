@@ -31,7 +31,7 @@ def _validate_amount(amount: int) -> None:
         raise InvalidAmount(f"Points must be a whole number from 1 to {MAX_POINTS_PER_ENTRY}.")
 
 
-def _ensure_active(member: Member) -> None:
+def ensure_active(member: Member) -> None:
     if member.status == MemberStatus.SUSPENDED:
         raise MemberSuspended()
     if member.status == MemberStatus.CLOSED:
@@ -72,7 +72,7 @@ def _replayed(*, member: Member, key: str | None, kind: str, amount: int) -> Ent
     return entry
 
 
-def _apply(account: Account, **deltas: int) -> None:
+def apply_deltas(account: Account, **deltas: int) -> None:
     """Moves the cached balances by `deltas`, in the database and on `account`."""
     deltas = {field: delta for field, delta in deltas.items() if delta}
     if not deltas:
@@ -109,7 +109,7 @@ def _settle_debt(account: Account, lot: Lot) -> int:
     return paid
 
 
-def _post_credit(
+def credit_locked(
     *,
     account: Account,
     kind: str,
@@ -122,7 +122,10 @@ def _post_credit(
     reason: str = "",
     details: dict[str, Any] | None = None,
     counterpart: Entry | None = None,
+    extra_deltas: dict[str, int] | None = None,
 ) -> Entry:
+    """Writes a credit and its lot, paying debt first, for services that hold the account's lock.
+    `extra_deltas` move other account counters (a purchase count) in the same update."""
     member = account.member
     entry = Entry.objects.create(
         program_id=member.program_id,
@@ -150,7 +153,9 @@ def _post_credit(
     )
     paid = _settle_debt(account, lot) if account.debt else 0
     balance = "pending" if pending else "available"
-    _apply(account, **_merge({balance: lot.remaining, "debt": -paid}, lifetime_deltas(kind, amount)))
+    apply_deltas(
+        account, **_merge({balance: lot.remaining, "debt": -paid}, lifetime_deltas(kind, amount), extra_deltas or {})
+    )
     entry.lot_created = lot  # type: ignore[attr-defined]
     return entry
 
@@ -180,9 +185,9 @@ def ledger_credit(
         return replay
     member = account.member
     if kind != EntryKind.ADJUST:
-        _ensure_active(member)
+        ensure_active(member)
     occurred_at = occurred_at or timezone.now()
-    return _post_credit(
+    return credit_locked(
         account=account,
         kind=kind,
         amount=amount,
@@ -204,7 +209,7 @@ def activate_due_lots(account: Account, now: datetime) -> None:
     if due:
         Lot.objects.filter(pk__in=[pk for pk, _ in due]).update(pending=False)
         points = sum(remaining for _, remaining in due)
-        _apply(account, pending=-points, available=points)
+        apply_deltas(account, pending=-points, available=points)
 
 
 def _spendable_lots(account: Account, now: datetime, prefer: Sequence[int]) -> Iterable[Lot]:
@@ -270,7 +275,7 @@ def _post_debit(
     for lot, take in takes:
         lot.remaining -= take
     Lot.objects.bulk_update([lot for lot, _ in takes], ["remaining"])
-    _apply(account, **debit_deltas(kind=kind, amount=amount, takes=takes))
+    apply_deltas(account, **debit_deltas(kind=kind, amount=amount, takes=takes))
     entry.allocated = takes  # type: ignore[attr-defined]
     return entry
 
@@ -300,9 +305,36 @@ def ledger_debit(
     account = lock_accounts([member])[member.pk]
     if replay := _replayed(member=member, key=key, kind=kind, amount=-amount):
         return replay
-    member = account.member
     if kind in (EntryKind.REDEEM, EntryKind.TRANSFER_OUT):
-        _ensure_active(member)
+        ensure_active(account.member)
+    return debit_locked(
+        account=account,
+        kind=kind,
+        amount=amount,
+        key=key,
+        allow_debt=allow_debt,
+        prefer_lots=prefer_lots,
+        occurred_at=occurred_at,
+        actor=actor,
+        reason=reason,
+        details=details,
+    )
+
+
+def debit_locked(
+    *,
+    account: Account,
+    kind: str,
+    amount: int,
+    key: str | None = None,
+    allow_debt: bool = False,
+    prefer_lots: Sequence[int] = (),
+    occurred_at: datetime | None = None,
+    actor: Any = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> Entry:
+    """The debit itself, for services that already hold the account's lock."""
     # Posting history in time order (imports, the demo) passes occurred_at: lots are then
     # judged as they stood at that moment. Never later than now.
     now = min(occurred_at, timezone.now()) if occurred_at else timezone.now()
@@ -387,8 +419,8 @@ def ledger_transfer(
     if replay := _replayed(member=source, key=key, kind=EntryKind.TRANSFER_OUT, amount=-amount):
         return replay, list(Entry.objects.filter(counterpart=replay).order_by("pk"))
     source_account, target_account = accounts[source.pk], accounts[target.pk]
-    _ensure_active(source_account.member)
-    _ensure_active(target_account.member)
+    ensure_active(source_account.member)
+    ensure_active(target_account.member)
     out = ledger_debit(
         member=source_account.member,
         amount=amount,
@@ -400,7 +432,7 @@ def ledger_transfer(
     )
     now = timezone.now()
     received = [
-        _post_credit(
+        credit_locked(
             account=target_account,
             kind=EntryKind.TRANSFER_IN,
             amount=take,

@@ -48,6 +48,11 @@ class Account(models.Model):
     earned = models.BigIntegerField(default=0, help_text="Lifetime credits: earned, added, received.")
     redeemed = models.BigIntegerField(default=0, help_text="Lifetime points spent on rewards.")
     expired = models.BigIntegerField(default=0, help_text="Lifetime points lost to expiry.")
+    purchases = models.PositiveIntegerField(default=0, help_text="Purchases recorded (first and n-th purchase rules).")
+    tier = models.ForeignKey("loyalty.Tier", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    tier_achieved_at = models.DateTimeField(null=True, blank=True)
+    tier_review_at = models.DateTimeField(null=True, blank=True, help_text="When the tier is reviewed next.")
+    tier_pinned_until = models.DateTimeField(null=True, blank=True, help_text="A manager keeps the tier until then.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

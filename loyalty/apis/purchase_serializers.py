@@ -1,0 +1,168 @@
+"""Serializers of purchases, returns, events and tier summaries (integration and manager APIs)."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from members.selectors import LOOKUP_FIELDS
+
+from ..models import Channel
+from ..services.purchases import LineInput, PurchaseInput
+from ..services.returns import ReturnLineInput
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class MemberRefInput(serializers.Serializer):
+    """Exactly one way to name the member."""
+
+    id = serializers.IntegerField(required=False, min_value=1)
+    card = serializers.CharField(required=False, max_length=32)
+    external_id = serializers.CharField(required=False, max_length=100)
+    email = serializers.CharField(required=False, max_length=254)
+    phone = serializers.CharField(required=False, max_length=32)
+
+    def validate(self, attrs):
+        if len(attrs) != 1:
+            raise serializers.ValidationError(f"Give exactly one of {', '.join(LOOKUP_FIELDS)}.")
+        return attrs
+
+
+class PurchaseLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"))
+    unit_price = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+
+
+class PurchaseIn(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100, help_text="Receipt or order id, unique in the program.")
+    member = MemberRefInput()
+    store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.POS)
+    occurred_at = serializers.DateTimeField()
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$")
+    total = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+    lines = PurchaseLineInput(many=True, required=False, max_length=500)
+
+    def to_input(self) -> PurchaseInput:
+        data = self.validated_data
+        return PurchaseInput(
+            external_id=data["external_id"],
+            occurred_at=data["occurred_at"],
+            currency=data["currency"].upper(),
+            total=data["total"],
+            store=data["store"],
+            channel=data["channel"],
+            lines=tuple(LineInput(**line) for line in data.get("lines", [])),
+        )
+
+
+class AwardOutput(serializers.Serializer):
+    rule = serializers.CharField()
+    rule_id = serializers.IntegerField(allow_null=True)
+    points = serializers.IntegerField()
+
+
+class ShortBalancesOutput(serializers.Serializer):
+    available = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    debt = serializers.IntegerField()
+
+
+class TierChangeOutput(serializers.Serializer):
+    before = serializers.CharField(allow_null=True)
+    after = serializers.CharField(allow_null=True)
+
+
+class PurchaseOut(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="Null for a simulation.")
+    external_id = serializers.CharField()
+    member_id = serializers.IntegerField()
+    points_awarded = serializers.IntegerField()
+    awards = AwardOutput(many=True)
+    pending_until = serializers.DateTimeField(allow_null=True)
+    balances = ShortBalancesOutput()
+    tier = TierChangeOutput()
+
+
+def purchase_output(result, external_id: str) -> dict:
+    return {
+        "id": result.purchase.pk if result.purchase else None,
+        "external_id": external_id,
+        "member_id": result.member.pk,
+        "points_awarded": result.points,
+        "awards": result.awards,
+        "pending_until": result.outcome["pending_until"],
+        "balances": result.outcome["balances"],
+        "tier": result.outcome["tier"],
+    }
+
+
+class ReturnLineIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), required=False)
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+
+
+class ReturnIn(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100, help_text="The return's own id, unique in the program.")
+    purchase_external_id = serializers.CharField(max_length=100)
+    lines = ReturnLineIn(many=True, required=False, max_length=500)
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
+    occurred_at = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("lines")) == ("amount" in attrs):
+            raise serializers.ValidationError("Give either returned lines or an amount.")
+        return attrs
+
+    def return_lines(self) -> tuple[ReturnLineInput, ...]:
+        return tuple(ReturnLineInput(**line) for line in self.validated_data.get("lines", []))
+
+
+class ReturnOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    purchase_external_id = serializers.CharField()
+    member_id = serializers.IntegerField()
+    amount = serializers.DecimalField(**MONEY)
+    points_reversed = serializers.IntegerField()
+    balances = ShortBalancesOutput()
+    tier = TierChangeOutput()
+
+
+class EventIn(serializers.Serializer):
+    member = MemberRefInput()
+    event = serializers.RegexField(r"^[a-z0-9_.-]{1,64}$", help_text="signup-like names or your own, e.g. app_review.")
+    external_id = serializers.CharField(max_length=100, help_text="Your id for this occurrence (once only).")
+    occurred_at = serializers.DateTimeField(required=False)
+
+
+class EventOut(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    event = serializers.CharField()
+    points_awarded = serializers.IntegerField()
+    awards = AwardOutput(many=True)
+    balances = ShortBalancesOutput()
+
+
+class TierRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    threshold = serializers.DecimalField(**MONEY)
+    earn_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+
+
+class TierSummaryOutput(serializers.Serializer):
+    tier = TierRefOutput(allow_null=True)
+    metric = serializers.CharField(help_text="qualifying_points, spend or purchases")
+    metric_value = serializers.DecimalField(**MONEY)
+    window_start = serializers.DateTimeField()
+    next_tier = TierRefOutput(allow_null=True)
+    missing_for_next = serializers.DecimalField(**MONEY, allow_null=True)
+    missing_to_keep = serializers.DecimalField(**MONEY, allow_null=True, help_text="0 when the tier is secured.")
+    review_at = serializers.DateTimeField(allow_null=True)
+    pinned_until = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,37 @@
+"""Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers."""
+
+from .ledger import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    Account,
+    Allocation,
+    Entry,
+    EntryKind,
+    Lot,
+    lifetime_deltas,
+)
+from .purchases import Award, Channel, Purchase, PurchaseLine, Return
+from .rules import EarningRule, EventName, split_list
+from .tiers import Tier, TierChangeReason, TierHistory
+
+__all__ = [
+    "Award",
+    "Channel",
+    "EarningRule",
+    "EventName",
+    "Purchase",
+    "PurchaseLine",
+    "Return",
+    "Tier",
+    "TierChangeReason",
+    "TierHistory",
+    "split_list",
+    "CREDIT_KINDS",
+    "DEBIT_KINDS",
+    "Account",
+    "Allocation",
+    "Entry",
+    "EntryKind",
+    "Lot",
+    "lifetime_deltas",
+]

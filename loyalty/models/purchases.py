@@ -1,0 +1,137 @@
+"""Purchases, their lines, returns and the per-rule awards they earned."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from members.models import Member, Program
+
+from .ledger import Entry
+from .rules import EarningRule
+
+
+class Channel(models.TextChoices):
+    POS = "pos", "Till"
+    ESHOP = "eshop", "E-shop"
+    APP = "app", "App"
+    OTHER = "other", "Other"
+
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Purchase(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    external_id = models.CharField(max_length=100, help_text="The shop's receipt or order id.")
+    store = models.CharField(max_length=64, blank=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.POS)
+    occurred_at = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(**MONEY)
+    eligible_amount = models.DecimalField(**MONEY, help_text="Part of the total that earned base points.")
+    points_awarded = models.BigIntegerField(default=0)
+    points_reversed = models.BigIntegerField(default=0)
+    returned_total = models.DecimalField(**MONEY, default=0)
+    returned_eligible = models.DecimalField(**MONEY, default=0)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="purchase")
+    awards = models.JSONField(default=list, help_text="Which rule gave how many points.")
+    outcome = models.JSONField(default=dict, help_text="Balances and tier change as first answered (for retries).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "external_id"], name="purchase_external_id_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0, points_reversed__lte=F("points_awarded")),
+                name="purchase_reversal_within_award",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_total__gte=0, returned_total__lte=F("total")), name="purchase_returns_within_total"
+            ),
+        ]
+        indexes = [models.Index(fields=["member", "occurred_at"], name="purchase_member_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.total} {self.currency})"
+
+    @property
+    def fully_returned(self) -> bool:
+        return self.returned_total >= self.total
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="lines")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    sku = models.CharField(max_length=64)
+    category = models.CharField(max_length=64, blank=True)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY)
+    eligible = models.BooleanField(default=True, help_text="Earned base points (not excluded).")
+    returned_quantity = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    returned_amount = models.DecimalField(**MONEY, default=0)
+
+    class Meta:
+        ordering = ["purchase", "position"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="purchaseline_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(returned_quantity__gte=0, returned_quantity__lte=F("quantity")),
+                name="purchaseline_returned_quantity_within",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_amount__gte=0, returned_amount__lte=F("amount")),
+                name="purchaseline_returned_amount_within",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
+
+class Return(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="returns")
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
+    external_id = models.CharField(max_length=100)
+    amount = models.DecimalField(**MONEY, help_text="Money returned.")
+    eligible_amount = models.DecimalField(**MONEY, help_text="Part of it that had earned points.")
+    points_reversed = models.BigIntegerField(default=0)
+    lines = models.JSONField(default=list, help_text="Returned lines: sku, quantity, amount.")
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="return_record")
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "external_id"], name="return_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="return_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} of {self.purchase_id}"
+
+
+class Award(models.Model):
+    """Points one rule gave one member: the member sees why, and per-member caps count these."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="awards")
+    rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
+    rule_name = models.CharField(max_length=120)
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="awards", help_text="Its purchase, if any.")
+    event = models.CharField(max_length=64, blank=True)
+    points = models.BigIntegerField()
+    local_date = models.DateField(help_text="Day in the program's time zone (for daily and monthly caps).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="award_points_positive")]
+        indexes = [models.Index(fields=["member", "rule", "local_date"], name="award_member_rule_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.points} from {self.rule_name}"

@@ -1,0 +1,117 @@
+"""Turning an evaluation of the earning rules into ledger credits and award records.
+
+Shared by purchases, events (signup, birthday, referral, custom) and their jobs.
+"""
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Case, F, Sum, When
+
+from members.models import Program
+
+from ..models import Account, Award, EarningRule, Entry, EntryKind
+from ..rules import Evaluation, MemberContext, RuleSpec
+from ..ruleset import ProgramRuleset
+from .ledger import credit_locked
+
+
+def local_date(program: Program, moment: datetime) -> date:
+    return moment.astimezone(program.tz).date()
+
+
+def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: datetime) -> MemberContext:
+    """What the rules need to know about the member: tier, purchases so far, and, when
+    some rule has a per-member cap, what those rules already gave today and this month
+    (one query, whatever the number of rules)."""
+    tier = ruleset.tier(account.tier_id)
+    used_today: dict[int, int] = {}
+    used_this_month: dict[int, int] = {}
+    capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
+    if capped:
+        today = local_date(account.member.program, occurred_at)
+        rows = (
+            Award.objects.filter(
+                member_id=account.pk, rule_id__in=capped, local_date__gte=today.replace(day=1), local_date__lte=today
+            )
+            .values("rule_id", "local_date")
+            .annotate(points=Sum("points"))
+        )
+        for row in rows:
+            used_this_month[row["rule_id"]] = used_this_month.get(row["rule_id"], 0) + row["points"]
+            if row["local_date"] == today:
+                used_today[row["rule_id"]] = row["points"]
+    return MemberContext(
+        tier_id=tier.id if tier else None,
+        tier_name=tier.name if tier else "",
+        tier_multiplier=tier.earn_multiplier if tier else MemberContext.tier_multiplier,
+        purchases_before=account.purchases,
+        used_today=used_today,
+        used_this_month=used_this_month,
+    )
+
+
+def lock_budgets(rule_ids: set[int]) -> dict[int, int]:
+    """Locks the budgeted rules about to award (primary-key order, after the account) and
+    returns what is left of each budget."""
+    rows = EarningRule.objects.select_for_update().filter(pk__in=sorted(rule_ids)).order_by("pk")
+    return {rule.pk: rule.budget_total - rule.budget_used for rule in rows}
+
+
+def with_budgets(rules: tuple[RuleSpec, ...], budgets: dict[int, int]) -> tuple[RuleSpec, ...]:
+    return tuple(replace(rule, budget_remaining=budgets[rule.id]) if rule.id in budgets else rule for rule in rules)
+
+
+def awards_as_json(evaluation: Evaluation) -> list[dict[str, Any]]:
+    return [{"rule": a.rule, "rule_id": a.rule_id, "points": a.points} for a in evaluation.awards]
+
+
+def awards_post(
+    *,
+    account: Account,
+    evaluation: Evaluation,
+    occurred_at: datetime,
+    available_at: datetime,
+    key: str | None = None,
+    details: dict[str, Any] | None = None,
+    event: str = "",
+    budgeted_rule_ids: frozenset[int] = frozenset(),
+    extra_deltas: dict[str, int] | None = None,
+) -> Entry | None:
+    """Credits the evaluation's points as one lot and records which rule gave how many.
+    The caller holds the account's lock (and the budgeted rules' locks)."""
+    if evaluation.points <= 0:
+        return None
+    program = account.member.program
+    entry = credit_locked(
+        account=account,
+        kind=EntryKind.EARN,
+        amount=evaluation.points,
+        occurred_at=occurred_at,
+        available_at=available_at,
+        expires_at=program.expires_at_for(occurred_at),
+        key=key,
+        details={**(details or {}), "awards": awards_as_json(evaluation)},
+        extra_deltas=extra_deltas,
+    )
+    day = local_date(program, occurred_at)
+    Award.objects.bulk_create(
+        Award(
+            program_id=program.pk,
+            member_id=account.pk,
+            rule_id=a.rule_id,
+            rule_name=a.rule[:120],
+            entry=entry,
+            event=event,
+            points=a.points,
+            local_date=day,
+        )
+        for a in evaluation.awards
+    )
+    spent = {a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids}
+    if spent:
+        EarningRule.objects.filter(pk__in=spent).update(
+            budget_used=Case(*(When(pk=pk, then=F("budget_used") + points) for pk, points in spent.items()))
+        )
+    return entry

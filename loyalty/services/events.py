@@ -1,0 +1,114 @@
+"""Event rules: signup, birthday, profile completed, NPS answer and the shop's custom events."""
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from members.models import Member, MemberStatus, Program
+
+from ..exceptions import EventConflict
+from ..models import Award, Entry, EventName
+from ..rules import evaluate_event
+from ..ruleset import program_ruleset
+from .awards import awards_as_json, awards_post, local_date, member_context
+from .ledger import ensure_active, lock_accounts, lock_accounts_by_id
+
+
+@dataclass
+class EventResult:
+    member: Member
+    event: str
+    points: int
+    awards: list[dict]
+    entry: Entry | None
+    replayed: bool = False
+
+
+def _post_event(*, account, event: str, key: str, occurred_at: datetime) -> EventResult:
+    ruleset = program_ruleset(account.member.program)
+    context = member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)
+    evaluation = evaluate_event(ruleset.event_rules, event, occurred_at, context)
+    entry = awards_post(
+        account=account,
+        evaluation=evaluation,
+        occurred_at=occurred_at,
+        available_at=occurred_at,
+        key=key,
+        details={"event": event},
+        event=event,
+        budgeted_rule_ids=ruleset.budgeted_rule_ids,
+    )
+    return EventResult(
+        member=account.member, event=event, points=evaluation.points, awards=awards_as_json(evaluation), entry=entry
+    )
+
+
+@transaction.atomic
+def event_record(
+    *, program: Program, member: Member, event: str, external_id: str, occurred_at: datetime | None = None
+) -> EventResult:
+    """A named event for a member: the matching event rules award points, once per external id."""
+    account = lock_accounts([member])[member.pk]
+    key = f"event:{external_id}"
+    previous = Entry.objects.filter(program=program, key=key).first()
+    if previous is not None:
+        if previous.member_id != member.pk or previous.details.get("event") != event:
+            raise EventConflict()
+        return EventResult(
+            member=account.member,
+            event=event,
+            points=previous.amount,
+            awards=previous.details.get("awards", []),
+            entry=previous,
+            replayed=True,
+        )
+    ensure_active(account.member)
+    return _post_event(account=account, event=event, key=key, occurred_at=occurred_at or timezone.now())
+
+
+def signup_bonus(*, member: Member) -> EventResult:
+    """Signup rules, called by enrollment inside its transaction."""
+    account = lock_accounts([member])[member.pk]
+    return _post_event(
+        account=account, event=EventName.SIGNUP, key=f"signup:{member.pk}", occurred_at=member.enrolled_at
+    )
+
+
+def birthday_bonuses(*, now: datetime | None = None, batch_size: int | None = None) -> int:
+    """Birthday rules for members whose birthday is today in their program's time zone, once a
+    year (the key names the year). Batched: each batch locks its accounts in key order."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.LOYALTY_JOB_BATCH_SIZE
+    posted = 0
+    for program in Program.objects.filter(
+        earning_rules__event=EventName.BIRTHDAY, earning_rules__is_active=True
+    ).distinct():
+        today = local_date(program, now)
+        already = Award.objects.filter(program=program, event=EventName.BIRTHDAY, local_date__year=today.year)
+        born_today = Q(birth_date__month=today.month, birth_date__day=today.day)
+        if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):  # 29 February birthdays
+            born_today |= Q(birth_date__month=2, birth_date__day=29)
+        due = (
+            Member.objects.filter(program=program, status=MemberStatus.ACTIVE)
+            .filter(born_today)
+            .exclude(pk__in=already.values("member_id"))
+            .order_by("pk")
+        )
+        while member_ids := list(due.values_list("pk", flat=True)[:batch_size]):
+            with transaction.atomic():
+                for account in lock_accounts_by_id(member_ids).values():
+                    result = _post_event(
+                        account=account,
+                        event=EventName.BIRTHDAY,
+                        key=f"birthday:{today.year}:{account.pk}",
+                        occurred_at=now,
+                    )
+                    posted += result.points > 0
+            if len(member_ids) < batch_size:
+                break
+    return posted

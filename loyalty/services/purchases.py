@@ -1,0 +1,253 @@
+"""Purchases and returns: the till's whole sale-to-points path, each in one transaction.
+
+A purchase locks the member's account (and the referrer's, for a first
+purchase), evaluates the program's compiled rules in memory, locks the
+budgeted rules that are about to award (after the account, in primary-key
+order), credits the points as one lot, records the purchase, its lines and
+awards, and promotes the member's tier when the purchase crosses a threshold.
+The external id is unique per program: a retry returns the first answer.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from members.models import Member, Program
+
+from ..exceptions import CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
+from ..models import Account, EarningRule, Purchase, PurchaseLine
+from ..rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
+from ..ruleset import ProgramRuleset, program_ruleset
+from .awards import awards_as_json, awards_post, lock_budgets, member_context, with_budgets
+from .ledger import apply_deltas, ensure_active, lock_accounts
+from .tiers import TierChange, qualified_tier, tier_metric_value, tier_promote_if_qualified, window_start
+
+# Tills' clocks drift; a purchase a little in the future is accepted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class PurchaseInput:
+    external_id: str
+    occurred_at: datetime
+    currency: str
+    total: Decimal
+    lines: tuple[LineInput, ...] = ()
+    store: str = ""
+    channel: str = "pos"
+
+
+@dataclass
+class PurchaseResult:
+    purchase: Purchase | None  # None for a simulation
+    member: Member
+    awards: list[dict[str, Any]]
+    points: int
+    outcome: dict[str, Any] = field(default_factory=dict)  # balances, tier before/after, pending_until
+    replayed: bool = False
+
+
+def _validate(program: Program, data: PurchaseInput) -> None:
+    if data.currency.upper() != program.currency:
+        raise CurrencyMismatch(f"The program counts in {program.currency}, the purchase is in {data.currency}.")
+    if data.lines and sum(line.amount for line in data.lines) != data.total:
+        raise TotalMismatch(
+            f"The lines add up to {sum(line.amount for line in data.lines)}, the total is {data.total}."
+        )
+    if data.occurred_at > timezone.now() + FUTURE_TOLERANCE:
+        raise OccurredInFuture("The purchase time is more than 5 minutes in the future.")
+
+
+def _basket(program: Program, data: PurchaseInput) -> Basket:
+    lines = tuple(
+        Line(
+            sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount
+        )
+        for line in data.lines
+    )
+    return Basket(
+        lines=lines,
+        total=data.total,
+        channel=data.channel,
+        store=data.store,
+        occurred_at=data.occurred_at,
+        local_weekday=data.occurred_at.astimezone(program.tz).weekday(),
+    )
+
+
+def _evaluate(ruleset: ProgramRuleset, basket: Basket, context: MemberContext, *, lock: bool) -> Evaluation:
+    """Evaluates the rules; budgeted rules that award are then held to their live budget
+    (locked when `lock`, so concurrent purchases can never overspend it)."""
+    evaluation = evaluate_purchase(ruleset.rules, basket, context)
+    awarding = {a.rule_id for a in evaluation.awards if a.rule_id in ruleset.budgeted_rule_ids}
+    if not awarding:
+        return evaluation
+    budgets = lock_budgets(awarding) if lock else _budgets(awarding)
+    return evaluate_purchase(with_budgets(ruleset.rules, budgets), basket, context)
+
+
+def _budgets(rule_ids: set[int]) -> dict[int, int]:
+    return {r.pk: r.budget_total - r.budget_used for r in EarningRule.objects.filter(pk__in=rule_ids)}
+
+
+def _tier_contribution(program: Program, data: PurchaseInput, points: int, now: datetime) -> Decimal:
+    if data.occurred_at <= window_start(program, now):
+        return Decimal(0)
+    return {"spend": data.total, "purchases": Decimal(1)}.get(program.tier_metric, Decimal(points))
+
+
+def _outcome(account: Account, change: TierChange, pending_until: datetime | None) -> dict[str, Any]:
+    return {
+        "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
+        "tier": {
+            "before": change.before.name if change.before else None,
+            "after": change.after.name if change.after else None,
+        },
+        "pending_until": pending_until.isoformat() if pending_until else None,
+    }
+
+
+def _replay(existing: Purchase, member: Member, data: PurchaseInput) -> PurchaseResult:
+    if existing.member_id != member.pk or existing.total != data.total or existing.occurred_at != data.occurred_at:
+        raise PurchaseConflict(f"Purchase {data.external_id} was recorded with other details.")
+    return PurchaseResult(
+        purchase=existing,
+        member=member,
+        awards=existing.awards,
+        points=existing.points_awarded,
+        outcome=existing.outcome,
+        replayed=True,
+    )
+
+
+@transaction.atomic
+def purchase_record(*, program: Program, member: Member, data: PurchaseInput) -> PurchaseResult:
+    _validate(program, data)
+    referrer = Member(pk=member.referred_by_id, program_id=program.pk) if member.referred_by_id else None
+    accounts = lock_accounts([member, *([referrer] if referrer else [])])
+    account = accounts[member.pk]
+    existing = Purchase.objects.filter(program=program, external_id=data.external_id).first()
+    if existing is not None:
+        return _replay(existing, member, data)
+    ensure_active(account.member)
+    program = account.member.program
+    ruleset = program_ruleset(program)
+    context = member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at)
+    evaluation = _evaluate(ruleset, _basket(program, data), context, lock=True)
+    available_at = program.available_at_for(data.occurred_at)
+    pending_until = available_at if available_at > timezone.now() else None
+    entry = awards_post(
+        account=account,
+        evaluation=evaluation,
+        occurred_at=data.occurred_at,
+        available_at=available_at,
+        key=f"purchase:{data.external_id}",
+        details={"purchase": data.external_id},
+        budgeted_rule_ids=ruleset.budgeted_rule_ids,
+        extra_deltas={"purchases": 1},
+    )
+    if entry is None:
+        apply_deltas(account, purchases=1)
+    if context.purchases_before == 0 and referrer is not None:
+        _referral_bonuses(accounts, account, referrer, ruleset, data.occurred_at)
+    now = timezone.now()
+    metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
+    metric += _tier_contribution(program, data, evaluation.points, now)
+    change = tier_promote_if_qualified(account=account, ruleset=ruleset, metric=metric, now=now)
+    purchase = Purchase.objects.create(
+        program=program,
+        member=account.member,
+        external_id=data.external_id,
+        store=data.store,
+        channel=data.channel,
+        occurred_at=data.occurred_at,
+        currency=program.currency,
+        total=data.total,
+        eligible_amount=evaluation.eligible_amount.quantize(CENT),
+        points_awarded=evaluation.points,
+        entry=entry,
+        awards=awards_as_json(evaluation),
+        outcome=_outcome(account, change, pending_until),
+    )
+    PurchaseLine.objects.bulk_create(
+        PurchaseLine(
+            purchase=purchase,
+            member_id=member.pk,
+            position=i,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            eligible=eligible,
+        )
+        for i, (line, eligible) in enumerate(zip(data.lines, evaluation.eligible_lines, strict=True))
+    )
+    return PurchaseResult(
+        purchase=purchase,
+        member=account.member,
+        awards=purchase.awards,
+        points=evaluation.points,
+        outcome=purchase.outcome,
+    )
+
+
+def _referral_bonuses(
+    accounts: dict[int, Account], account: Account, referrer: Member, ruleset: ProgramRuleset, occurred_at: datetime
+) -> None:
+    """Referral rules reward both sides on the referee's first purchase."""
+    for side in (account, accounts[referrer.pk]):
+        if side.member.status != "active":
+            continue
+        context = member_context(account=side, ruleset=ruleset, occurred_at=occurred_at)
+        evaluation = evaluate_event(ruleset.event_rules, "referral", occurred_at, context)
+        awards_post(
+            account=side,
+            evaluation=evaluation,
+            occurred_at=occurred_at,
+            available_at=occurred_at,
+            key=f"referral:{account.pk}:{side.pk}",
+            details={"event": "referral", "referee": account.pk},
+            event="referral",
+            budgeted_rule_ids=ruleset.budgeted_rule_ids,
+        )
+
+
+def purchase_simulate(*, program: Program, member: Member, data: PurchaseInput) -> PurchaseResult:
+    """What `purchase_record` would award and change, writing nothing."""
+    _validate(program, data)
+    account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
+    account = account or Account(member=member, program=program)
+    ruleset = program_ruleset(program)
+    context = member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at)
+    evaluation = _evaluate(ruleset, _basket(program, data), context, lock=False)
+    available_at = program.available_at_for(data.occurred_at)
+    pending = available_at > timezone.now()
+    now = timezone.now()
+    metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
+    metric += _tier_contribution(program, data, evaluation.points, now)
+    before = ruleset.tier(account.tier_id)
+    target = qualified_tier(ruleset.tiers, metric)
+    after = target if target is not None and (before is None or target.rank > before.rank) else before
+    paid = min(account.debt, evaluation.points)  # credits pay debt first
+    account.debt -= paid
+    account.available += 0 if pending else evaluation.points - paid
+    account.pending += evaluation.points - paid if pending else 0
+    outcome = _outcome(account, TierChange(before, after, metric), available_at if pending else None)
+    return PurchaseResult(
+        purchase=None, member=member, awards=awards_as_json(evaluation), points=evaluation.points, outcome=outcome
+    )

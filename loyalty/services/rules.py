@@ -1,0 +1,43 @@
+"""Writes on earning rules and tiers. Each one bumps the program's config version, so every
+process recompiles the program's ruleset on its next purchase."""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F
+
+from members.models import Program
+
+from ..models import EarningRule, Tier
+
+
+def program_config_changed(*, program: Program) -> None:
+    Program.objects.filter(pk=program.pk).update(config_version=F("config_version") + 1)
+
+
+@transaction.atomic
+def earning_rule_save(*, rule: EarningRule, tiers: Iterable[Tier] | None = None) -> EarningRule:
+    """Validates and saves a rule (new or changed), with the tiers it is limited to."""
+    rule.full_clean(exclude=["budget_used"])
+    rule.save()
+    if tiers is not None:
+        rule.tiers.set(list(tiers))
+    program_config_changed(program=rule.program)
+    return rule
+
+
+@transaction.atomic
+def earning_rule_deactivate(*, rule: EarningRule) -> EarningRule:
+    """Rules that gave points are kept for the record; they are switched off instead of deleted."""
+    rule.is_active = False
+    rule.save(update_fields=["is_active", "updated_at"])
+    program_config_changed(program=rule.program)
+    return rule
+
+
+@transaction.atomic
+def tier_save(*, tier: Tier) -> Tier:
+    tier.full_clean()
+    tier.save()
+    program_config_changed(program=tier.program)
+    return tier

@@ -1,0 +1,227 @@
+"""Tier qualification, promotion, review and pinning.
+
+The qualification metric (qualifying points, spend or number of purchases,
+per program) is summed over the member's purchases in the window: a rolling
+number of days, or the calendar year in the program's time zone. Returns
+lower it, because purchases carry what was returned and reversed.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
+
+from ..models import Account, Purchase, Tier, TierChangeReason, TierHistory
+from ..ruleset import ProgramRuleset, TierSpec, program_ruleset
+from .ledger import lock_accounts, lock_accounts_by_id
+
+ZERO = Decimal(0)
+
+
+def window_start(program: Program, as_of: datetime) -> datetime:
+    if program.tier_window == TierWindow.CALENDAR_YEAR:
+        local = as_of.astimezone(program.tz)
+        return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return as_of - timedelta(days=program.tier_window_days)
+
+
+def _metric_expression(program: Program):
+    if program.tier_metric == TierMetric.SPEND:
+        return Coalesce(Sum(F("total") - F("returned_total")), ZERO)
+    if program.tier_metric == TierMetric.PURCHASES:
+        return Count("id", filter=Q(returned_total__lt=F("total")) | Q(total=0))
+    return Coalesce(Sum(F("points_awarded") - F("points_reversed")), 0)
+
+
+def _window(program: Program, as_of: datetime) -> QuerySet[Purchase]:
+    return Purchase.objects.filter(
+        program=program, occurred_at__gt=window_start(program, as_of), occurred_at__lte=as_of
+    )
+
+
+def tier_metric_value(*, program: Program, member_id: int, as_of: datetime) -> Decimal:
+    """The member's qualification metric over the window ending at `as_of` (one query)."""
+    value = _window(program, as_of).filter(member_id=member_id).aggregate(value=_metric_expression(program))["value"]
+    return Decimal(value)
+
+
+def qualified_tier(tiers: tuple[TierSpec, ...], metric: Decimal) -> TierSpec | None:
+    """The highest tier whose threshold the metric reaches."""
+    return next((tier for tier in reversed(tiers) if metric >= tier.threshold), None)
+
+
+def _rank(tier: TierSpec | None) -> int:
+    return tier.rank if tier is not None else -1
+
+
+TIER_FIELDS = ["tier", "tier_achieved_at", "tier_review_at", "tier_pinned_until", "updated_at"]
+
+
+def _tier_change(
+    *,
+    account: Account,
+    to: TierSpec | None,
+    reason: str,
+    metric: Decimal,
+    now: datetime,
+    actor: Any = None,
+    note: str = "",
+    pinned_until: datetime | None = None,
+) -> TierHistory:
+    """Moves `account` to tier `to` (in memory) and returns the unsaved history row."""
+    member = account.member
+    history = TierHistory(
+        program_id=member.program_id,
+        member=member,
+        from_tier_id=account.tier_id,
+        to_tier_id=to.id if to else None,
+        reason=reason,
+        metric_value=metric,
+        note=note,
+        actor=actor,
+        created_at=now,
+    )
+    account.tier_id = to.id if to else None
+    account.tier_achieved_at = now
+    account.tier_review_at = now + timedelta(days=member.program.tier_validity_days)
+    account.tier_pinned_until = pinned_until
+    account.updated_at = now
+    return history
+
+
+def _set_tier(*, account: Account, **change: Any) -> None:
+    _tier_change(account=account, **change).save()
+    account.save(update_fields=TIER_FIELDS)
+
+
+@dataclass(frozen=True)
+class TierChange:
+    before: TierSpec | None
+    after: TierSpec | None
+    metric: Decimal
+
+
+def tier_promote_if_qualified(
+    *, account: Account, ruleset: ProgramRuleset, metric: Decimal, now: datetime
+) -> TierChange:
+    """Promotion happens at once when a purchase crosses a threshold (account locked by the caller)."""
+    before = ruleset.tier(account.tier_id)
+    target = qualified_tier(ruleset.tiers, metric)
+    if _rank(target) > _rank(before):
+        _set_tier(account=account, to=target, reason=TierChangeReason.PROMOTION, metric=metric, now=now)
+        return TierChange(before, target, metric)
+    return TierChange(before, before, metric)
+
+
+def tier_recheck_after_return(*, account: Account, purchase: Purchase, now: datetime) -> TierChange:
+    """A return of a purchase that helped reach the current tier drops the member to the highest
+    tier the remaining purchases still qualify for (unless a manager pinned the tier)."""
+    program = account.member.program
+    ruleset = program_ruleset(program)
+    before = ruleset.tier(account.tier_id)
+    metric = tier_metric_value(program=program, member_id=account.pk, as_of=now)
+    pinned = account.tier_pinned_until is not None and account.tier_pinned_until > now
+    helped = account.tier_achieved_at is not None and purchase.occurred_at <= account.tier_achieved_at
+    target = qualified_tier(ruleset.tiers, metric)
+    if before is None or pinned or not helped or _rank(target) >= _rank(before):
+        return TierChange(before, before, metric)
+    _set_tier(account=account, to=target, reason=TierChangeReason.RETURN, metric=metric, now=now)
+    return TierChange(before, target, metric)
+
+
+@transaction.atomic
+def tier_pin(*, member: Member, tier: Tier | None, until: datetime, actor: Any, note: str = "") -> Account:
+    """A manager keeps a member in `tier` until `until`, whatever the metric says."""
+    account = lock_accounts([member])[member.pk]
+    ruleset = program_ruleset(member.program)
+    now = timezone.now()
+    metric = tier_metric_value(program=member.program, member_id=member.pk, as_of=now)
+    _set_tier(
+        account=account,
+        to=ruleset.tier(tier.pk if tier else None),
+        reason=TierChangeReason.PIN,
+        metric=metric,
+        now=now,
+        actor=actor,
+        note=note,
+        pinned_until=until,
+    )
+    return account
+
+
+def _review_target(program: Program, ruleset: ProgramRuleset, current: TierSpec | None, metric: Decimal):
+    target = qualified_tier(ruleset.tiers, metric)
+    if _rank(target) >= _rank(current) or program.tier_downgrade == TierDowngrade.HIGHEST_QUALIFIED:
+        return target
+    one_down = [tier for tier in ruleset.tiers if tier.rank < _rank(current)]
+    return max([*one_down[-1:], *([target] if target else [])], key=_rank, default=None)
+
+
+@dataclass
+class ReviewReport:
+    reviewed: int = 0
+    downgraded: int = 0
+    kept: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"reviewed": self.reviewed, "downgraded": self.downgraded, "kept": self.kept}
+
+
+def tier_review(*, now: datetime | None = None, batch_size: int | None = None) -> ReviewReport:
+    """Reviews members whose tier period (plus grace) ended or whose pin expired, in batches:
+    one metric query per batch; each member drops to the tier they still qualify for (or one
+    level, per program setting) or keeps theirs for another period. Idempotent: a reviewed
+    member's next review date is in the future."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.LOYALTY_JOB_BATCH_SIZE
+    report = ReviewReport()
+    for program in Program.objects.filter(pk__in=Account.objects.filter(tier__isnull=False).values("program_id")):
+        due = (
+            Account.objects.filter(program=program, tier__isnull=False)
+            .filter(Q(tier_pinned_until__isnull=True) | Q(tier_pinned_until__lte=now))
+            .filter(
+                Q(tier_review_at__lte=now - timedelta(days=program.tier_grace_days)) | Q(tier_pinned_until__lte=now)
+            )
+        )
+        while member_ids := list(due.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+            _review_batch(program, member_ids, now, report)
+    return report
+
+
+def _review_batch(program: Program, member_ids: list[int], now: datetime, report: ReviewReport) -> None:
+    with transaction.atomic():
+        accounts = lock_accounts_by_id(member_ids)
+        ruleset = program_ruleset(program)
+        metrics = dict(
+            _window(program, now)
+            .filter(member_id__in=member_ids)
+            .values("member_id")
+            .annotate(value=_metric_expression(program))
+            .values_list("member_id", "value")
+        )
+        histories = []
+        for member_id, account in accounts.items():
+            metric = Decimal(metrics.get(member_id, 0))
+            current = ruleset.tier(account.tier_id)
+            target = _review_target(program, ruleset, current, metric)
+            if _rank(target) < _rank(current):
+                histories.append(
+                    _tier_change(account=account, to=target, reason=TierChangeReason.REVIEW, metric=metric, now=now)
+                )
+            else:
+                account.tier_review_at = now + timedelta(days=program.tier_validity_days)
+                account.tier_pinned_until = None
+                account.updated_at = now
+        TierHistory.objects.bulk_create(histories)
+        Account.objects.bulk_update(accounts.values(), TIER_FIELDS)
+    report.reviewed += len(accounts)
+    report.downgraded += len(histories)
+    report.kept += len(accounts) - len(histories)

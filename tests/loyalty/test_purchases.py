@@ -1,0 +1,305 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from loyalty.audit import ledger_audit
+from loyalty.exceptions import (
+    CurrencyMismatch,
+    OccurredInFuture,
+    PurchaseConflict,
+    PurchaseNotFound,
+    ReturnExceedsPurchase,
+    ReturnLineNotInPurchase,
+    TotalMismatch,
+)
+from loyalty.models import Account, Award, EarningRule, Entry, EntryKind, Purchase, Return
+from loyalty.services.ledger import ledger_debit
+from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
+from loyalty.services.returns import ReturnLineInput, return_record
+from loyalty.services.rules import earning_rule_save
+from members.exceptions import MemberSuspended
+from members.services import member_suspend
+from tests.factories import MemberFactory, ProgramFactory
+
+NOW = timezone.now()
+
+
+def rule(program, **fields) -> EarningRule:
+    defaults = {"name": "Base rate", "kind": "base_rate", "rate": Decimal("0.1")}
+    return earning_rule_save(rule=EarningRule(program=program, **(defaults | fields)))
+
+
+def line(sku, amount, category="books", quantity=1):
+    amount = Decimal(amount)
+    return LineInput(
+        sku=sku, category=category, quantity=Decimal(quantity), unit_price=amount / quantity, amount=amount
+    )
+
+
+def purchase(external_id="TILL7-1", lines=(), total=None, occurred_at=None, **fields) -> PurchaseInput:
+    lines = tuple(lines) or (line("BK-1", "1000.00"),)
+    return PurchaseInput(
+        external_id=external_id,
+        occurred_at=occurred_at or NOW,
+        currency="EUR",
+        total=total if total is not None else sum(item.amount for item in lines),
+        lines=lines,
+        **fields,
+    )
+
+
+def balances(member):
+    account = Account.objects.get(pk=member.pk)
+    return (account.available, account.pending, account.debt)
+
+
+@pytest.fixture
+def shop(db):
+    program = ProgramFactory(currency="EUR")
+    rule(program, excluded_categories="gift-cards")
+    return program
+
+
+@pytest.fixture
+def buyer(shop):
+    return MemberFactory(program=shop)
+
+
+def test_purchase_awards_points_by_rule_and_records_everything(shop, buyer):
+    books = rule(shop, name="Books double", kind="multiplier", multiplier=Decimal(2), categories="books", priority=200)
+
+    result = purchase_record(
+        program=shop,
+        member=buyer,
+        data=purchase(
+            lines=[line("BK-1", "600.00"), line("GC-1", "500.00", "gift-cards"), line("TO-1", "134.50", "toys")]
+        ),
+    )
+
+    assert result.points == 73 + 60
+    assert result.awards == [
+        {"rule": "Base rate", "rule_id": EarningRule.objects.get(name="Base rate").pk, "points": 73},
+        {"rule": "Books double", "rule_id": books.pk, "points": 60},
+    ]
+    record = Purchase.objects.get()
+    assert (record.total, record.eligible_amount, record.points_awarded) == (Decimal("1234.50"), Decimal("734.50"), 133)
+    assert [line.eligible for line in record.lines.order_by("position")] == [True, False, True]
+    assert sorted(Award.objects.values_list("rule_name", "points")) == [("Base rate", 73), ("Books double", 60)]
+    assert balances(buyer) == (133, 0, 0)
+    assert Account.objects.get(pk=buyer.pk).purchases == 1
+    assert Entry.objects.get(member=buyer).details["purchase"] == "TILL7-1"
+    assert ledger_audit() == []
+
+
+def test_points_are_pending_during_the_return_window(buyer, shop):
+    shop.pending_days = 14
+    shop.save()
+
+    result = purchase_record(program=shop, member=buyer, data=purchase())
+
+    assert balances(buyer) == (0, 100, 0)
+    assert result.outcome["pending_until"] == (NOW + timedelta(days=14)).isoformat()
+
+
+def test_retry_returns_the_first_answer_and_awards_once(shop, buyer):
+    first = purchase_record(program=shop, member=buyer, data=purchase())
+    again = purchase_record(program=shop, member=buyer, data=purchase())
+
+    assert again.replayed and (again.points, again.outcome, again.purchase.pk) == (
+        first.points,
+        first.outcome,
+        first.purchase.pk,
+    )
+    assert Purchase.objects.count() == 1 and balances(buyer) == (100, 0, 0)
+    with pytest.raises(PurchaseConflict):
+        purchase_record(
+            program=shop,
+            member=buyer,
+            data=purchase(total=Decimal("1000.00"), lines=[line("X", "1000.00")], occurred_at=NOW - timedelta(hours=1)),
+        )
+    with pytest.raises(PurchaseConflict):
+        purchase_record(program=shop, member=MemberFactory(program=shop), data=purchase())
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (PurchaseInput(external_id="X", occurred_at=NOW, currency="CZK", total=Decimal(10)), CurrencyMismatch),
+        (purchase(total=Decimal("999.99")), TotalMismatch),
+        (purchase(occurred_at=NOW + timedelta(hours=1)), OccurredInFuture),
+    ],
+)
+def test_bad_purchases_are_refused_and_write_nothing(shop, buyer, data, error):
+    with pytest.raises(error):
+        purchase_record(program=shop, member=buyer, data=data)
+    assert (Purchase.objects.count(), Entry.objects.count()) == (0, 0)
+
+
+def test_suspended_member_cannot_earn(shop, buyer):
+    member_suspend(member=buyer)
+    with pytest.raises(MemberSuspended):
+        purchase_record(program=shop, member=buyer, data=purchase())
+    assert Purchase.objects.count() == 0
+
+
+def test_simulation_writes_nothing(shop, buyer):
+    result = purchase_simulate(program=shop, member=buyer, data=purchase())
+
+    assert (result.points, result.purchase, result.outcome["balances"]) == (
+        100,
+        None,
+        {"available": 100, "pending": 0, "debt": 0},
+    )
+    assert (Purchase.objects.count(), Entry.objects.count(), Award.objects.count()) == (0, 0, 0)
+
+
+# --- returns -------------------------------------------------------------------------------------------------------
+
+
+def buy(shop, member, external_id="P1", lines=None):
+    lines = lines or [line("BK-1", "600.00"), line("BK-2", "400.00"), line("GC-1", "200.00", "gift-cards")]
+    return purchase_record(program=shop, member=member, data=purchase(external_id=external_id, lines=lines))
+
+
+def test_full_return_reverses_all_points(shop, buyer):
+    buy(shop, buyer)  # 100 points on 1000.00 eligible
+
+    result = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1200.00"))
+
+    assert result.record.points_reversed == 100
+    assert balances(buyer) == (0, 0, 0)
+    assert Purchase.objects.get().points_reversed == 100
+    assert ledger_audit() == []
+
+
+def test_partial_returns_add_up_to_the_whole(shop, buyer):
+    buy(shop, buyer, lines=[line("BK-1", "333.00"), line("BK-2", "333.00"), line("BK-3", "334.00")])  # 100 points
+
+    reversed_ = [
+        return_record(
+            program=shop,
+            external_id=f"R{i}",
+            purchase_external_id="P1",
+            lines=(ReturnLineInput(sku=sku, amount=Decimal(amount)),),
+        ).record.points_reversed
+        for i, (sku, amount) in enumerate([("BK-1", "333.00"), ("BK-2", "333.00"), ("BK-3", "334.00")])
+    ]
+
+    assert reversed_ == [33, 33, 34]
+    assert balances(buyer) == (0, 0, 0)
+
+
+def test_returning_an_excluded_line_reverses_nothing(shop, buyer):
+    buy(shop, buyer)
+
+    result = return_record(
+        program=shop,
+        external_id="R1",
+        purchase_external_id="P1",
+        lines=(ReturnLineInput(sku="GC-1", amount=Decimal("200.00")),),
+    )
+
+    assert result.record.points_reversed == 0 and balances(buyer) == (100, 0, 0)
+
+
+def test_return_after_spending_creates_debt(shop, buyer):
+    buy(shop, buyer)
+    ledger_debit(member=buyer, amount=80)
+
+    return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1200.00"))
+
+    assert balances(buyer) == (0, 0, 80)
+    assert ledger_audit() == []
+
+
+def test_repeated_return_does_nothing(shop, buyer):
+    buy(shop, buyer)
+    first = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
+    again = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
+
+    assert again.replayed and again.record.pk == first.record.pk
+    assert Return.objects.count() == 1 and balances(buyer) == (50, 0, 0)
+
+
+def test_returns_larger_than_what_is_left_are_refused(shop, buyer):
+    buy(shop, buyer)
+    return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1000.00"))
+
+    with pytest.raises(ReturnExceedsPurchase):
+        return_record(program=shop, external_id="R2", purchase_external_id="P1", amount=Decimal("200.01"))
+    with pytest.raises(ReturnLineNotInPurchase):
+        return_record(
+            program=shop,
+            external_id="R3",
+            purchase_external_id="P1",
+            lines=(ReturnLineInput(sku="NOPE", amount=Decimal(1)),),
+        )
+    with pytest.raises(PurchaseNotFound):
+        return_record(program=shop, external_id="R4", purchase_external_id="P404", amount=Decimal(1))
+    assert Return.objects.count() == 1
+
+
+def test_a_return_never_reverses_more_than_the_purchase_gave(shop, buyer):
+    buy(shop, buyer)
+    for i, amount in enumerate(["700.00", "300.00", "200.00"]):
+        return_record(program=shop, external_id=f"R{i}", purchase_external_id="P1", amount=Decimal(amount))
+    assert Purchase.objects.get().points_reversed == 100
+    assert Entry.objects.filter(kind=EntryKind.REVERSE).count() >= 2
+    assert balances(buyer) == (0, 0, 0)
+
+
+# --- bonuses, events and caps through the service --------------------------------------------------------------------
+
+
+def test_first_purchase_bonus_and_referral_for_both_sides(shop):
+    referrer = MemberFactory(program=shop)
+    referee = MemberFactory(program=shop, referred_by=referrer)
+    rule(shop, name="Welcome", kind="bonus", points=50, first_purchase=True)
+    rule(shop, name="Referral", kind="event", event="referral", points=200)
+
+    purchase_record(program=shop, member=referee, data=purchase(external_id="A"))
+    purchase_record(program=shop, member=referee, data=purchase(external_id="B"))
+
+    assert balances(referee) == (100 + 50 + 200 + 100, 0, 0)
+    assert balances(referrer) == (200, 0, 0)
+
+
+def test_daily_cap_counts_earlier_awards(shop, buyer):
+    capped = rule(shop, name="Visit bonus", kind="bonus", points=30, cap_per_member_day=50)
+
+    results = [purchase_record(program=shop, member=buyer, data=purchase(external_id=f"V{i}")) for i in range(3)]
+
+    assert [next((a["points"] for a in r.awards if a["rule_id"] == capped.pk), 0) for r in results] == [30, 20, 0]
+
+
+def test_budget_is_never_overspent(shop):
+    limited = rule(shop, name="Launch bonus", kind="bonus", points=40, budget_total=100)
+    members = [MemberFactory(program=shop) for _ in range(4)]
+
+    for i, member in enumerate(members):
+        purchase_record(program=shop, member=member, data=purchase(external_id=f"L{i}"))
+
+    limited.refresh_from_db()
+    assert limited.budget_used == 100
+    assert sum(Award.objects.filter(rule=limited).values_list("points", flat=True)) == 100
+
+
+def test_query_count_does_not_depend_on_the_number_of_rules(shop, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(member, external_id):
+        purchase_record(program=shop, member=member, data=purchase(external_id=f"warm-{external_id}"))
+        with CaptureQueriesContext(connection) as captured:
+            purchase_record(program=shop, member=member, data=purchase(external_id=external_id))
+        return len(captured)
+
+    one = queries(MemberFactory(program=shop), "Q1")
+    for i in range(49):
+        rule(shop, name=f"Promo {i}", kind="multiplier", multiplier=Decimal(2), skus=f"PROMO-{i}", priority=300 + i)
+    fifty = queries(MemberFactory(program=shop), "Q50")
+
+    assert EarningRule.objects.filter(program=shop, is_active=True).count() == 50
+    assert one == fifty
