@@ -31,13 +31,13 @@ from config.api import managed_programs
 from .exceptions import DomainError, MemberAlreadyExists
 from .models import ApiKey, Member, MemberStatus, Program
 from .services import (
-    _ensure_unique,
     api_key_create,
     api_key_revoke,
     format_card,
     member_close,
     member_create,
     member_erase,
+    member_identifiers_check,
     member_reactivate,
     member_suspend,
     member_update,
@@ -440,7 +440,7 @@ class MemberForm(ModelForm):
             return cleaned
         values = {field: cleaned.get(field) for field in IDENTIFIERS if field in self.fields}
         try:
-            _ensure_unique(program=program, values=values, exclude_pk=self.instance.pk)
+            member_identifiers_check(program=program, values=values, exclude_pk=self.instance.pk)
         except MemberAlreadyExists as exc:
             for field in exc.extra.get("fields", []):
                 self.add_error(field, f"Another member of {program} already has this {field.replace('_', ' ')}.")

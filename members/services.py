@@ -66,7 +66,7 @@ def _new_referral_code(program: Program) -> str:
             return code
 
 
-def _ensure_unique(*, program: Program, values: dict[str, Any], exclude_pk: int | None = None) -> None:
+def member_identifiers_check(*, program: Program, values: dict[str, Any], exclude_pk: int | None = None) -> None:
     """Refuses identifying values another member of the program already uses."""
     others = Member.objects.filter(program=program).exclude(pk=exclude_pk)
     taken = [
@@ -118,7 +118,8 @@ def member_create(
         referral_code=_new_referral_code(program),
         referred_by=referred_by,
     )
-    _ensure_unique(program=program, values={f: getattr(member, f) for f in ("card", "external_id", "email", "phone")})
+    identifiers = {field: getattr(member, field) for field in ("card", "external_id", "email", "phone")}
+    member_identifiers_check(program=program, values=identifiers)
     try:
         with transaction.atomic():
             member.save()
@@ -131,7 +132,7 @@ def member_create(
 def member_update(*, member: Member, **fields: Any) -> Member:
     normalizers = {"email": normalize_email, "phone": normalize_phone, "card": normalize_card}
     values = {name: normalizers[name](value) if name in normalizers else value for name, value in fields.items()}
-    _ensure_unique(program=member.program, values=values, exclude_pk=member.pk)
+    member_identifiers_check(program=member.program, values=values, exclude_pk=member.pk)
     for name, value in values.items():
         setattr(member, name, value)
     member.save(update_fields=[*values, "updated_at"])
