@@ -24,6 +24,14 @@ app.conf.beat_schedule = {
         "task": "loyalty.tasks.lots_warn_expiring_task",
         "schedule": crontab(hour=6, minute=15),
     },
+    "review-tiers": {
+        "task": "loyalty.tasks.tier_review_task",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    "birthday-bonuses": {
+        "task": "loyalty.tasks.birthday_bonuses_task",
+        "schedule": crontab(minute=5),  # hourly: each program's local day; once a year per member
+    },
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean_task",
         "schedule": crontab(hour=3, minute=30),

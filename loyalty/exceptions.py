@@ -66,3 +66,9 @@ class EventConflict(DomainError):
     code = "event_conflict"
     status = 409
     title = "A different event was already recorded with this external id"
+
+
+class EventReserved(DomainError):
+    code = "event_reserved"
+    status = 400
+    title = "This event is posted by the program itself"

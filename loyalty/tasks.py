@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
+from .services.events import birthday_bonuses
 from .services.jobs import lots_activate, lots_expire, lots_warn_expiring
+from .services.tiers import tier_review
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -18,3 +20,13 @@ def lots_expire_task() -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def lots_warn_expiring_task() -> dict:
     return lots_warn_expiring().as_dict()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def tier_review_task() -> dict:
+    return tier_review().as_dict()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def birthday_bonuses_task() -> dict:
+    return {"members": birthday_bonuses()}

@@ -102,6 +102,7 @@ class Return(models.Model):
     points_reversed = models.BigIntegerField(default=0)
     lines = models.JSONField(default=list, help_text="Returned lines: sku, quantity, amount.")
     entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="return_record")
+    outcome = models.JSONField(default=dict, help_text="Balances and tier change as first answered (for retries).")
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

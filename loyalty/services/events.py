@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
-from ..exceptions import EventConflict
+from ..exceptions import EventConflict, EventReserved, OccurredInFuture
 from ..models import Award, Entry, EventName
 from ..rules import evaluate_event
 from ..ruleset import program_ruleset
 from .awards import awards_as_json, awards_post, local_date, member_context
-from .ledger import ensure_active, lock_accounts, lock_accounts_by_id
+from .ledger import ensure_active, lock_accounts
+from .purchases import FUTURE_TOLERANCE
 
 
 @dataclass
@@ -48,13 +49,29 @@ def _post_event(*, account, event: str, key: str, occurred_at: datetime) -> Even
     )
 
 
+# Posted by the engine itself (enrollment, first purchase, the birthday job), never by a till.
+ENGINE_EVENTS = frozenset({EventName.SIGNUP, EventName.BIRTHDAY, EventName.REFERRAL})
+# Awarded once per member whatever the external id.
+ONCE_PER_MEMBER_EVENTS = frozenset({EventName.PROFILE_COMPLETED})
+
+
+def _event_key(event: str, external_id: str, member: Member) -> str:
+    return f"event:{event}:{member.pk}" if event in ONCE_PER_MEMBER_EVENTS else f"event:{external_id}"
+
+
 @transaction.atomic
 def event_record(
     *, program: Program, member: Member, event: str, external_id: str, occurred_at: datetime | None = None
 ) -> EventResult:
-    """A named event for a member: the matching event rules award points, once per external id."""
+    """A named event for a member: the matching event rules award points, once per external id
+    (once per member for a completed profile)."""
+    if event in ENGINE_EVENTS:
+        raise EventReserved(f"{event} points are given by the program itself.")
+    now = timezone.now()
+    if occurred_at is not None and occurred_at > now + FUTURE_TOLERANCE:
+        raise OccurredInFuture("The event time is more than 5 minutes in the future.")
     account = lock_accounts([member])[member.pk]
-    key = f"event:{external_id}"
+    key = _event_key(event, external_id, member)
     previous = Entry.objects.filter(program=program, key=key).first()
     if previous is not None:
         if previous.member_id != member.pk or previous.details.get("event") != event:
@@ -68,7 +85,7 @@ def event_record(
             replayed=True,
         )
     ensure_active(account.member)
-    return _post_event(account=account, event=event, key=key, occurred_at=occurred_at or timezone.now())
+    return _post_event(account=account, event=event, key=key, occurred_at=min(occurred_at or now, now))
 
 
 def signup_bonus(*, member: Member) -> EventResult:
@@ -99,9 +116,10 @@ def birthday_bonuses(*, now: datetime | None = None, batch_size: int | None = No
             .exclude(pk__in=already.values("member_id"))
             .order_by("pk")
         )
-        while member_ids := list(due.values_list("pk", flat=True)[:batch_size]):
+        last = 0
+        while batch := list(due.filter(pk__gt=last)[:batch_size]):
             with transaction.atomic():
-                for account in lock_accounts_by_id(member_ids).values():
+                for account in lock_accounts(batch).values():
                     result = _post_event(
                         account=account,
                         event=EventName.BIRTHDAY,
@@ -109,6 +127,5 @@ def birthday_bonuses(*, now: datetime | None = None, batch_size: int | None = No
                         occurred_at=now,
                     )
                     posted += result.points > 0
-            if len(member_ids) < batch_size:
-                break
+            last = batch[-1].pk
     return posted

@@ -73,12 +73,15 @@ def _validate(program: Program, data: PurchaseInput) -> None:
 
 
 def _basket(program: Program, data: PurchaseInput) -> Basket:
+    """The purchase as the rules see it. A purchase sent without lines is one line of its total."""
     lines = tuple(
         Line(
             sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount
         )
         for line in data.lines
     )
+    if not lines:
+        lines = (Line(sku="", category="", quantity=Decimal(1), unit_price=data.total, amount=data.total),)
     return Basket(
         lines=lines,
         total=data.total,
@@ -148,7 +151,8 @@ def purchase_record(*, program: Program, member: Member, data: PurchaseInput) ->
     ruleset = program_ruleset(program)
     context = member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at)
     evaluation = _evaluate(ruleset, _basket(program, data), context, lock=True)
-    available_at = program.available_at_for(data.occurred_at)
+    # A till clock a little ahead must not make points pending in a program without a return window.
+    available_at = program.available_at_for(min(data.occurred_at, timezone.now()))
     pending_until = available_at if available_at > timezone.now() else None
     entry = awards_post(
         account=account,
@@ -195,7 +199,8 @@ def purchase_record(*, program: Program, member: Member, data: PurchaseInput) ->
             amount=line.amount,
             eligible=eligible,
         )
-        for i, (line, eligible) in enumerate(zip(data.lines, evaluation.eligible_lines, strict=True))
+        # A purchase without lines was evaluated as one line of its total: nothing to store then.
+        for i, (line, eligible) in enumerate(zip(data.lines, evaluation.eligible_lines, strict=False))
     )
     return PurchaseResult(
         purchase=purchase,
@@ -230,12 +235,13 @@ def _referral_bonuses(
 def purchase_simulate(*, program: Program, member: Member, data: PurchaseInput) -> PurchaseResult:
     """What `purchase_record` would award and change, writing nothing."""
     _validate(program, data)
+    ensure_active(member)
     account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
     account = account or Account(member=member, program=program)
     ruleset = program_ruleset(program)
     context = member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at)
     evaluation = _evaluate(ruleset, _basket(program, data), context, lock=False)
-    available_at = program.available_at_for(data.occurred_at)
+    available_at = program.available_at_for(min(data.occurred_at, timezone.now()))
     pending = available_at > timezone.now()
     now = timezone.now()
     metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)

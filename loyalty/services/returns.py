@@ -94,8 +94,8 @@ def _replay(existing: Return, purchase: Purchase, amount: Decimal, account: Acco
     return ReturnResult(
         record=existing,
         member=account.member,
-        balances=_balances(account),
-        tier={"before": None, "after": None},
+        balances=existing.outcome["balances"],
+        tier=existing.outcome["tier"],
         replayed=True,
     )
 
@@ -147,6 +147,11 @@ def return_record(
         points_reversed=F("points_reversed") + points,
     )
     PurchaseLine.objects.bulk_update(changed, ["returned_amount", "returned_quantity"])
+    change: TierChange = tier_recheck_after_return(account=account, purchase=purchase, now=timezone.now())
+    tier = {
+        "before": change.before.name if change.before else None,
+        "after": change.after.name if change.after else None,
+    }
     record = Return.objects.create(
         program=program,
         member=account.member,
@@ -158,12 +163,8 @@ def return_record(
         entry=entry,
         occurred_at=now,
         lines=[_line_json(line) for line in lines],
+        outcome={"balances": _balances(account), "tier": tier},
     )
-    change: TierChange = tier_recheck_after_return(account=account, purchase=purchase, now=timezone.now())
-    tier = {
-        "before": change.before.name if change.before else None,
-        "after": change.after.name if change.after else None,
-    }
     return ReturnResult(record=record, member=account.member, balances=_balances(account), tier=tier)
 
 

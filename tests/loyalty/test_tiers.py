@@ -1,0 +1,206 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from loyalty.models import Account, EarningRule, Tier, TierHistory
+from loyalty.selectors import member_tier_summary
+from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
+from loyalty.services.returns import return_record
+from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.tiers import tier_metric_value, tier_pin, tier_review, window_start
+from loyalty.tasks import tier_review_task
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+
+NOW = timezone.now()
+pytestmark = pytest.mark.django_db
+
+
+def make_program(**settings):
+    program = ProgramFactory(currency="EUR", **settings)
+    earning_rule_save(rule=EarningRule(program=program, name="Base", kind="base_rate", rate=Decimal(1)))
+    tiers = {
+        name: tier_save(
+            tier=Tier(
+                program=program, name=name, rank=rank, threshold=Decimal(threshold), earn_multiplier=Decimal(multiplier)
+            )
+        )
+        for name, rank, threshold, multiplier in [("Silver", 1, 100, "1"), ("Gold", 2, 500, "1.5")]
+    }
+    return program, tiers
+
+
+def buy(program, member, external_id, amount, occurred_at=None):
+    amount = Decimal(amount)
+    data = PurchaseInput(
+        external_id=external_id,
+        occurred_at=occurred_at or timezone.now(),
+        currency="EUR",
+        total=amount,
+        lines=(LineInput(sku="X", quantity=Decimal(1), unit_price=amount, amount=amount),),
+    )
+    return purchase_record(program=program, member=member, data=data)
+
+
+def tier_of(member):
+    account = Account.objects.select_related("tier").get(pk=member.pk)
+    return account.tier.name if account.tier else None
+
+
+def test_promotion_happens_on_the_crossing_purchase():
+    program, _ = make_program()
+    member = MemberFactory(program=program)
+
+    first = buy(program, member, "P1", "80")
+    crossing = buy(program, member, "P2", "30")
+    gold = buy(program, member, "P3", "400")
+
+    assert first.outcome["tier"] == {"before": None, "after": None}
+    assert crossing.outcome["tier"] == {"before": None, "after": "Silver"}
+    assert gold.outcome["tier"] == {"before": "Silver", "after": "Gold"}
+    assert list(TierHistory.objects.filter(member=member).order_by("pk").values_list("reason", flat=True)) == [
+        "promotion",
+        "promotion",
+    ]
+
+
+def test_tier_multiplier_applies_on_top():
+    program, _ = make_program()
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "500")  # reaches Gold
+
+    result = buy(program, member, "P2", "100")
+
+    assert result.awards[-1] == {"rule": "Gold tier x1.5", "rule_id": None, "points": 50}
+    assert result.points == 150
+
+
+def test_review_downgrades_to_the_highest_tier_still_qualified():
+    program, _ = make_program(tier_validity_days=30, tier_window_days=30)
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "520", occurred_at=NOW - timedelta(days=20))  # Gold
+    buy(program, member, "P2", "150", occurred_at=NOW - timedelta(days=5))
+    Account.objects.filter(pk=member.pk).update(tier_review_at=NOW)
+    review_day = NOW + timedelta(days=15)  # P1 has left the 30-day window, P2 has not: Silver
+
+    report = tier_review(now=review_day)
+
+    assert (report.reviewed, report.downgraded) == (1, 1)
+    assert tier_of(member) == "Silver"
+    last = TierHistory.objects.filter(member=member).latest("pk")
+    assert (last.reason, last.from_tier.name, last.to_tier.name, last.metric_value) == (
+        "review",
+        "Gold",
+        "Silver",
+        Decimal(225),  # 150 points x1.5 as Gold
+    )
+    assert tier_review(now=review_day).reviewed == 0  # the next review is a period away
+
+
+def test_review_one_level_at_most_and_keep_when_still_qualified():
+    program, _ = make_program(tier_downgrade="one_level", tier_window_days=30)
+    leaver, keeper = MemberFactory(program=program), MemberFactory(program=program)
+    buy(program, leaver, "L1", "600", occurred_at=NOW - timedelta(days=25))
+    buy(program, keeper, "K1", "600", occurred_at=NOW - timedelta(days=1))
+    Account.objects.filter(pk__in=[leaver.pk, keeper.pk]).update(tier_review_at=NOW)
+
+    report = tier_review(now=NOW + timedelta(days=10))
+
+    assert (report.reviewed, report.downgraded, report.kept) == (2, 1, 1)
+    assert (tier_of(leaver), tier_of(keeper)) == ("Silver", "Gold")  # the leaver has 0 now but drops one level
+
+
+def test_grace_period_delays_the_downgrade():
+    program, _ = make_program(tier_grace_days=14, tier_window_days=30)
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "520", occurred_at=NOW - timedelta(days=20))
+    Account.objects.filter(pk=member.pk).update(tier_review_at=NOW - timedelta(days=10))
+
+    assert tier_review(now=NOW).reviewed == 0  # in the grace period
+    assert tier_of(member) == "Gold"
+    assert tier_review(now=NOW + timedelta(days=15)).downgraded == 1
+    assert tier_of(member) is None
+
+
+def test_pin_keeps_a_tier_until_its_date(db):
+    program, tiers = make_program(tier_window_days=30)
+    member = MemberFactory(program=program)
+    manager = StaffFactory()
+
+    tier_pin(member=member, tier=tiers["Gold"], until=NOW + timedelta(days=20), actor=manager, note="VIP guest")
+
+    assert tier_of(member) == "Gold"
+    pin = TierHistory.objects.get(member=member)
+    assert (pin.reason, pin.actor, pin.note) == ("pin", manager, "VIP guest")
+    Account.objects.filter(pk=member.pk).update(tier_review_at=NOW - timedelta(days=1))
+    assert tier_review(now=NOW).reviewed == 0  # pinned
+    assert tier_review(now=NOW + timedelta(days=21)).downgraded == 1  # the pin ended
+    assert tier_of(member) is None
+
+
+def test_a_return_that_drops_below_the_threshold_lowers_the_tier():
+    program, _ = make_program()
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "200")
+    buy(program, member, "P2", "350")  # Gold with 550
+    assert tier_of(member) == "Gold"
+
+    result = return_record(program=program, external_id="R1", purchase_external_id="P2", amount=Decimal("100"))
+
+    assert result.tier == {"before": "Gold", "after": "Silver"}
+    assert tier_of(member) == "Silver"
+    assert TierHistory.objects.filter(member=member).latest("pk").reason == "return"
+
+
+def test_calendar_year_window_versus_rolling(db):
+    rolling, _ = make_program(tier_window_days=365)
+    calendar, _ = make_program(tier_window="calendar_year")
+    as_of = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    december = datetime(2025, 12, 20, 12, tzinfo=UTC)
+    members = {}
+    for program in (rolling, calendar):
+        members[program.pk] = member = MemberFactory(program=program)
+        buy(program, member, f"{program.pk}-dec", "300", occurred_at=december)
+        buy(program, member, f"{program.pk}-feb", "50", occurred_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    assert tier_metric_value(program=rolling, member_id=members[rolling.pk].pk, as_of=as_of) == Decimal(350)
+    assert tier_metric_value(program=calendar, member_id=members[calendar.pk].pk, as_of=as_of) == Decimal(50)
+    assert window_start(calendar, as_of) == datetime(2026, 1, 1, tzinfo=calendar.tz)
+
+
+def test_spend_and_purchase_count_metrics(db):
+    spend, _ = make_program(tier_metric="spend")
+    count, _ = make_program(tier_metric="purchases")
+    Tier.objects.filter(program=count).update(threshold=Decimal(2))
+    for program in (spend, count):
+        member = MemberFactory(program=program)
+        buy(program, member, f"{program.pk}-1", "60")
+        buy(program, member, f"{program.pk}-2", "60")
+        return_record(
+            program=program, external_id=f"{program.pk}-r", purchase_external_id=f"{program.pk}-1", amount=Decimal("60")
+        )
+        metric = tier_metric_value(program=program, member_id=member.pk, as_of=timezone.now())
+        assert metric == (Decimal(60) if program == spend else Decimal(1))
+
+
+def test_tier_summary_tells_what_is_missing():
+    program, _ = make_program()
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "120")
+
+    summary = member_tier_summary(member=member)
+
+    assert summary["tier"]["name"] == "Silver"
+    assert (summary["metric_value"], summary["next_tier"]["name"], summary["missing_for_next"]) == (
+        Decimal(120),
+        "Gold",
+        Decimal(380),
+    )
+    assert summary["missing_to_keep"] == Decimal(0)
+    assert summary["review_at"] is not None
+
+
+@pytest.mark.django_db
+def test_review_task_reports():
+    assert tier_review_task.apply().get() == {"reviewed": 0, "downgraded": 0, "kept": 0}
