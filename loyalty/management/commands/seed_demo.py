@@ -11,10 +11,14 @@ from django.utils import timezone
 
 from loyalty.audit import ledger_audit
 from loyalty.exceptions import InsufficientPoints
-from loyalty.models import EntryKind
+from loyalty.models import EarningRule, EntryKind, Tier
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
-from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit
+from loyalty.services.ledger import ledger_adjust, ledger_debit
+from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
+from loyalty.services.returns import return_record
+from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.tiers import tier_review
 from members.expiry import ExpiryPolicy
 from members.models import Member, Program
 from members.services import api_key_create, member_close, member_suspend, program_create
@@ -24,6 +28,49 @@ FIRST_NAMES = ["Jana", "Petr", "Eva", "Tomas", "Lucie", "Martin", "Anna", "Jakub
 LAST_NAMES = ["Novak", "Svoboda", "Dvorak", "Cerny", "Prochazka", "Kucera", "Vesely", "Horak", "Marek", "Pokorny"]
 CHANNELS = ["store", "eshop", "app", "referral", "campaign"]
 REWARD_COSTS = [200, 500, 1000]
+STORES = ["PRAGUE-01", "PRAGUE-02", "BRNO-01", "ESHOP"]
+CATALOG = [
+    ("BK-101", "books", Decimal("349.00")),
+    ("BK-102", "books", Decimal("499.00")),
+    ("BK-103", "books", Decimal("259.00")),
+    ("CF-201", "coffee", Decimal("89.00")),
+    ("CF-202", "coffee", Decimal("119.00")),
+    ("CK-301", "cakes", Decimal("75.00")),
+    ("GC-500", "gift-cards", Decimal("500.00")),
+    ("MG-401", "magazines", Decimal("129.00")),
+]
+TIERS = [("Bronze", 0, 0, "1"), ("Silver", 1, 600, "1.25"), ("Gold", 2, 1500, "1.5")]
+RULES = [
+    {
+        "name": "1 bean per 10 CZK",
+        "kind": "base_rate",
+        "rate": Decimal("0.1"),
+        "excluded_categories": "gift-cards",
+        "priority": 10,
+    },
+    {
+        "name": "Books: double beans",
+        "kind": "multiplier",
+        "multiplier": Decimal(2),
+        "categories": "books",
+        "priority": 20,
+    },
+    {
+        "name": "Weekend e-shop bonus",
+        "kind": "bonus",
+        "points": 20,
+        "channels": "eshop",
+        "weekdays": "6,7",
+        "priority": 30,
+        "cap_per_member_day": 20,
+    },
+    {"name": "Big basket bonus", "kind": "bonus", "points": 50, "min_basket": Decimal(1000), "priority": 40},
+    {"name": "Welcome: first purchase", "kind": "bonus", "points": 50, "first_purchase": True, "priority": 50},
+    {"name": "Welcome beans", "kind": "event", "event": "signup", "points": 100},
+    {"name": "Birthday beans", "kind": "event", "event": "birthday", "points": 200},
+    {"name": "Bring a friend", "kind": "event", "event": "referral", "points": 150},
+    {"name": "Profile completed", "kind": "event", "event": "profile_completed", "points": 30},
+]
 HISTORY_DAYS = 730
 
 
@@ -69,7 +116,7 @@ class Command(BaseCommand):
         return user
 
     def _program(self, admin) -> Program:
-        return program_create(
+        program = program_create(
             slug=DEMO_SLUG,
             name="Demo Coffee & Books",
             currency="CZK",
@@ -82,6 +129,20 @@ class Command(BaseCommand):
             expiry_warning_days=30,
             managers=[admin],
         )
+        for name, rank, threshold, multiplier in TIERS:
+            tier_save(
+                tier=Tier(
+                    program=program,
+                    name=name,
+                    rank=rank,
+                    threshold=Decimal(threshold),
+                    earn_multiplier=Decimal(multiplier),
+                    benefits=f"{name} benefits",
+                )
+            )
+        for fields in RULES:
+            earning_rule_save(rule=EarningRule(program=program, **fields))
+        return program
 
     def _members(self, program: Program, admin, count: int, rng: random.Random) -> None:
         now = timezone.now()
@@ -111,18 +172,37 @@ class Command(BaseCommand):
             member_suspend(member=member) if rng.random() < 0.5 else member_close(member=member)
 
     def _history(self, member: Member, admin, rng: random.Random, now) -> None:
-        """Visits with points earned, now and then a reward, rarely a manual correction, in time order."""
-        pace_days = rng.choice([14, 30, 60, 90, 180])
+        """Purchases with their points, now and then a return or a reward, rarely a manual correction,
+        in time order, all through the services."""
+        pace_days = rng.choice([30, 45, 60, 90, 180])
         moment = member.enrolled_at
+        n = 0
         while (moment := moment + timedelta(days=rng.expovariate(1 / pace_days))) < now:
-            ledger_credit(
-                member=member,
-                amount=rng.randint(10, 300),
-                occurred_at=moment,
-                available_at=member.program.available_at_for(moment),
-                details={"source": "demo visit"},
+            n += 1
+            external_id = f"{member.external_id}-{n:03d}"
+            lines = tuple(
+                LineInput(sku=sku, category=category, quantity=Decimal(1), unit_price=price, amount=price)
+                for sku, category, price in rng.sample(CATALOG, k=rng.randint(1, 3))
             )
-            if rng.random() < 0.15:
+            data = PurchaseInput(
+                external_id=external_id,
+                occurred_at=moment,
+                currency="CZK",
+                total=sum((line.amount for line in lines), Decimal(0)),
+                lines=lines,
+                channel=rng.choice(["pos", "pos", "eshop", "app"]),
+                store=rng.choice(STORES),
+            )
+            purchase_record(program=member.program, member=member, data=data)
+            if rng.random() < 0.04:
+                return_record(
+                    program=member.program,
+                    external_id=f"RET-{external_id}",
+                    purchase_external_id=external_id,
+                    amount=lines[0].amount,
+                    occurred_at=moment,
+                )
+            if rng.random() < 0.12:
                 try:
                     ledger_debit(
                         member=member,
@@ -146,3 +226,4 @@ class Command(BaseCommand):
         for name, job in (("activated", lots_activate), ("expired", lots_expire), ("warned", lots_warn_expiring)):
             report = job()
             self.stdout.write(f"  {name}: {report.points} points in {report.lots} lots of {report.members} members")
+        self.stdout.write(f"  tiers reviewed: {tier_review().as_dict()}")

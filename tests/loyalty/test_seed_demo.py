@@ -1,0 +1,25 @@
+import pytest
+from django.core.management import call_command
+
+from loyalty.audit import ledger_audit
+from loyalty.models import EarningRule, Purchase, Tier
+from members.models import ApiKey, Program
+from members.services import api_key_authenticate
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_a_consistent_program_with_history(capsys):
+    call_command("seed_demo", "--members", "25", "--seed", "7")
+
+    program = Program.objects.get(slug="demo")
+    out = capsys.readouterr().out
+    key = next(line.split()[-1] for line in out.splitlines() if "POS API key:" in line)
+    assert program.members.count() == 25
+    assert Purchase.objects.filter(program=program).count() > 25
+    assert (Tier.objects.filter(program=program).count(), EarningRule.objects.filter(program=program).count()) == (3, 9)
+    assert api_key_authenticate(key).program == program
+    assert ledger_audit(program=program) == []
+    assert "login admin / admin" in out
+
+    call_command("seed_demo", "--members", "25")  # a second run does not seed again, but gives a new key
+    assert program.members.count() == 25 and ApiKey.objects.filter(program=program).count() == 2
