@@ -4,7 +4,8 @@ For every member: credits - debits = available + pending - debt, and each
 cached balance and lifetime total equals what the entries and lots say.
 For every lot: remaining = amount - its allocations. For every debit:
 |amount| = its allocations + uncovered. For every credit: exactly one lot of
-the same amount. Allocations stay within one member.
+the same amount. Allocations stay within one member. For every purchase: its
+points are its entry's amount and its reversals the sum of its returns'.
 """
 
 from collections import defaultdict
@@ -15,7 +16,7 @@ from django.db.models.functions import Coalesce
 
 from members.models import Program
 
-from .models import Account, Allocation, Entry, Lot, lifetime_deltas
+from .models import Account, Allocation, Entry, Lot, Purchase, lifetime_deltas
 
 BALANCE_FIELDS = ("available", "pending", "debt", "earned", "redeemed", "expired")
 
@@ -139,6 +140,26 @@ def _row_mismatches(program: Program | None) -> list[Mismatch]:
     return problems
 
 
+def _purchase_mismatches(program: Program | None) -> list[Mismatch]:
+    """A purchase's points are its entry's amount, and its reversals are the sum of its returns'."""
+    purchases = _scoped(Purchase.objects, program).annotate(reversed_by_returns=_sum("returns__points_reversed"))
+    wrong = purchases.filter(
+        ~Q(points_reversed=F("reversed_by_returns"))
+        | (Q(entry__isnull=True) & ~Q(points_awarded=0))
+        | (Q(entry__isnull=False) & ~Q(points_awarded=F("entry__amount")))
+    )
+    return [
+        Mismatch(
+            "purchase points = entry, reversals = returns",
+            row["member_id"],
+            f"{row['points_awarded']} awarded, {row['reversed_by_returns']} reversed by returns",
+            f"{row['points_reversed']} reversed",
+            f"(purchase {row['external_id']})",
+        )
+        for row in wrong.values("member_id", "external_id", "points_awarded", "points_reversed", "reversed_by_returns")
+    ]
+
+
 def ledger_audit(*, program: Program | None = None) -> list[Mismatch]:
     """Every broken invariant of the ledger, for one program or all of them."""
-    return _row_mismatches(program) + _account_mismatches(program)
+    return _row_mismatches(program) + _purchase_mismatches(program) + _account_mismatches(program)

@@ -303,3 +303,17 @@ def test_query_count_does_not_depend_on_the_number_of_rules(shop, django_assert_
 
     assert EarningRule.objects.filter(program=shop, is_active=True).count() == 50
     assert one == fifty
+
+
+def test_check_ledger_sees_a_purchase_whose_reversals_do_not_match_its_returns(shop, buyer):
+    buy(shop, buyer)
+    return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
+    assert ledger_audit() == []
+
+    Purchase.objects.update(points_reversed=10)
+
+    problems = [str(m) for m in ledger_audit()]
+    assert problems == [
+        f"member #{buyer.pk}: purchase points = entry, reversals = returns: expected 100 awarded, 50 reversed by "
+        "returns, found 10 reversed (purchase P1)"
+    ]
