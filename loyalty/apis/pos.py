@@ -14,7 +14,7 @@ from ..models import Entry
 from ..selectors import ledger_entries_for_member, member_balances, member_tier_summary
 from ..services.enrollment import member_enroll
 from ..services.events import event_record
-from ..services.purchases import purchase_record, purchase_simulate
+from ..services.purchases import PurchaseInput, purchase_record, purchase_simulate
 from ..services.returns import return_record
 from .filters import EntryFilter
 from .purchase_serializers import (
@@ -119,7 +119,14 @@ def _member_from_ref(program, ref: dict) -> Member:
     return member_get(program=program, field=field, value=value)
 
 
-class PurchaseView(PosAPIView):
+class PurchaseBaseView(PosAPIView):
+    def purchase_input(self, request: Request) -> tuple[Member, PurchaseInput]:
+        serializer = PurchaseIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _member_from_ref(self.program, serializer.validated_data["member"]), serializer.to_input()
+
+
+class PurchaseView(PurchaseBaseView):
     @extend_schema(
         operation_id="pos_purchase_record",
         tags=PURCHASE_TAGS,
@@ -131,15 +138,12 @@ class PurchaseView(PosAPIView):
         "the program: sending the same purchase again returns the first answer (200) and awards nothing more.",
     )
     def post(self, request: Request) -> Response:
-        serializer = PurchaseIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        member = _member_from_ref(self.program, serializer.validated_data["member"])
-        data = serializer.to_input()
+        member, data = self.purchase_input(request)
         result = purchase_record(program=self.program, member=member, data=data)
         return Response(purchase_output(result, data.external_id), status=200 if result.replayed else 201)
 
 
-class PurchaseSimulateView(PosAPIView):
+class PurchaseSimulateView(PurchaseBaseView):
     @extend_schema(
         operation_id="pos_purchase_simulate",
         tags=PURCHASE_TAGS,
@@ -148,10 +152,7 @@ class PurchaseSimulateView(PosAPIView):
         summary="Compute the points of a purchase without recording it",
     )
     def post(self, request: Request) -> Response:
-        serializer = PurchaseIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        member = _member_from_ref(self.program, serializer.validated_data["member"])
-        data = serializer.to_input()
+        member, data = self.purchase_input(request)
         result = purchase_simulate(program=self.program, member=member, data=data)
         return Response(purchase_output(result, data.external_id))
 
