@@ -387,7 +387,9 @@ class IsProgramStaff(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_staff and user.is_active):
             return False
-        perms = view.required_permissions.get(request.method, view.required_permissions.get("*", ()))
+        # HEAD and OPTIONS read as much as GET: they need what GET needs.
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        perms = view.required_permissions.get(method, view.required_permissions.get("*", ()))
         return user.has_perms(perms)
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from loyalty.apis import manage, pos
+from loyalty.apis import manage, manage_rules, pos
 
 pos_patterns = [
     path("members/", pos.MemberEnrollView.as_view(), name="member-enroll"),
@@ -20,6 +20,17 @@ manage_patterns = [
     path("members/", manage.ManageMemberListView.as_view(), name="member-list"),
     path("members/<str:member_id>/", manage.ManageMemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_id>/adjustments/", manage.ManageAdjustmentView.as_view(), name="member-adjust"),
+    path("members/<str:member_id>/tier-pin/", manage_rules.MemberTierPinView.as_view(), name="member-tier-pin"),
+    path("rules/", manage_rules.RuleListView.as_view(), name="rule-list"),
+    path("rules/preview/", manage_rules.RulePreviewView.as_view(), name="rule-preview"),
+    path("rules/<int:rule_id>/", manage_rules.RuleDetailView.as_view(), name="rule-detail"),
+    path("rules/<int:rule_id>/deactivate/", manage_rules.RuleDeactivateView.as_view(), name="rule-deactivate"),
+    path("tiers/", manage_rules.TierListView.as_view(), name="tier-list"),
+    path("tiers/<int:tier_id>/", manage_rules.TierDetailView.as_view(), name="tier-detail"),
+    path("tier-history/", manage_rules.TierHistoryListView.as_view(), name="tier-history"),
+    path("purchases/", manage_rules.PurchaseListView.as_view(), name="purchase-list"),
+    path("purchases/<int:purchase_id>/", manage_rules.PurchaseDetailView.as_view(), name="purchase-detail"),
+    path("returns/", manage_rules.ReturnListView.as_view(), name="return-list"),
 ]
 
 urlpatterns = [

@@ -72,3 +72,15 @@ class EventReserved(DomainError):
     code = "event_reserved"
     status = 400
     title = "This event is posted by the program itself"
+
+
+class TierNotInProgram(DomainError):
+    code = "tier_not_in_program"
+    status = 400
+    title = "The tier belongs to another program"
+
+
+class InvalidPin(DomainError):
+    code = "invalid_pin"
+    status = 400
+    title = "The tier pin is not valid"

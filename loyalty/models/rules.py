@@ -99,6 +99,12 @@ class EarningRule(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {**self._effect_errors(), **self._condition_errors()}
+        if errors:
+            raise ValidationError(errors)
+
+    def _effect_errors(self) -> dict[str, str]:
+        """What the kind needs to give points."""
         errors: dict[str, str] = {}
         kind = RuleKind(self.kind) if self.kind in RuleKind._value2member_map_ else None
         if kind == RuleKind.BASE_RATE and not self.rate:
@@ -111,16 +117,22 @@ class EarningRule(models.Model):
             errors["event"] = "Name the event, e.g. signup, birthday or a custom name."
         if kind != RuleKind.EVENT and self.event:
             errors["event"] = "Only event rules have an event."
+        if self.budget_total is not None and self.budget_total < self.budget_used:
+            errors["budget_total"] = (
+                f"The rule has already given {self.budget_used} points; the budget cannot be lower."
+            )
+        return errors
+
+    def _condition_errors(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
         if self.active_from and self.active_until and self.active_until <= self.active_from:
             errors["active_until"] = "The end must be after the start."
-        bad_days = [d for d in split_list(self.weekdays) if d not in {"1", "2", "3", "4", "5", "6", "7"}]
-        if bad_days:
+        if any(day not in {"1", "2", "3", "4", "5", "6", "7"} for day in split_list(self.weekdays)):
             errors["weekdays"] = "Use numbers 1 (Monday) to 7 (Sunday)."
         bad_channels = set(split_list(self.channels)) - {"pos", "eshop", "app", "other"}
         if bad_channels:
             errors["channels"] = f"Unknown channel: {', '.join(sorted(bad_channels))}."
-        if errors:
-            raise ValidationError(errors)
+        return errors
 
 
 def split_list(value: str) -> list[str]:

@@ -17,9 +17,23 @@ def program_config_changed(*, program: Program) -> None:
 
 @transaction.atomic
 def earning_rule_save(*, rule: EarningRule, tiers: Iterable[Tier] | None = None) -> EarningRule:
-    """Validates and saves a rule (new or changed), with the tiers it is limited to."""
+    """Validates and saves a rule (new or changed), with the tiers it is limited to.
+
+    `budget_used` belongs to the purchases: it is re-read under the rule's lock and never
+    written from here, so an edit made from a stale form cannot give a budget out twice."""
+    if rule.pk is not None:
+        rule.budget_used = EarningRule.objects.select_for_update().values_list("budget_used", flat=True).get(pk=rule.pk)
     rule.full_clean(exclude=["budget_used"])
-    rule.save()
+    if rule.pk is None:
+        rule.save()
+    else:
+        rule.save(
+            update_fields=[
+                f.name
+                for f in EarningRule._meta.concrete_fields
+                if not f.primary_key and f.name not in ("budget_used", "created_at")
+            ]
+        )
     if tiers is not None:
         rule.tiers.set(list(tiers))
     program_config_changed(program=rule.program)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 
+from ..exceptions import InvalidPin, TierNotInProgram
 from ..models import Account, Purchase, Tier, TierChangeReason, TierHistory
 from ..ruleset import ProgramRuleset, TierSpec, program_ruleset
 from .ledger import lock_accounts, lock_accounts_by_id
@@ -140,13 +141,17 @@ def tier_recheck_after_return(*, account: Account, purchase: Purchase, now: date
 @transaction.atomic
 def tier_pin(*, member: Member, tier: Tier | None, until: datetime, actor: Any, note: str = "") -> Account:
     """A manager keeps a member in `tier` until `until`, whatever the metric says."""
-    account = lock_accounts([member])[member.pk]
-    ruleset = program_ruleset(member.program)
     now = timezone.now()
-    metric = tier_metric_value(program=member.program, member_id=member.pk, as_of=now)
+    if tier is not None and tier.program_id != member.program_id:
+        raise TierNotInProgram()
+    if until <= now:
+        raise InvalidPin("The pin must end in the future.")
+    account = lock_accounts([member])[member.pk]
+    program = account.member.program
+    metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
     _set_tier(
         account=account,
-        to=ruleset.tier(tier.pk if tier else None),
+        to=program_ruleset(program).tier(tier.pk if tier else None),
         reason=TierChangeReason.PIN,
         metric=metric,
         now=now,
@@ -212,16 +217,29 @@ def _review_batch(program: Program, member_ids: list[int], now: datetime, report
             metric = Decimal(metrics.get(member_id, 0))
             current = ruleset.tier(account.tier_id)
             target = _review_target(program, ruleset, current, metric)
+            pin_ended = account.tier_pinned_until is not None and account.tier_pinned_until <= now
+            reason = TierChangeReason.UNPIN if pin_ended else TierChangeReason.REVIEW
             if _rank(target) < _rank(current):
-                histories.append(
-                    _tier_change(account=account, to=target, reason=TierChangeReason.REVIEW, metric=metric, now=now)
-                )
+                histories.append(_tier_change(account=account, to=target, reason=reason, metric=metric, now=now))
             else:
+                if pin_ended:
+                    histories.append(
+                        TierHistory(
+                            program_id=program.pk,
+                            member_id=member_id,
+                            from_tier_id=account.tier_id,
+                            to_tier_id=account.tier_id,
+                            reason=reason,
+                            metric_value=metric,
+                            created_at=now,
+                        )
+                    )
                 account.tier_review_at = now + timedelta(days=program.tier_validity_days)
                 account.tier_pinned_until = None
                 account.updated_at = now
         TierHistory.objects.bulk_create(histories)
         Account.objects.bulk_update(accounts.values(), TIER_FIELDS)
+    downgraded = sum(history.from_tier_id != history.to_tier_id for history in histories)
     report.reviewed += len(accounts)
-    report.downgraded += len(histories)
-    report.kept += len(accounts) - len(histories)
+    report.downgraded += downgraded
+    report.kept += len(accounts) - downgraded

@@ -317,3 +317,20 @@ def test_check_ledger_sees_a_purchase_whose_reversals_do_not_match_its_returns(s
         f"member #{buyer.pk}: purchase points = entry, reversals = returns: expected 100 awarded, 50 reversed by "
         "returns, found 10 reversed (purchase P1)"
     ]
+
+
+def test_saving_a_rule_from_a_stale_copy_keeps_its_budget_used(shop):
+    from django.core.exceptions import ValidationError
+
+    limited = rule(shop, name="Launch bonus", kind="bonus", points=40, budget_total=100)
+    stale = EarningRule.objects.get(pk=limited.pk)
+    purchase_record(program=shop, member=MemberFactory(program=shop), data=purchase(external_id="B1"))
+
+    stale.name = "Launch bonus (renamed)"
+    earning_rule_save(rule=stale)
+
+    assert EarningRule.objects.get(pk=limited.pk).budget_used == 40
+    stale.budget_total = 30
+    with pytest.raises(ValidationError) as error:
+        earning_rule_save(rule=stale)
+    assert "budget_total" in error.value.message_dict

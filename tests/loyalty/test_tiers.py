@@ -204,3 +204,29 @@ def test_tier_summary_tells_what_is_missing():
 @pytest.mark.django_db
 def test_review_task_reports():
     assert tier_review_task.apply().get() == {"reviewed": 0, "downgraded": 0, "kept": 0}
+
+
+def test_pin_refuses_another_programs_tier_and_past_dates():
+    from loyalty.exceptions import InvalidPin, TierNotInProgram
+
+    program, _ = make_program()
+    _, foreign = make_program()
+    member = MemberFactory(program=program)
+    with pytest.raises(TierNotInProgram):
+        tier_pin(member=member, tier=foreign["Gold"], until=NOW + timedelta(days=5), actor=StaffFactory())
+    with pytest.raises(InvalidPin):
+        tier_pin(member=member, tier=None, until=NOW - timedelta(days=1), actor=StaffFactory())
+    assert not TierHistory.objects.filter(member=member).exists()
+
+
+def test_the_end_of_a_pin_is_recorded():
+    program, tiers = make_program()
+    member = MemberFactory(program=program)
+    buy(program, member, "P1", "600")  # qualifies for Gold on its own
+    tier_pin(member=member, tier=tiers["Gold"], until=NOW + timedelta(days=2), actor=StaffFactory())
+
+    report = tier_review(now=NOW + timedelta(days=3))
+
+    assert (report.reviewed, report.kept) == (1, 1)
+    last = TierHistory.objects.filter(member=member).latest("pk")
+    assert (last.reason, last.from_tier.name, last.to_tier.name) == ("unpin", "Gold", "Gold")

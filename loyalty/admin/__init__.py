@@ -1,0 +1,37 @@
+"""The loyalty part of the admin, one module per subject:
+
+- `members`: the member page's balances, ledger, tier and tier history; the
+  "Adjust points" and "Pin a tier" actions.
+- `ledger`: ledger entries and lots, read-only.
+- `rules`: earning rules, with the "Test this rule" preview; `tiers`: tiers. Both
+  save through `loyalty.services.rules`, so every change invalidates the compiled rules.
+- `purchases`: purchases, returns and tier history, read-only.
+
+Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
+"""
+
+from . import ledger, members, purchases, rules, tiers
+from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
+from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
+from .purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin
+from .rules import EarningRuleAdmin
+from .tiers import TierAdmin
+
+__all__ = [
+    "LEDGER_ENTRIES_ON_MEMBER_PAGE",
+    "TIER_HISTORY_ON_MEMBER_PAGE",
+    "EarningRuleAdmin",
+    "EntryAdmin",
+    "LotAdmin",
+    "LoyaltyMemberAdmin",
+    "PurchaseAdmin",
+    "ReadOnlyAdminMixin",
+    "ReturnAdmin",
+    "TierAdmin",
+    "TierHistoryAdmin",
+    "ledger",
+    "members",
+    "purchases",
+    "rules",
+    "tiers",
+]

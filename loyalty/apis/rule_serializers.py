@@ -1,0 +1,576 @@
+"""Manager API serializers for earning rules, tiers, purchases, returns and tier history,
+and the rule preview that the API and the admin's "Test this rule" page share.
+
+Inputs are explicit and strict: a field the serializer does not know (say
+`budget_used` or `config_version`, which only the server writes) is refused
+with a validation error instead of being silently dropped.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from members.models import Member, MemberStatus, Program
+
+from ..models import Account, Channel, EarningRule, Purchase, PurchaseLine, Return, TierHistory, split_list
+from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
+from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
+from ..services.awards import member_context, with_budgets
+from .purchase_serializers import AwardOutput, MemberRefInput
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+KIND_LABELS = {
+    RuleKind.BASE_RATE: "Base rate",
+    RuleKind.MULTIPLIER: "Multiplier",
+    RuleKind.BONUS: "Fixed bonus",
+    RuleKind.EVENT: "Event",
+}
+
+
+# --- The preview (a read shared by the API and the admin; writes nothing) -------------------------
+
+
+@dataclass(frozen=True)
+class RulePoints:
+    id: int
+    name: str
+    kind: str
+    kind_label: str
+    priority: int
+    is_active: bool
+    points: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    rules: tuple[RulePoints, ...]  # every purchase rule evaluated, in evaluation order, with its points (0 or more)
+    awards: tuple[Award, ...]  # what the till would be told, the tier's award included
+    points: int
+    total: Decimal
+    eligible_amount: Decimal
+    notes: tuple[str, ...]
+
+
+def _specs_with(ruleset: ProgramRuleset, rule: EarningRule | None) -> tuple[tuple[RuleSpec, ...], list[str]]:
+    """The program's compiled purchase rules, plus `rule` when it is switched off (to try it before switching it on)."""
+    if rule is None or any(spec.id == rule.pk for spec in ruleset.rules):
+        return ruleset.rules, []
+    if rule.kind == RuleKind.EVENT:
+        note = f"“{rule.name}” is an event rule: it gives {rule.points} points when the event “{rule.event}” is "
+        return ruleset.rules, [note + "recorded, not on purchases."]
+    spec = rule_spec(rule, frozenset(rule.tiers.values_list("pk", flat=True)))
+    return (*ruleset.rules, spec), [f"“{rule.name}” is switched off: it is included here as if it were active."]
+
+
+def _budgets(rule_ids: set[int]) -> dict[int, int]:
+    rows = EarningRule.objects.filter(pk__in=rule_ids, budget_total__isnull=False)
+    return {rule.pk: max(rule.budget_total - rule.budget_used, 0) for rule in rows}
+
+
+def _member_context(program: Program, member: Member, ruleset: ProgramRuleset, occurred_at: datetime) -> MemberContext:
+    account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
+    account = account or Account(member=member, program=program)
+    return member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)
+
+
+def rules_preview(
+    *,
+    program: Program,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    channel: str = Channel.POS,
+    store: str = "",
+    total: Decimal | None = None,
+    member: Member | None = None,
+    rule: EarningRule | None = None,
+) -> Preview:
+    """The points each purchase rule of `program` would give for a basket, computed by the
+    same engine and compiled rules as a real purchase (live budgets and, for a member, their
+    tier, purchase count and caps), without writing anything."""
+    ruleset = program_ruleset(program)
+    specs, notes = _specs_with(ruleset, rule)
+    budgeted = set(ruleset.budgeted_rule_ids)
+    if rule is not None and rule.budget_total is not None:
+        budgeted.add(rule.pk)
+    if budgeted:
+        specs = with_budgets(specs, _budgets(budgeted))
+    if member is not None and member.status != MemberStatus.ACTIVE:
+        notes.append(f"This member is {member.get_status_display().lower()}: a real purchase would be refused.")
+    basket = Basket(
+        lines=tuple(lines),
+        total=sum((line.amount for line in lines), Decimal(0)) if total is None else total,
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at,
+        local_weekday=occurred_at.astimezone(program.tz).weekday(),
+    )
+    context = _member_context(program, member, ruleset, occurred_at) if member is not None else MemberContext()
+    evaluation = evaluate_purchase(specs, basket, context)
+    by_rule = {award.rule_id: award.points for award in evaluation.awards}
+    active = {spec.id for spec in ruleset.rules}
+    rows = tuple(
+        RulePoints(
+            id=spec.id,
+            name=spec.name,
+            kind=spec.kind.value,
+            kind_label=KIND_LABELS[spec.kind],
+            priority=spec.priority,
+            is_active=spec.id in active,
+            points=by_rule.get(spec.id, 0),
+        )
+        for spec in sorted(specs, key=lambda spec: (spec.priority, spec.id))
+    )
+    return Preview(
+        rules=rows,
+        awards=evaluation.awards,
+        points=evaluation.points,
+        total=basket.total,
+        eligible_amount=evaluation.eligible_amount,
+        notes=tuple(notes),
+    )
+
+
+# --- Shared input pieces --------------------------------------------------------------------------
+
+
+class StrictInput(serializers.Serializer):
+    """Refuses unknown fields: a client sending `budget_used` learns it cannot set it."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors: dict[str, Any] = {}
+        value = None
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = dict(exc.detail) if isinstance(exc.detail, Mapping) else {"non_field_errors": exc.detail}
+        for name in unknown:
+            errors[name] = ["Unknown or read-only field."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class ProgramSlugField(serializers.SlugField):
+    """A program the user manages, by slug (a `programs` queryset in the serializer's context)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Slug of a program you manage.")
+        super().__init__(max_length=64, **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Program:
+        slug = super().run_validation(data)  # a valid slug first, then the program
+        program = self.context["programs"].filter(slug=slug).first()
+        if program is None:
+            raise serializers.ValidationError(f"You manage no program with the slug “{slug}”.")
+        return program
+
+    def to_representation(self, value: Any) -> str:
+        return value.slug if isinstance(value, Program) else str(value)
+
+
+class NamedChoiceField(serializers.ChoiceField):
+    """A choice field documented as one named enum component (`EarningRuleKindEnum`, `ChannelEnum`), so
+    the same choices keep one name in the schema wherever they appear, in lists and subclasses too."""
+
+    def __init__(self, *, enum_name: str, **kwargs: Any) -> None:
+        self.enum_name = enum_name
+        super().__init__(**kwargs)
+
+
+class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = NamedChoiceField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        field = self.target
+        schema = {
+            "type": "string",
+            "enum": list(field.choices),
+            "description": "\n".join(f"* `{value}` - {label}" for value, label in field.choices.items()),
+        }
+        component = ResolvedComponent(
+            name=field.enum_name, type=ResolvedComponent.SCHEMA, object=field.enum_name, schema=schema
+        )
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
+def list_item() -> serializers.RegexField:
+    return serializers.RegexField(
+        r"^[^,\r\n]+$", max_length=64, error_messages={"invalid": "A value cannot contain commas or line breaks."}
+    )
+
+
+class CommaListField(serializers.ListField):
+    """A JSON list, stored as the comma-separated text the admin edits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", list_item())
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 1000)
+        super().__init__(**kwargs)
+
+    def run_validation(self, data: Any = empty) -> str:
+        values = super().run_validation(data)  # the list and its length first, then the stored text
+        return ", ".join(str(value).strip() for value in dict.fromkeys(values))
+
+    def to_representation(self, value: Any) -> list[Any]:
+        items = split_list(value or "")
+        return [int(item) for item in items] if isinstance(self.child, serializers.IntegerField) else items
+
+
+def optional_count(help_text: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, allow_null=True, help_text=help_text
+    )
+
+
+# --- Earning rules --------------------------------------------------------------------------------
+
+
+class RuleInput(StrictInput):
+    """The fields a manager sets. `budget_used`, `created_at` and `updated_at` belong to the server."""
+
+    name = serializers.CharField(max_length=100, help_text="Shown to members as the reason for their points.")
+    kind = NamedChoiceField(choices=EarningRule.KIND_CHOICES, enum_name="EarningRuleKindEnum")
+    is_active = serializers.BooleanField(required=False)
+    priority = serializers.IntegerField(min_value=0, max_value=32767, required=False, help_text="Lower runs first.")
+    stop_further = serializers.BooleanField(required=False, help_text="When this rule applies, skip the later ones.")
+    active_from = serializers.DateTimeField(required=False, allow_null=True)
+    active_until = serializers.DateTimeField(required=False, allow_null=True, help_text="Exclusive.")
+    event = serializers.RegexField(
+        r"^[a-z0-9_.-]{1,64}$",
+        required=False,
+        allow_blank=True,
+        help_text="Event rules only: signup, birthday, referral, profile_completed, nps_answer or a custom name.",
+    )
+    skus = CommaListField(help_text="Multiplier: the lines it multiplies. Bonus: one must be in the basket.")
+    categories = CommaListField(help_text="As skus, by category.")
+    excluded_skus = CommaListField(help_text="Base rate and multiplier: lines that never earn (gift cards).")
+    excluded_categories = CommaListField(help_text="Base rate and multiplier: categories that never earn.")
+    channels = CommaListField(
+        child=NamedChoiceField(choices=Channel.choices, enum_name="ChannelEnum"),
+        max_length=4,
+        help_text="Only purchases in these channels; empty: every channel.",
+    )
+    stores = CommaListField(help_text="Store codes as the tills send them; empty: every store.")
+    weekdays = CommaListField(
+        child=serializers.IntegerField(min_value=1, max_value=7), max_length=7, help_text="1 = Monday ... 7 = Sunday."
+    )
+    tiers = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=100,
+        help_text="Ids of tiers of the rule's program; only their members earn. Empty: every member.",
+    )
+    min_basket = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False, allow_null=True)
+    first_purchase = serializers.BooleanField(required=False)
+    nth_purchase = serializers.IntegerField(min_value=1, max_value=2_147_483_647, required=False, allow_null=True)
+    rate = serializers.DecimalField(
+        max_digits=10, decimal_places=4, min_value=Decimal(0), required=False, help_text="Base rate: points per unit."
+    )
+    multiplier = serializers.DecimalField(
+        max_digits=6, decimal_places=3, min_value=Decimal(1), required=False, help_text="Multiplier: 2 = double."
+    )
+    points = serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, help_text="Fixed bonus and event rules."
+    )
+    cap_per_purchase = optional_count("At most this many points per purchase.")
+    cap_per_member_day = optional_count("At most this many points per member and day.")
+    cap_per_member_month = optional_count("At most this many points per member and month.")
+    budget_total = serializers.IntegerField(
+        min_value=0,
+        max_value=2**63 - 1,
+        required=False,
+        allow_null=True,
+        help_text="Total points the rule may give; not below what it already gave (budget_used).",
+    )
+
+
+class RuleCreateInput(RuleInput):
+    program = ProgramSlugField()
+
+
+class RuleOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.CharField(source="program.slug", help_text="Program slug.")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    kind_label = serializers.CharField(source="get_kind_display")
+    is_active = serializers.BooleanField()
+    priority = serializers.IntegerField()
+    stop_further = serializers.BooleanField()
+    active_from = serializers.DateTimeField(allow_null=True)
+    active_until = serializers.DateTimeField(allow_null=True)
+    event = serializers.CharField()
+    skus = CommaListField()
+    categories = CommaListField()
+    excluded_skus = CommaListField()
+    excluded_categories = CommaListField()
+    channels = CommaListField()
+    stores = CommaListField()
+    weekdays = CommaListField(child=serializers.IntegerField())
+    tiers = serializers.SerializerMethodField()
+    min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    first_purchase = serializers.BooleanField()
+    nth_purchase = serializers.IntegerField(allow_null=True)
+    rate = serializers.DecimalField(max_digits=10, decimal_places=4)
+    multiplier = serializers.DecimalField(max_digits=6, decimal_places=3)
+    points = serializers.IntegerField()
+    cap_per_purchase = serializers.IntegerField(allow_null=True)
+    cap_per_member_day = serializers.IntegerField(allow_null=True)
+    cap_per_member_month = serializers.IntegerField(allow_null=True)
+    budget_total = serializers.IntegerField(allow_null=True)
+    budget_used = serializers.IntegerField(help_text="Points the rule has given so far (read-only).")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_tiers(self, rule: EarningRule) -> list[int]:
+        return sorted(tier.pk for tier in rule.tiers.all())
+
+
+class RuleDeactivateInput(StrictInput):
+    """No fields: send an empty object (or no body)."""
+
+
+class EmptyObjectExtension(OpenApiSerializerExtension):
+    """Documents the deactivation's body as the empty object it is (drf-spectacular drops empty serializers)."""
+
+    target_class = RuleDeactivateInput
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
+
+
+class PreviewLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), default=1)
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+    unit_price = serializers.DecimalField(
+        **MONEY, min_value=Decimal(0), required=False, help_text="Defaults to amount / quantity."
+    )
+
+
+def _basket_line(data: dict[str, Any]) -> Line:
+    quantity = Decimal(data["quantity"])
+    unit_price = data.get("unit_price", (data["amount"] / quantity).quantize(Decimal("0.01")))
+    return Line(
+        sku=data["sku"], category=data["category"], quantity=quantity, unit_price=unit_price, amount=data["amount"]
+    )
+
+
+class RulePreviewInput(StrictInput):
+    program = ProgramSlugField()
+    rule_id = serializers.IntegerField(
+        required=False, min_value=1, help_text="A rule of the program to include even if it is switched off."
+    )
+    member = MemberRefInput(
+        required=False, help_text="A member whose tier, purchase count and caps apply; none: a new member."
+    )
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.POS)
+    store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; may be in the future.")
+    total = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False, help_text="Defaults to the lines.")
+    lines = PreviewLineInput(many=True, min_length=1, max_length=500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["lines"] = [_basket_line(line) for line in attrs["lines"]]
+        lines_total = sum((line.amount for line in attrs["lines"]), Decimal(0))
+        if "total" in attrs and attrs["total"] != lines_total:
+            raise serializers.ValidationError({"total": [f"The lines add up to {lines_total}."]})
+        return attrs
+
+
+class PreviewRuleOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    priority = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+    points = serializers.IntegerField(help_text="0 when the rule does not apply or its limits are used up.")
+
+
+class RulePreviewOutput(serializers.Serializer):
+    program = serializers.CharField()
+    member_id = serializers.IntegerField(allow_null=True)
+    total = serializers.DecimalField(**MONEY)
+    eligible_amount = serializers.DecimalField(**MONEY)
+    points = serializers.IntegerField(help_text="What the purchase would award in all.")
+    awards = AwardOutput(many=True, help_text="As a recorded purchase would answer, the tier's award included.")
+    rules = PreviewRuleOutput(many=True, help_text="Every purchase rule evaluated, in order.")
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+# --- Tiers ----------------------------------------------------------------------------------------
+
+
+class TierInput(StrictInput):
+    name = serializers.CharField(max_length=60)
+    rank = serializers.IntegerField(min_value=0, max_value=32767, help_text="Higher is better; unique per program.")
+    threshold = serializers.DecimalField(
+        **MONEY, min_value=Decimal(0), help_text="Metric value (points, money or purchases) needed to reach the tier."
+    )
+    earn_multiplier = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal(1), required=False, help_text="1 = no bonus."
+    )
+    benefits = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class TierCreateInput(TierInput):
+    program = ProgramSlugField()
+
+
+class TierOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.CharField(source="program.slug")
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    threshold = serializers.DecimalField(**MONEY)
+    earn_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+    benefits = serializers.CharField()
+    members = serializers.IntegerField(source="member_count", help_text="Members who hold the tier now.")
+
+
+class TierNameOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+# --- Purchases and returns ------------------------------------------------------------------------
+
+
+class PurchaseLineOutput(serializers.ModelSerializer):
+    class Meta:
+        model = PurchaseLine
+        fields = [
+            "position",
+            "sku",
+            "category",
+            "quantity",
+            "unit_price",
+            "amount",
+            "eligible",
+            "returned_quantity",
+            "returned_amount",
+        ]
+
+
+class ReturnLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, allow_null=True, required=False)
+    amount = serializers.DecimalField(**MONEY)
+
+
+class ReturnOutput(serializers.ModelSerializer):
+    program = serializers.CharField(source="program.slug")
+    member_id = serializers.IntegerField()
+    purchase_id = serializers.IntegerField()
+    purchase_external_id = serializers.CharField(source="purchase.external_id")
+    lines = ReturnLineOutput(many=True)
+
+    class Meta:
+        model = Return
+        fields = [
+            "id",
+            "external_id",
+            "program",
+            "member_id",
+            "purchase_id",
+            "purchase_external_id",
+            "amount",
+            "eligible_amount",
+            "points_reversed",
+            "lines",
+            "occurred_at",
+            "created_at",
+        ]
+
+
+class PurchaseOutput(serializers.ModelSerializer):
+    program = serializers.CharField(source="program.slug")
+    member_id = serializers.IntegerField()
+
+    class Meta:
+        model = Purchase
+        fields = [
+            "id",
+            "external_id",
+            "program",
+            "member_id",
+            "store",
+            "channel",
+            "occurred_at",
+            "currency",
+            "total",
+            "eligible_amount",
+            "points_awarded",
+            "points_reversed",
+            "returned_total",
+            "created_at",
+        ]
+
+
+class PurchaseDetailOutput(PurchaseOutput):
+    awards = AwardOutput(many=True, help_text="Which rule gave how many points.")
+    lines = PurchaseLineOutput(many=True)
+    returns = ReturnOutput(many=True)
+
+    class Meta(PurchaseOutput.Meta):
+        fields = [*PurchaseOutput.Meta.fields, "awards", "lines", "returns"]
+
+
+# --- Tier history and pins ------------------------------------------------------------------------
+
+
+class TierHistoryOutput(serializers.ModelSerializer):
+    program = serializers.CharField(source="program.slug")
+    member_id = serializers.IntegerField()
+    from_tier = TierNameOutput(allow_null=True)
+    to_tier = TierNameOutput(allow_null=True)
+    reason_label = serializers.CharField(source="get_reason_display")
+    actor = serializers.CharField(source="actor.get_username", allow_null=True, default=None)
+
+    class Meta:
+        model = TierHistory
+        fields = [
+            "id",
+            "program",
+            "member_id",
+            "from_tier",
+            "to_tier",
+            "reason",
+            "reason_label",
+            "metric_value",
+            "note",
+            "actor",
+            "created_at",
+        ]
+
+
+class TierPinInput(StrictInput):
+    tier = serializers.IntegerField(
+        min_value=1, allow_null=True, help_text="Id of a tier of the member's program; null keeps them without a tier."
+    )
+    until = serializers.DateTimeField(help_text="The pin ends at this moment (in the future).")
+    note = serializers.CharField(max_length=1000, help_text="Why: kept in the tier history with your name.")
+
+    def validate_note(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("Say why the tier is pinned.")
+        return value.strip()
+
+
+class TierPinOutput(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    tier = TierNameOutput(allow_null=True)
+    pinned_until = serializers.DateTimeField()
+    review_at = serializers.DateTimeField(allow_null=True)
+    history = TierHistoryOutput(help_text="The tier history row the pin wrote.")
