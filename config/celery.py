@@ -32,6 +32,10 @@ app.conf.beat_schedule = {
         "task": "loyalty.tasks.birthday_bonuses_task",
         "schedule": crontab(minute=5),  # hourly: each program's local day; once a year per member
     },
+    "expire-vouchers": {
+        "task": "rewards.tasks.vouchers_expire_task",
+        "schedule": crontab(minute=20),
+    },
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean_task",
         "schedule": crontab(hour=3, minute=30),

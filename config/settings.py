@@ -172,6 +172,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/(pos|app|manage)/v[0-9]+",
+    # Several models have a field called "kind": each choice set gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "EntryKindEnum": "loyalty.models.ledger.EntryKind",
+        "RewardKindEnum": "rewards.models.RewardKind",
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.apis import manage, manage_rules, pos
+from rewards.apis.urls import pos_patterns as reward_pos_patterns
 
 pos_patterns = [
     path("members/", pos.MemberEnrollView.as_view(), name="member-enroll"),
@@ -14,6 +15,7 @@ pos_patterns = [
     path("purchases/simulate/", pos.PurchaseSimulateView.as_view(), name="purchase-simulate"),
     path("returns/", pos.ReturnView.as_view(), name="return"),
     path("events/", pos.EventView.as_view(), name="event"),
+    *reward_pos_patterns,
 ]
 
 manage_patterns = [

@@ -30,9 +30,10 @@ class EntryKind(models.TextChoices):
     REDEEM = "redeem", "Redeemed"
     REVERSE = "reverse", "Reversed"
     EXPIRE = "expire", "Expired"
+    REFUND = "refund", "Refunded"  # points of a cancelled voucher coming back
 
 
-CREDIT_KINDS = frozenset({EntryKind.EARN, EntryKind.TRANSFER_IN})
+CREDIT_KINDS = frozenset({EntryKind.EARN, EntryKind.TRANSFER_IN, EntryKind.REFUND})
 DEBIT_KINDS = frozenset({EntryKind.TRANSFER_OUT, EntryKind.REDEEM, EntryKind.REVERSE, EntryKind.EXPIRE})
 # Adjustments go either way.
 
@@ -193,7 +194,8 @@ def lifetime_deltas(kind: str, amount: int) -> dict[str, int]:
     """
     if kind in (EntryKind.EARN, EntryKind.TRANSFER_IN) or (kind == EntryKind.ADJUST and amount > 0):
         return {"earned": amount}
-    if kind == EntryKind.REDEEM:
+    if kind in (EntryKind.REDEEM, EntryKind.REFUND):
+        # A refund gives back points spent on a reward: it undoes part of `redeemed`.
         return {"redeemed": -amount}
     if kind == EntryKind.EXPIRE:
         return {"expired": -amount}

@@ -1,0 +1,106 @@
+"""Rewards and vouchers in the admin, scoped to the programs the manager runs.
+
+Vouchers are read-only: they are issued by redemptions and campaigns and
+used at the tills. The one thing a manager does to one is cancel it, which
+goes through `voucher_cancel` (points back to their lots, stock restored).
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from config.api import managed_programs
+from loyalty.admin.ledger import ReadOnlyAdminMixin
+from loyalty.models import Tier
+from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
+from members.exceptions import DomainError
+
+from .codes import normalize_code
+from .models import Reward, Voucher, VoucherStatus
+from .services import voucher_cancel
+
+
+@admin.register(Reward)
+class RewardAdmin(ProgramScopedAdmin):
+    list_display = ["name", "kind", "value", "points_cost", "min_tier", "stock", "is_active", "program"]
+    list_filter = [ManagedProgramFilter, "kind", "is_active"]
+    list_select_related = ["program", "min_tier"]
+    search_fields = ["name", "sku"]
+    fieldsets = [
+        (None, {"fields": ["program", "name", "description", "is_active"]}),
+        ("What the member gets", {"fields": ["kind", "value", "sku", "min_basket", "voucher_valid_days"]}),
+        (
+            "Who may redeem it, and how often",
+            {"fields": ["points_cost", "min_tier", "active_from", "active_until", "stock", "per_member_limit"]},
+        ),
+    ]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model is Tier:
+            kwargs["queryset"] = Tier.objects.filter(program__in=managed_programs(request.user)).select_related(
+                "program"
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Voucher)
+class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
+    list_display = ["display_code", "kind", "value", "status", "member", "reward", "expires_at", "program"]
+    list_filter = [ManagedProgramFilter, "status", "kind"]
+    list_select_related = ["program", "member", "reward"]
+    search_fields = ["=code"]
+    actions = ["cancel_vouchers"]
+    readonly_fields = [
+        "display_code",
+        "program",
+        "member",
+        "reward",
+        "campaign",
+        "kind",
+        "value",
+        "min_basket",
+        "status",
+        "issued_at",
+        "expires_at",
+        "points_cost",
+        "redemption_entry",
+        "refund_entry",
+        "redeemed_at",
+        "redeemed_reference",
+        "redeemed_discount",
+        "cancelled_at",
+        "cancelled_by",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="code", ordering="code")
+    def display_code(self, voucher: Voucher) -> str:
+        return voucher.display_code
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """A code as printed or typed (dashes, lower case, O for 0) finds its voucher."""
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(code=normalize_code(search_term)), False
+
+    def has_cancel_voucher_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rewards.cancel_voucher")
+
+    @admin.action(description="Cancel voucher (give the points back)", permissions=["cancel_voucher"])
+    def cancel_vouchers(self, request: HttpRequest, queryset: QuerySet) -> None:
+        cancelled, refused = [], []
+        for voucher in queryset.filter(status=VoucherStatus.ISSUED).select_related("member"):
+            try:
+                voucher_cancel(voucher=voucher, actor=request.user)
+                cancelled.append(voucher)
+            except DomainError as error:
+                refused.append(f"{voucher.display_code}: {error.detail}")
+        skipped = queryset.exclude(status=VoucherStatus.ISSUED).count()
+        if cancelled:
+            self.message_user(request, f"Cancelled {plural(len(cancelled), 'voucher')}; points given back.")
+        if refused or skipped:
+            detail = "; ".join(refused[:10])
+            note = f"{plural(len(refused) + skipped, 'voucher')} not cancelled (only issued, unused ones can be)."
+            self.message_user(request, f"{note} {detail}".strip(), level=messages.WARNING)

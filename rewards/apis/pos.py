@@ -1,0 +1,152 @@
+"""Integration API for rewards and vouchers: /api/pos/v1/ (see rewards.apis.urls)."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api import ApiKeyThrottle, PosAPIView, parse, problems
+from members.models import Member
+from members.selectors import member_get
+
+from ..exceptions import VoucherNotFound
+from ..models import Voucher
+from ..selectors import reward_get
+from ..services import reward_redeem, voucher_redeem, voucher_validate
+from .serializers import (
+    RedemptionIn,
+    RedemptionOut,
+    VoucherRedeemIn,
+    VoucherRedeemOut,
+    VoucherValidateIn,
+    VoucherValidateOut,
+)
+from .throttling import VoucherGuessThrottle
+
+TAGS = ["Integration: rewards and vouchers"]
+
+
+class RedemptionView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_reward_redeem",
+        tags=TAGS,
+        request=RedemptionIn,
+        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Redeem a reward for a member: spend the points, issue a voucher",
+        description="Errors: reward_not_found (404), reward_inactive, reward_out_of_stock, reward_limit_reached, "
+        "reward_tier_required, insufficient_points, member_suspended (422). With an Idempotency-Key a retry "
+        "returns the same voucher and spends nothing more.",
+    )
+    def post(self, request: Request, member_id: str) -> Response:
+        member = member_get(program=self.program, field="id", value=member_id)
+        data = parse(RedemptionIn, request.data)
+        reward = reward_get(program=self.program, reward_id=data["reward_id"])
+        result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
+        voucher = result.voucher
+        body = {
+            "id": voucher.pk,
+            "code": voucher.display_code,
+            "member_id": member.pk,
+            "reward": {"id": reward.pk, "name": reward.name},
+            "kind": voucher.kind,
+            "value": voucher.value,
+            "min_basket": voucher.min_basket,
+            "status": voucher.status,
+            "expires_at": voucher.expires_at,
+            "points_spent": voucher.points_cost,
+            "balances": result.balances,
+        }
+        return Response(RedemptionOut(body).data, status=200 if result.replayed else 201)
+
+
+class VoucherView(PosAPIView):
+    """Base of the code-taking endpoints: unknown codes count towards the guessing throttle."""
+
+    throttle_classes = [ApiKeyThrottle, VoucherGuessThrottle]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, VoucherNotFound):
+            VoucherGuessThrottle().record_failure(self.request)
+        return super().handle_exception(exc)
+
+    def member_from(self, data: dict[str, Any]) -> Member | None:
+        if "member" not in data:
+            return None
+        ((field, value),) = data["member"].items()
+        return member_get(program=self.program, field=field, value=value)
+
+
+def _validate_body(voucher: Voucher, discount: Any) -> dict[str, Any]:
+    return {
+        "valid": True,
+        "code": voucher.display_code,
+        "kind": voucher.kind,
+        "value": voucher.value,
+        "min_basket": voucher.min_basket,
+        "discount": discount,
+        "expires_at": voucher.expires_at,
+        "member_id": voucher.member_id,
+    }
+
+
+VOUCHER_ERRORS = (
+    "Errors: voucher_not_found (404, also for another program's code), voucher_expired, voucher_already_redeemed, "
+    "voucher_cancelled, voucher_wrong_member, voucher_min_basket_not_met (422). Too many unknown codes from one "
+    "key or address: 429 throttled."
+)
+
+
+class VoucherValidateView(VoucherView):
+    @extend_schema(
+        operation_id="pos_voucher_validate",
+        tags=TAGS,
+        request=VoucherValidateIn,
+        responses={200: VoucherValidateOut, **problems(400, 401, 404, 415, 422, 429)},
+        summary="Check a voucher code against a basket (changes nothing)",
+        description="The discount: a fixed discount up to the basket, a percentage of the basket rounded to "
+        "cents, a free product's price, 0 for a gift. " + VOUCHER_ERRORS,
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(VoucherValidateIn, request.data)
+        result = voucher_validate(
+            program=self.program,
+            code=data["code"],
+            basket_amount=data.get("basket_amount"),
+            member=self.member_from(data),
+        )
+        return Response(VoucherValidateOut(_validate_body(result.voucher, result.discount)).data)
+
+
+class VoucherRedeemView(VoucherView):
+    @extend_schema(
+        operation_id="pos_voucher_redeem",
+        tags=TAGS,
+        request=VoucherRedeemIn,
+        responses={200: VoucherRedeemOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Use a voucher on a sale",
+        description="Idempotent by reference: the same code with the same reference answers as the first time; "
+        "with another reference: voucher_already_redeemed. Of two tills using one code at once exactly one "
+        "succeeds. " + VOUCHER_ERRORS,
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(VoucherRedeemIn, request.data)
+        result = voucher_redeem(
+            program=self.program,
+            code=data["code"],
+            reference=data["reference"],
+            basket_amount=data.get("basket_amount"),
+            member=self.member_from(data),
+        )
+        voucher = result.voucher
+        body = {
+            "code": voucher.display_code,
+            "status": voucher.status,
+            "kind": voucher.kind,
+            "value": voucher.value,
+            "discount": result.discount,
+            "reference": voucher.redeemed_reference,
+            "redeemed_at": voucher.redeemed_at,
+            "member_id": voucher.member_id,
+        }
+        return Response(VoucherRedeemOut(body).data)

@@ -1,0 +1,48 @@
+"""Slowing down voucher-code guessing at the tills.
+
+Each `voucher_not_found` answer counts against the API key and against the
+client's IP address in the cache; after `GUESS_LIMIT` failures within
+`GUESS_WINDOW_SECONDS` further voucher requests from that key or IP get 429
+`throttled` until the window ends. Found codes do not count. With 60-bit
+codes guessing is hopeless anyway; the limit keeps it from being cheap noise.
+"""
+
+from typing import Any
+
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from members.models import ApiKey
+
+GUESS_LIMIT = 10
+GUESS_WINDOW_SECONDS = 60
+
+
+class VoucherGuessThrottle(BaseThrottle):
+    """Refuses voucher requests from a key or IP with too many recent unknown codes."""
+
+    limit = GUESS_LIMIT
+    window = GUESS_WINDOW_SECONDS
+
+    def cache_keys(self, request: Request) -> list[str]:
+        keys = [f"voucher-guess:ip:{self.get_ident(request)}"]
+        if isinstance(request.auth, ApiKey):
+            keys.append(f"voucher-guess:key:{request.auth.pk}")
+        return keys
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        counts = cache.get_many(self.cache_keys(request))
+        return all(count < self.limit for count in counts.values())
+
+    def wait(self) -> float:
+        return float(self.window)
+
+    def record_failure(self, request: Request) -> None:
+        for key in self.cache_keys(request):
+            # add() starts the window on the first failure; incr() never extends it.
+            if not cache.add(key, 1, timeout=self.window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add() and incr()
+                    cache.add(key, 1, timeout=self.window)

@@ -1,0 +1,161 @@
+"""The reward catalog and the vouchers members get for their points.
+
+A `Voucher` copies kind, value and minimum basket from its reward when it is
+issued: editing the catalog later never changes what a member already holds.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from loyalty.models import Entry, Tier
+from members.models import Member, Program
+
+from .codes import format_code
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class RewardKind(models.TextChoices):
+    FIXED_DISCOUNT = "fixed_discount", "Fixed discount"
+    PERCENT_DISCOUNT = "percent_discount", "Percent discount"
+    FREE_PRODUCT = "free_product", "Free product"
+    GIFT = "gift", "Gift"
+
+
+class Reward(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rewards")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=RewardKind.choices)
+    value = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Money off (fixed discount), percent (percent discount) or the product's price (free product).",
+    )
+    sku = models.CharField(max_length=64, blank=True, help_text="The free product's SKU.")
+    points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    min_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Lowest tier to redeem it."
+    )
+    active_from = models.DateTimeField(null=True, blank=True)
+    active_until = models.DateTimeField(null=True, blank=True)
+    stock = models.PositiveIntegerField(null=True, blank=True, help_text="Vouchers left to issue; empty = unlimited.")
+    per_member_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty = no limit."
+    )
+    voucher_valid_days = models.PositiveSmallIntegerField(default=30, validators=[MinValueValidator(1)])
+    min_basket = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["program", "points_cost", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_cost_positive"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_not_negative"),
+            models.CheckConstraint(
+                condition=Q(per_member_limit__isnull=True) | Q(per_member_limit__gte=1),
+                name="reward_per_member_limit_positive",
+            ),
+            models.CheckConstraint(condition=Q(voucher_valid_days__gte=1), name="reward_voucher_valid_days_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(active_from__isnull=True) | Q(active_until__isnull=True) | Q(active_until__gt=F("active_from"))
+                ),
+                name="reward_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RewardKind.PERCENT_DISCOUNT) | Q(value__gt=0, value__lte=100),
+                name="reward_percent_within_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "is_active"], name="reward_program_active_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        if self.kind == RewardKind.PERCENT_DISCOUNT and not (self.value is not None and 0 < self.value <= 100):
+            errors["value"] = "A percent discount needs a percentage above 0 and at most 100."
+        if self.kind in (RewardKind.FIXED_DISCOUNT, RewardKind.FREE_PRODUCT) and not self.value:
+            errors["value"] = "Give the discount amount or the product's price."
+        if self.kind == RewardKind.FREE_PRODUCT and not self.sku:
+            errors["sku"] = "Give the SKU of the free product."
+        if self.active_from and self.active_until and self.active_until <= self.active_from:
+            errors["active_until"] = "The end must be after the start."
+        if self.min_tier_id and self.program_id and self.min_tier.program_id != self.program_id:
+            errors["min_tier"] = "Choose a tier of the reward's program."
+        if errors:
+            raise ValidationError(errors)
+
+
+class VoucherStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    REDEEMED = "redeemed", "Redeemed"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Voucher(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="vouchers")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="vouchers", help_text="None: campaign."
+    )
+    reward = models.ForeignKey(Reward, null=True, blank=True, on_delete=models.PROTECT, related_name="vouchers")
+    code = models.CharField(max_length=32, help_text="Normalized: upper case, no dashes.")
+    kind = models.CharField(max_length=20, choices=RewardKind.choices)
+    value = models.DecimalField(**MONEY, null=True, blank=True)
+    min_basket = models.DecimalField(**MONEY, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=VoucherStatus.choices, default=VoucherStatus.ISSUED)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    points_cost = models.PositiveIntegerField(default=0, help_text="Points spent on it (0 for a campaign voucher).")
+    redemption_entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    refund_entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_reference = models.CharField(max_length=100, blank=True, help_text="The till's receipt or order id.")
+    redeemed_discount = models.DecimalField(**MONEY, null=True, blank=True, help_text="The discount the till gave.")
+    redeem_key = models.CharField(
+        max_length=320, null=True, blank=True, help_text="Idempotency key of the reward redemption that issued it."
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    campaign = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        permissions = [("cancel_voucher", "Can cancel vouchers and give their points back")]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="voucher_code_unique_per_program"),
+            models.UniqueConstraint(fields=["program", "redeem_key"], name="voucher_redeem_key_unique_per_program"),
+            models.CheckConstraint(condition=Q(status__in=VoucherStatus.values), name="voucher_status_valid"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("issued_at")), name="voucher_expires_after_issue"),
+            models.CheckConstraint(
+                condition=~Q(status=VoucherStatus.REDEEMED) | Q(redeemed_at__isnull=False),
+                name="voucher_redeemed_has_time",
+            ),
+        ]
+        indexes = [
+            # The code lookup is served by the unique constraint's index (program, code).
+            models.Index(fields=["expires_at"], name="voucher_expiry_due_idx", condition=Q(status="issued")),
+            models.Index(fields=["member", "reward", "status"], name="voucher_member_reward_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_code
+
+    @property
+    def display_code(self) -> str:
+        return format_code(self.code)

@@ -1,0 +1,297 @@
+"""Redeeming rewards for vouchers, and validating, redeeming, cancelling and expiring vouchers.
+
+Locks: the member's account always comes first (the ledger's one lock per
+member). Redeeming a reward then locks the reward row (stock); cancelling a
+voucher locks the voucher, then updates its reward's stock; a till using a
+voucher locks only that voucher. Whoever holds a reward or voucher lock
+never waits for an account, so these paths cannot deadlock with each other
+or with the ledger's writers.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from loyalty.models import Account, Allocation, Entry, EntryKind
+from loyalty.ruleset import program_ruleset
+from loyalty.services.ledger import credit_locked, debit_locked, ensure_active, lock_accounts
+from members.exceptions import IdempotencyKeyReused
+from members.models import Member, Program
+
+from .codes import code_generate, normalize_code
+from .exceptions import (
+    RewardInactive,
+    RewardLimitReached,
+    RewardNotFound,
+    RewardOutOfStock,
+    RewardTierRequired,
+    VoucherAlreadyRedeemed,
+    VoucherCancelled,
+    VoucherExpired,
+    VoucherMinBasketNotMet,
+    VoucherNotCancellable,
+    VoucherNotFound,
+    VoucherWrongMember,
+)
+from .models import Reward, RewardKind, Voucher, VoucherStatus
+
+CENT = Decimal("0.01")
+CODE_ATTEMPTS = 5  # 60-bit codes: a second attempt is already astronomically rare
+
+
+@dataclass
+class RedemptionResult:
+    voucher: Voucher
+    entry: Entry
+    balances: dict[str, int]
+    replayed: bool = False
+
+
+@dataclass
+class ValidationResult:
+    valid: bool
+    discount: Decimal | None  # None when the basket is needed to tell and was not given
+    voucher: Voucher
+
+
+@dataclass
+class RedeemResult:
+    voucher: Voucher
+    discount: Decimal | None
+    replayed: bool = False
+
+
+def _balances(account: Account) -> dict[str, int]:
+    return {"available": account.available, "pending": account.pending, "debt": account.debt}
+
+
+# --- Redeeming a reward -----------------------------------------------------------
+
+
+def _check_reward(account: Account, reward: Reward, now: datetime) -> None:
+    """Every reason the member may not have this reward now, in the order a member would ask."""
+    if not reward.is_active or (reward.active_from and now < reward.active_from):
+        raise RewardInactive()
+    if reward.active_until and now >= reward.active_until:
+        raise RewardInactive("The reward is no longer offered.")
+    if reward.min_tier_id is not None:
+        _check_tier(account, reward)
+    if reward.stock is not None and reward.stock <= 0:
+        raise RewardOutOfStock()
+    if reward.per_member_limit is not None:
+        held_vouchers = Voucher.objects.filter(member_id=account.pk, reward=reward).exclude(
+            status=VoucherStatus.CANCELLED
+        )
+        if held_vouchers.count() >= reward.per_member_limit:
+            raise RewardLimitReached(limit=reward.per_member_limit)
+
+
+def _check_tier(account: Account, reward: Reward) -> None:
+    """Tiers compare by rank. The compiled ruleset has them without a query; a tier it does not
+    know yet (compiled just before the tier was added) is read from the database instead."""
+    ruleset = program_ruleset(account.member.program)
+    required = ruleset.tier(reward.min_tier_id) or reward.min_tier
+    held = ruleset.tier(account.tier_id) or account.tier if account.tier_id else None
+    if required is not None and (held is None or held.rank < required.rank):
+        raise RewardTierRequired(f"The reward needs the {required.name} tier or higher.", tier=required.name)
+
+
+def _replay_redemption(account: Account, reward: Reward, key: str) -> RedemptionResult | None:
+    voucher = Voucher.objects.filter(program_id=account.program_id, redeem_key=key).first()
+    if voucher is None:
+        return None
+    if (voucher.member_id, voucher.reward_id) != (account.pk, reward.pk):
+        raise IdempotencyKeyReused()
+    assert voucher.redemption_entry is not None
+    return RedemptionResult(voucher=voucher, entry=voucher.redemption_entry, balances=_balances(account), replayed=True)
+
+
+def voucher_create(**fields: Any) -> Voucher:
+    """A voucher with a fresh code; the unique constraint on (program, code) is the guard,
+    a collision (about one in 2**60 per pair of codes) draws again."""
+    for attempt in range(CODE_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return Voucher.objects.create(code=code_generate(), **fields)
+        except IntegrityError:
+            if attempt == CODE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> RedemptionResult:
+    """Spends the reward's points and issues a voucher, in one transaction.
+
+    `key` (the caller's idempotency key) makes a retry return the first voucher.
+    """
+    # Account first, then the reward: the lock order of every reward path.
+    account = lock_accounts([member])[member.pk]
+    locked = Reward.objects.select_for_update().filter(pk=reward.pk, program_id=member.program_id).first()
+    if locked is None:
+        raise RewardNotFound()
+    if key is not None and (replay := _replay_redemption(account, locked, key)):
+        return replay
+    ensure_active(account.member)
+    now = timezone.now()
+    _check_reward(account, locked, now)
+    entry = debit_locked(
+        account=account,
+        kind=EntryKind.REDEEM,
+        amount=locked.points_cost,
+        key=f"redeem:{key}" if key else None,
+        details={"reward": locked.pk, "reward_name": locked.name},
+    )
+    if locked.stock is not None:
+        Reward.objects.filter(pk=locked.pk).update(stock=F("stock") - 1)
+    voucher = voucher_create(
+        program_id=member.program_id,
+        member=account.member,
+        reward=locked,
+        kind=locked.kind,
+        value=locked.value,
+        min_basket=locked.min_basket,
+        issued_at=now,
+        expires_at=now + timedelta(days=locked.voucher_valid_days),
+        points_cost=locked.points_cost,
+        redemption_entry=entry,
+        redeem_key=key,
+    )
+    return RedemptionResult(voucher=voucher, entry=entry, balances=_balances(account))
+
+
+# --- Vouchers at the till -----------------------------------------------------------
+
+
+def _voucher_find(*, program: Program, code: str, lock: bool = False) -> Voucher:
+    """The program's voucher with this code; a code of another program is simply not found."""
+    normalized = normalize_code(code)
+    vouchers = Voucher.objects.filter(program=program, code=normalized)
+    if lock:
+        vouchers = vouchers.select_for_update()
+    voucher = vouchers.first() if normalized else None
+    if voucher is None:
+        raise VoucherNotFound()
+    return voucher
+
+
+def voucher_discount(voucher: Voucher, basket_amount: Decimal | None) -> Decimal | None:
+    """What the voucher takes off a basket; rounded half up to cents, once, here."""
+    if voucher.kind == RewardKind.GIFT:
+        return Decimal("0.00")
+    if voucher.kind == RewardKind.FREE_PRODUCT:
+        return voucher.value
+    if basket_amount is None:
+        return voucher.value if voucher.kind == RewardKind.FIXED_DISCOUNT else None
+    value = voucher.value or Decimal(0)
+    if voucher.kind == RewardKind.PERCENT_DISCOUNT:
+        return (basket_amount * value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return min(value, basket_amount)
+
+
+def _check_usable(voucher: Voucher, *, basket_amount: Decimal | None, member: Member | None, now: datetime) -> None:
+    if voucher.status == VoucherStatus.REDEEMED:
+        raise VoucherAlreadyRedeemed()
+    if voucher.status == VoucherStatus.CANCELLED:
+        raise VoucherCancelled()
+    if voucher.status == VoucherStatus.EXPIRED or voucher.expires_at <= now:
+        raise VoucherExpired(expires_at=voucher.expires_at.isoformat())
+    if member is not None and voucher.member_id is not None and voucher.member_id != member.pk:
+        raise VoucherWrongMember()
+    if voucher.min_basket is not None and basket_amount is not None and basket_amount < voucher.min_basket:
+        raise VoucherMinBasketNotMet(
+            f"The voucher needs a basket of at least {voucher.min_basket}.", min_basket=str(voucher.min_basket)
+        )
+
+
+def voucher_validate(
+    *, program: Program, code: str, basket_amount: Decimal | None = None, member: Member | None = None
+) -> ValidationResult:
+    """Whether the voucher can be used now (on this basket, by this member), and its discount. Writes nothing."""
+    voucher = _voucher_find(program=program, code=code)
+    _check_usable(voucher, basket_amount=basket_amount, member=member, now=timezone.now())
+    return ValidationResult(valid=True, discount=voucher_discount(voucher, basket_amount), voucher=voucher)
+
+
+@transaction.atomic
+def voucher_redeem(
+    *,
+    program: Program,
+    code: str,
+    reference: str,
+    basket_amount: Decimal | None = None,
+    member: Member | None = None,
+) -> RedeemResult:
+    """Uses the voucher on the till's sale `reference`. The voucher's row lock makes two
+    tills presenting one code at once serialise: one redeems it, the other is refused.
+    The same code sent again with the same reference replays the first answer."""
+    voucher = _voucher_find(program=program, code=code, lock=True)
+    if voucher.status == VoucherStatus.REDEEMED and voucher.redeemed_reference == reference:
+        return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount, replayed=True)
+    now = timezone.now()
+    _check_usable(voucher, basket_amount=basket_amount, member=member, now=now)
+    voucher.status = VoucherStatus.REDEEMED
+    voucher.redeemed_at = now
+    voucher.redeemed_reference = reference
+    voucher.redeemed_discount = voucher_discount(voucher, basket_amount)
+    voucher.save(update_fields=["status", "redeemed_at", "redeemed_reference", "redeemed_discount"])
+    return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount)
+
+
+# --- Cancelling and expiring ------------------------------------------------------------
+
+
+def _refund_points(account: Account, voucher: Voucher, actor: Any, now: datetime) -> list[Entry]:
+    """Gives back each lot the redemption consumed as a refund lot with that lot's dates, so
+    cancelling cannot extend the life of points. A lot whose expiry has passed meanwhile is
+    credited all the same and the expiry job takes it (its dates keep the lot's CHECK true)."""
+    allocations = Allocation.objects.filter(member_id=account.pk, entry_id=voucher.redemption_entry_id)
+    return [
+        credit_locked(
+            account=account,
+            kind=EntryKind.REFUND,
+            amount=allocation.amount,
+            occurred_at=allocation.lot.occurred_at,
+            available_at=now,
+            expires_at=allocation.lot.expires_at,
+            key=f"refund:{voucher.pk}:{allocation.lot_id}",
+            actor=actor,
+            reason=f"Voucher {voucher.display_code} cancelled",
+            details={"voucher": voucher.pk, "from_lot": allocation.lot_id, "reward": voucher.reward_id},
+        )
+        for allocation in allocations.select_related("lot").order_by("pk")
+    ]
+
+
+@transaction.atomic
+def voucher_cancel(*, voucher: Voucher, actor: Any = None) -> Voucher:
+    """Cancels an issued, unused voucher: its points go back to the lots they came from
+    (same expiry), and the reward's stock gets the voucher back."""
+    accounts = lock_accounts([voucher.member]) if voucher.member_id else {}
+    voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+    now = timezone.now()
+    if voucher.status != VoucherStatus.ISSUED:
+        raise VoucherNotCancellable(f"The voucher is {voucher.get_status_display().lower()}.", status=voucher.status)
+    if voucher.expires_at <= now:
+        raise VoucherExpired(expires_at=voucher.expires_at.isoformat())
+    refunds = _refund_points(accounts[voucher.member_id], voucher, actor, now) if accounts else []
+    if voucher.reward_id is not None:
+        Reward.objects.filter(pk=voucher.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
+    voucher.status = VoucherStatus.CANCELLED
+    voucher.cancelled_at = now
+    voucher.cancelled_by = actor
+    voucher.refund_entry = refunds[0] if refunds else None
+    voucher.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund_entry"])
+    return voucher
+
+
+def vouchers_expire(*, now: datetime | None = None) -> int:
+    """Marks issued vouchers past their expiry as expired, in one UPDATE. Safe to run twice:
+    an expired voucher is no longer 'issued'. Returns how many it expired."""
+    now = now or timezone.now()
+    return Voucher.objects.filter(status=VoucherStatus.ISSUED, expires_at__lte=now).update(status=VoucherStatus.EXPIRED)

@@ -1,0 +1,81 @@
+"""Stock, per-member limits and single use under real concurrency (PostgreSQL row locks)."""
+
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+
+from loyalty.models import Account, Entry, EntryKind
+from rewards.models import Reward, Voucher, VoucherStatus
+from rewards.services import reward_redeem, voucher_redeem
+from tests.factories import MemberFactory, ProgramFactory
+from tests.loyalty.test_ledger_concurrency import run_at_once
+
+from .conftest import fund, make_reward
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_twenty_members_racing_for_a_stock_of_five_get_five_vouchers():
+    program = ProgramFactory()
+    members = [MemberFactory(program=program) for _ in range(20)]
+    for member in members:
+        fund(member, 500)
+    reward = make_reward(program, stock=5, points_cost=100)
+
+    results = run_at_once(20, lambda i: reward_redeem(member=members[i], reward=reward))
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"RedemptionResult": 5, "RewardOutOfStock": 15}, results
+    assert Reward.objects.get(pk=reward.pk).stock == 0
+    assert Voucher.objects.filter(reward=reward).count() == 5
+    assert Entry.objects.filter(kind=EntryKind.REDEEM).count() == 5
+    assert sorted(Account.objects.values_list("available", flat=True)) == [400] * 5 + [500] * 15
+    call_command("check_ledger")
+
+
+def test_one_member_redeeming_ten_times_at_once_within_a_limit_of_one_gets_one_voucher():
+    program = ProgramFactory()
+    member = MemberFactory(program=program)
+    fund(member, 5000)
+    reward = make_reward(program, per_member_limit=1, points_cost=100)
+
+    results = run_at_once(10, lambda i: reward_redeem(member=member, reward=reward))
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"RedemptionResult": 1, "RewardLimitReached": 9}, results
+    assert Voucher.objects.filter(member=member).count() == 1
+    assert Account.objects.get(pk=member.pk).available == 4900
+    call_command("check_ledger")
+
+
+def test_ten_retries_of_one_redemption_key_issue_one_voucher():
+    program = ProgramFactory()
+    member = MemberFactory(program=program)
+    fund(member, 5000)
+    reward = make_reward(program, stock=10, points_cost=100)
+
+    results = run_at_once(10, lambda i: reward_redeem(member=member, reward=reward, key="pos:1:retry"))
+
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert len({r.voucher.pk for r in results}) == 1
+    assert sum(r.replayed for r in results) == 9
+    assert Reward.objects.get(pk=reward.pk).stock == 9
+    assert Account.objects.get(pk=member.pk).available == 4900
+
+
+def test_two_tills_redeeming_one_code_at_once_one_succeeds():
+    program = ProgramFactory()
+    member = MemberFactory(program=program)
+    fund(member, 500)
+    voucher = reward_redeem(member=member, reward=make_reward(program)).voucher
+
+    results = run_at_once(
+        2, lambda i: voucher_redeem(program=program, code=voucher.display_code, reference=f"TILL{i}-1")
+    )
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"RedeemResult": 1, "VoucherAlreadyRedeemed": 1}, results
+    winner = next(r for r in results if not isinstance(r, Exception))
+    stored = Voucher.objects.get(pk=voucher.pk)
+    assert (stored.status, stored.redeemed_reference) == (VoucherStatus.REDEEMED, winner.voucher.redeemed_reference)
