@@ -8,12 +8,12 @@ retries and idempotency keys safe.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
@@ -201,36 +201,59 @@ def ledger_credit(
     )
 
 
-def activate_due_lots(account: Account, now: datetime) -> None:
-    """Makes the member's pending lots whose return window has passed spendable."""
+def settle_due_lots(account: Account, now: datetime) -> None:
+    """Before a debit: pending lots whose return window has passed become spendable, and lots past
+    their expiry date are expired (one entry), so a debit never spends points that are gone.
+    One query finds both; normally it finds nothing."""
     due = list(
-        Lot.objects.filter(member_id=account.pk, pending=True, available_at__lte=now).values_list("pk", "remaining")
+        Lot.objects.filter(member_id=account.pk)
+        .filter(Q(pending=True, available_at__lte=now) | Q(remaining__gt=0, expires_at__lte=now))
+        .order_by("pk")
     )
-    if due:
-        Lot.objects.filter(pk__in=[pk for pk, _ in due]).update(pending=False)
-        points = sum(remaining for _, remaining in due)
+    ripe = [lot for lot in due if lot.pending and lot.available_at <= now]
+    if ripe:
+        Lot.objects.filter(pk__in=[lot.pk for lot in ripe]).update(pending=False)
+        points = sum(lot.remaining for lot in ripe)
         apply_deltas(account, pending=-points, available=points)
+        for lot in ripe:
+            lot.pending = False
+    expired = [lot for lot in due if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= now]
+    if expired:
+        _post_debit(
+            account=account,
+            kind=EntryKind.EXPIRE,
+            amount=sum(lot.remaining for lot in expired),
+            takes=[(lot, lot.remaining) for lot in expired],
+            occurred_at=now,
+        )
 
 
-def _spendable_lots(account: Account, now: datetime, prefer: Sequence[int]) -> Iterable[Lot]:
+def _spendable_lots(account: Account, now: datetime, prefer: Sequence[int]) -> Iterator[Lot]:
     """Lots in the order a debit consumes them: the preferred ones (pending or
-    not), then soonest expiry first, never-expiring last, ties by age."""
+    not), then soonest expiry first, never-expiring last, ties by age.
+
+    Read in growing pages (the account lock keeps them still): most debits need
+    one or two lots, and a plain query is one round trip where a cursor is several."""
     live = Lot.objects.filter(member_id=account.pk, remaining__gt=0).exclude(expires_at__lte=now)
     if prefer:
         yield from live.filter(pk__in=prefer).order_by("pk")
     ordered = live.filter(pending=False).exclude(pk__in=prefer)
-    yield from ordered.order_by(F("expires_at").asc(nulls_last=True), "occurred_at", "pk").iterator(chunk_size=200)
+    ordered = ordered.order_by(F("expires_at").asc(nulls_last=True), "occurred_at", "pk")
+    start, size = 0, 20
+    while page := list(ordered[start : start + size]):
+        yield from page
+        start, size = start + size, size * 4
 
 
 def _allocate(lots: Iterable[Lot], amount: int) -> list[tuple[Lot, int]]:
     takes: list[tuple[Lot, int]] = []
     needed = amount
     for lot in lots:
-        if needed == 0:
-            break
         take = min(lot.remaining, needed)
         takes.append((lot, take))
         needed -= take
+        if needed == 0:
+            break
     return takes
 
 
@@ -338,8 +361,7 @@ def debit_locked(
     # Posting history in time order (imports, the demo) passes occurred_at: lots are then
     # judged as they stood at that moment. Never later than now.
     now = min(occurred_at, timezone.now()) if occurred_at else timezone.now()
-    activate_due_lots(account, now)
-    expire_due_lots(account, now)
+    settle_due_lots(account, now)
     if not allow_debt and amount > account.available:
         raise InsufficientPoints(
             f"{amount} points requested, {account.available} available.",
@@ -357,21 +379,6 @@ def debit_locked(
         actor=actor,
         reason=reason,
         details=details,
-    )
-
-
-def expire_due_lots(account: Account, now: datetime) -> Entry | None:
-    """Posts one expiry entry for the member's lots past their expiry date."""
-    lots = list(Lot.objects.filter(member_id=account.pk, remaining__gt=0, expires_at__lte=now).order_by("pk"))
-    if not lots:
-        return None
-    total = sum(lot.remaining for lot in lots)
-    return _post_debit(
-        account=account,
-        kind=EntryKind.EXPIRE,
-        amount=total,
-        takes=[(lot, lot.remaining) for lot in lots],
-        occurred_at=now,
     )
 
 
