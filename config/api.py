@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay
-from members.models import ApiKey, IdempotencyRecord, Program
+from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import api_key_authenticate, idempotency_claim, idempotency_complete
 
 logger = logging.getLogger(__name__)
@@ -412,6 +412,62 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
     def idempotency_scope(self, request: Request) -> str:
         return f"manage:{request.user.pk}"
+
+
+# --- Member app surface ---------------------------------------------------------------
+
+
+def app_member_of(user: Any) -> Member | None:
+    """The member linked to an app user, with the program, if the user may use the app:
+    an active user, a member of an active program, not closed (suspended members may read)."""
+    if not (user and user.is_authenticated and user.is_active and user.pk):
+        return None
+    return (
+        Member.objects.select_related("program")
+        .filter(user_id=user.pk, program__is_active=True)
+        .exclude(status=MemberStatus.CLOSED)
+        .first()
+    )
+
+
+class IsAppMember(BasePermission):
+    message = "This token does not belong to a member of an active program."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return view.member is not None
+
+
+class AppMemberThrottle(SimpleRateThrottle):
+    scope = "app"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        member = view.member
+        return self.cache_format % {"scope": self.scope, "ident": member.pk} if member else None
+
+
+class AppAPIView(IdempotentMixin, GenericAPIView):
+    """Base of the member app API: the member comes from the token, never from the URL."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAppMember]
+    throttle_classes = [AppMemberThrottle]
+    pagination_class = StandardPagination
+
+    @property
+    def member(self) -> Member | None:
+        # Read once per request; the permission, the throttle and the view share it.
+        if not hasattr(self, "_member"):
+            self._member = app_member_of(self.request.user)
+        return self._member
+
+    @property
+    def program(self) -> Program:
+        assert self.member is not None  # IsAppMember let the request through
+        return self.member.program
+
+    def idempotency_scope(self, request: Request) -> str:
+        assert self.member is not None
+        return f"app:{self.member.pk}"
 
 
 def parse(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> dict[str, Any]:

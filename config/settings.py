@@ -155,6 +155,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),
         "manage": os.environ.get("THROTTLE_MANAGE", "1200/min"),
+        "app": os.environ.get("THROTTLE_APP", "600/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.apis import manage, manage_rules, pos
+from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
+from rewards.apis.app_urls import app_patterns as reward_app_patterns
 from rewards.apis.urls import pos_patterns as reward_pos_patterns
 
 pos_patterns = [
@@ -39,6 +41,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/pos/v1/", include((pos_patterns, "pos"))),
     path("api/manage/v1/", include((manage_patterns, "manage"))),
+    path("api/app/v1/", include(([*loyalty_app_patterns, *reward_app_patterns], "app"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -1,0 +1,206 @@
+"""Member app API: /api/app/v1/. The member always comes from the token, never from the URL."""
+
+from typing import Any
+
+from django.core.cache import cache
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from config.api import AppAPIView, LedgerCursorPagination, parse, problems
+from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
+from members.services import member_export, member_update, normalize_card, normalize_email
+
+from ..models import Entry
+from ..selectors import ledger_entries_for_member, member_tier_summary
+from .app_serializers import (
+    AppMemberOutput,
+    ExportOutput,
+    LoginInput,
+    LogoutInput,
+    LogoutOutput,
+    ProfileUpdateInput,
+    TokenOutput,
+)
+from .filters import EntryFilter
+from .purchase_serializers import TierSummaryOutput
+from .serializers import EntryOutput
+
+TAGS = ["Member app"]
+
+LOGIN_FAILURE_LIMIT = 10
+LOGIN_FAILURE_WINDOW_SECONDS = 60
+
+
+def repeatable(what: str) -> OpenApiParameter:
+    """The Idempotency-Key header of a write that is safe to repeat by nature (nothing is stored for it)."""
+    return OpenApiParameter(
+        "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description=f"Accepted; {what}"
+    )
+
+
+class LoginFailureThrottle(BaseThrottle):
+    """Refuses sign-ins from an IP address, or for an email or card, with too many recent failures.
+
+    Only failures count (a family behind one router signing in is not throttled);
+    both counters are checked, so neither one address trying many accounts nor
+    many addresses trying one account gets more than the limit per window.
+    """
+
+    limit = LOGIN_FAILURE_LIMIT
+    window = LOGIN_FAILURE_WINDOW_SECONDS
+
+    def cache_keys(self, request: Request) -> list[str]:
+        keys = [f"app-login:ip:{self.get_ident(request)}"]
+        data = request.data if isinstance(request.data, dict) else {}
+        program = str(data.get("program", ""))[:64]
+        if email := normalize_email(str(data.get("email") or "")[:254]):
+            keys.append(f"app-login:email:{program}:{email}")
+        elif card := normalize_card(str(data.get("card") or "")[:32]):
+            keys.append(f"app-login:card:{program}:{card}")
+        return keys
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        counts = cache.get_many(self.cache_keys(request))
+        return all(count < self.limit for count in counts.values())
+
+    def wait(self) -> float:
+        return float(self.window)
+
+    def record_failure(self, request: Request) -> None:
+        for key in self.cache_keys(request):
+            # add() starts the window on the first failure; incr() never extends it.
+            if not cache.add(key, 1, timeout=self.window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add() and incr()
+                    cache.add(key, 1, timeout=self.window)
+
+
+class LoginView(GenericAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginFailureThrottle]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, AppLoginFailed):
+            LoginFailureThrottle().record_failure(self.request)
+            response["WWW-Authenticate"] = "Token"
+        return response
+
+    @extend_schema(
+        operation_id="app_login",
+        tags=TAGS,
+        request=LoginInput,
+        parameters=[repeatable("signing in again with the same details gives the same token.")],
+        responses={200: TokenOutput, **problems(400, 401, 415, 429)},
+        summary="Sign in with email or card and password; get an API token",
+        description="Wrong program, identifier or password: 401 invalid_credentials (one answer for all, so "
+        "nobody learns who is enrolled). After 10 failures within a minute from one address or for one email "
+        "or card: 429 throttled. Send the token as `Authorization: Token <token>`; it lasts until sign-out or "
+        "a password change.",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(LoginInput, request.data)
+        member, token = member_app_login(
+            program_slug=data["program"], password=data["password"], email=data.get("email"), card=data.get("card")
+        )
+        return Response(TokenOutput({"token": token, "member_id": member.pk}).data)
+
+
+class LogoutView(GenericAPIView):
+    """Any valid token may sign out, even a closed member's."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="app_logout",
+        tags=TAGS,
+        request=LogoutInput,
+        parameters=[repeatable("signing out twice is harmless (the second time the token is already gone: 401).")],
+        responses={200: LogoutOutput, **problems(400, 401)},
+        summary="Sign out: delete the token (on every device of the member)",
+    )
+    def post(self, request: Request) -> Response:
+        parse(LogoutInput, request.data, signed_with=request.auth.key)
+        member_app_logout(user=request.user)
+        return Response(LogoutOutput({"signed_out": True}).data)
+
+
+class MeView(AppAPIView):
+    @extend_schema(
+        operation_id="app_me",
+        tags=TAGS,
+        responses={200: AppMemberOutput, **problems(401, 403, 429)},
+        summary="The signed-in member: profile, balances and tier",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(AppMemberOutput(self.member).data)
+
+    @extend_schema(
+        operation_id="app_me_update",
+        tags=TAGS,
+        request=ProfileUpdateInput,
+        responses={200: AppMemberOutput, **problems(400, 401, 403, 409, 415, 422, 429)},
+        summary="Change the member's name, phone, birth date or consents",
+        description="Only the fields sent change. Other fields (email, card, status...) are refused with "
+        "400 validation_error. A phone another member of the program uses: 409 member_already_exists.",
+    )
+    def patch(self, request: Request) -> Response:
+        member = member_update(member=self.member, **parse(ProfileUpdateInput, request.data))
+        return Response(AppMemberOutput(member).data)
+
+
+class MeLedgerView(AppAPIView):
+    pagination_class = LedgerCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EntryFilter
+    serializer_class = EntryOutput
+    queryset = Entry.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        return ledger_entries_for_member(member=self.member)
+
+    @extend_schema(
+        operation_id="app_me_ledger",
+        tags=TAGS,
+        responses={200: EntryOutput(many=True), **problems(400, 401, 403, 429)},
+        summary="The member's points history, newest first",
+        description="Cursor-paginated. `details` explains each entry: for a purchase the rules that gave the "
+        "points (`awards`); each debit lists the lots it consumed (`allocations`).",
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(EntryOutput(page, many=True).data)
+
+
+class MeTierView(AppAPIView):
+    @extend_schema(
+        operation_id="app_me_tier",
+        tags=TAGS,
+        responses={200: TierSummaryOutput, **problems(401, 403, 429)},
+        summary="The member's tier: what is missing for the next tier and to keep this one",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(TierSummaryOutput(member_tier_summary(member=self.member)).data)
+
+
+class MeExportView(AppAPIView):
+    @extend_schema(
+        operation_id="app_me_export",
+        tags=TAGS,
+        responses={200: ExportOutput, **problems(401, 403, 429)},
+        summary="GDPR export: all the member's data as JSON",
+        description="`member` (personal data) and one part per app that holds the member's data (`ledger`).",
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(member_export(member=self.member))
+        response["Content-Disposition"] = f'attachment; filename="member-{self.member.pk}-export.json"'
+        return response

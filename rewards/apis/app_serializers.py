@@ -1,0 +1,74 @@
+"""Output of the member app's reward and voucher endpoints."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import RewardKind, VoucherStatus
+from .serializers import MONEY, RewardRefOutput
+
+
+class RedeemInput(serializers.Serializer):
+    """The reward is in the URL and the member comes from the token; the body is optional."""
+
+    expected_points_cost = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The cost the app showed. If the reward costs something else now: 422 reward_cost_changed, "
+        "nothing is spent.",
+    )
+
+
+class AttainabilityOutput(serializers.Serializer):
+    cost = serializers.IntegerField(help_text="The reward's points cost.")
+    available = serializers.IntegerField(help_text="The member's spendable points.")
+    gap = serializers.IntegerField(help_text="Points still missing: max(0, cost - available).")
+    progress = serializers.FloatField(help_text="min(1, available / cost), rounded to 4 decimals.")
+    redeemable_now = serializers.BooleanField(help_text="Whether redeeming now would succeed.")
+
+
+class RewardTierOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class AppRewardOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RewardKind.choices)
+    value = serializers.DecimalField(**MONEY, allow_null=True)
+    points_cost = serializers.IntegerField()
+    min_tier = RewardTierOutput(allow_null=True)
+    min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    active_until = serializers.DateTimeField(allow_null=True)
+    stock = serializers.IntegerField(allow_null=True, help_text="Vouchers left; null = unlimited.")
+    voucher_valid_days = serializers.IntegerField()
+    blocked_by = serializers.CharField(
+        allow_null=True,
+        help_text="Why it cannot be redeemed now, as the redeem call would answer: insufficient_points, "
+        "reward_tier_required, reward_out_of_stock, reward_limit_reached or member_suspended; null if it can.",
+    )
+    attainability = AttainabilityOutput()
+
+
+class AppVoucherOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(source="display_code", help_text="Grouped for display: XXXX-XXXX-XXXX.")
+    reward = RewardRefOutput(allow_null=True, help_text="Null for a campaign voucher without a reward.")
+    kind = serializers.ChoiceField(choices=RewardKind.choices)
+    value = serializers.DecimalField(**MONEY, allow_null=True)
+    min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    status = serializers.SerializerMethodField(help_text="issued, redeemed, expired or cancelled.")
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    points_spent = serializers.IntegerField(source="points_cost")
+    campaign = serializers.CharField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=VoucherStatus.choices))
+    def get_status(self, voucher) -> str:
+        # The nightly job marks vouchers expired; until it runs, an issued voucher past its expiry is shown expired.
+        now = self.context["now"]
+        if voucher.status == VoucherStatus.ISSUED and voucher.expires_at <= now:
+            return VoucherStatus.EXPIRED
+        return voucher.status
