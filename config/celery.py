@@ -36,6 +36,10 @@ app.conf.beat_schedule = {
         "task": "rewards.tasks.vouchers_expire_task",
         "schedule": crontab(minute=20),
     },
+    "expire-holds": {
+        "task": "rewards.tasks.holds_expire_task",
+        "schedule": crontab(minute="*/5"),
+    },
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean_task",
         "schedule": crontab(hour=3, minute=30),

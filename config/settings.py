@@ -177,6 +177,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EntryKindEnum": "loyalty.models.ledger.EntryKind",
         "RewardKindEnum": "rewards.models.RewardKind",
+        "VoucherStatusEnum": "rewards.models.VoucherStatus",
+        "HoldStatusEnum": "rewards.models.HoldStatus",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from loyalty.apis import manage, manage_rules, pos
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
+from rewards.apis.urls import manage_patterns as reward_manage_patterns
 from rewards.apis.urls import pos_patterns as reward_pos_patterns
 
 pos_patterns = [
@@ -35,6 +36,7 @@ manage_patterns = [
     path("purchases/", manage_rules.PurchaseListView.as_view(), name="purchase-list"),
     path("purchases/<int:purchase_id>/", manage_rules.PurchaseDetailView.as_view(), name="purchase-detail"),
     path("returns/", manage_rules.ReturnListView.as_view(), name="return-list"),
+    *reward_manage_patterns,
 ]
 
 urlpatterns = [

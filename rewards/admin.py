@@ -7,23 +7,32 @@ goes through `voucher_cancel` (points back to their lots, stock restored).
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from config.api import managed_programs
 from loyalty.admin.ledger import ReadOnlyAdminMixin
 from loyalty.models import Tier
-from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
+from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
 from members.exceptions import DomainError
 
 from .codes import normalize_code
 from .models import Reward, Voucher, VoucherStatus
-from .services import voucher_cancel
+from .selectors import campaign_members
+from .services import campaign_issue, voucher_cancel
+
+
+class CampaignForm(forms.Form):
+    campaign = forms.CharField(max_length=100, help_text="Kept on every voucher, e.g. “Spring 2026 win-back”.")
+    valid_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="Days the vouchers are valid; the reward's when empty."
+    )
 
 
 @admin.register(Reward)
-class RewardAdmin(ProgramScopedAdmin):
+class RewardAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     list_display = ["name", "kind", "value", "points_cost", "min_tier", "stock", "is_active", "program"]
     list_filter = [ManagedProgramFilter, "kind", "is_active"]
     list_select_related = ["program", "min_tier"]
@@ -43,6 +52,42 @@ class RewardAdmin(ProgramScopedAdmin):
                 "program"
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    actions = ["issue_campaign"]
+
+    def has_issue_campaign_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("rewards.add_voucher")
+
+    @admin.action(description="Issue as campaign to all active members…", permissions=["issue_campaign"])
+    def issue_campaign(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        bound = request.POST.get("post") == "yes"
+        form = CampaignForm(request.POST if bound else None)
+        if not (bound and form.is_valid()):
+            intro = (
+                "Every active member of the reward's program gets one voucher of each selected reward, without "
+                "spending points. Name the campaign: the name is kept on every voucher."
+            )
+            return self.action_page(
+                request,
+                queryset,
+                action="issue_campaign",
+                title="Issue a campaign",
+                intro=intro,
+                button="Issue vouchers",
+                form=form,
+                template="admin/rewards/issue_campaign.html",
+            )
+        for reward in queryset.select_related("program"):
+            issued = campaign_issue(
+                program=reward.program,
+                reward=reward,
+                members_queryset=campaign_members(program=reward.program),
+                campaign=form.cleaned_data["campaign"],
+                valid_days=form.cleaned_data["valid_days"],
+                actor=request.user,
+            )
+            self.message_user(request, f"{reward}: issued {plural(issued, 'voucher')}.", messages.SUCCESS)
+        return self.after_action(request, queryset)
 
 
 @admin.register(Voucher)

@@ -28,3 +28,14 @@ def normalize_code(text: str) -> str:
 def format_code(code: str) -> str:
     """A normalized code grouped for display: XXXX-XXXX-XXXX."""
     return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
+
+
+def codes_generate(count: int) -> list[str]:
+    """`count` new codes, distinct among themselves (a repeat within one batch is drawn again)."""
+    # One 60-bit draw per code, cut into twelve 5-bit characters: same distribution as
+    # `code_generate`, about ten times faster for a campaign's hundred thousand codes.
+    codes: set[str] = set()
+    while len(codes) < count:
+        bits = secrets.randbits(5 * CODE_LENGTH)
+        codes.add("".join(ALPHABET[(bits >> shift) & 31] for shift in range(0, 5 * CODE_LENGTH, 5)))
+    return list(codes)

@@ -66,3 +66,30 @@ class VoucherNotCancellable(DomainError):
     code = "voucher_not_cancellable"
     status = 409
     title = "Only an issued, unused voucher can be cancelled"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    title = "No such hold in this program"
+
+
+class HoldExceedsShare(DomainError):
+    code = "hold_exceeds_share"
+    title = "The points would pay more than the share of the basket points may pay"
+
+
+class PointsPaymentUnavailable(DomainError):
+    code = "points_payment_unavailable"
+    title = "The program's points have no money value to pay with"
+
+
+class HoldNotActive(DomainError):
+    code = "hold_not_active"
+    status = 409
+    title = "The hold was already captured, released or expired"
+
+
+class CampaignInvalid(DomainError):
+    code = "campaign_invalid"
+    status = 400
+    title = "The campaign cannot be issued"

@@ -159,3 +159,51 @@ class Voucher(models.Model):
     @property
     def display_code(self) -> str:
         return format_code(self.code)
+
+
+class HoldStatus(models.TextChoices):
+    HELD = "held", "Held"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Hold(models.Model):
+    """Points held against an e-shop basket: spent at once (so they cannot be spent twice),
+    kept on payment (captured), given back to their lots on release or expiry."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="holds")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="holds")
+    basket_reference = models.CharField(max_length=100, help_text="The e-shop's basket or order id.")
+    basket_amount = models.DecimalField(**MONEY)
+    points = models.PositiveIntegerField()
+    money_value = models.DecimalField(**MONEY, help_text="What the points pay, at the program's point value.")
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.HELD)
+    expires_at = models.DateTimeField(help_text="A hold neither captured nor released by then is released.")
+    key = models.CharField(max_length=320, null=True, blank=True, help_text="Idempotency key, unique per program.")
+    debit_entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="+")
+    refund_entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True, help_text="When it was released or expired.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "key"], name="hold_key_unique_per_program"),
+            models.CheckConstraint(condition=Q(status__in=HoldStatus.values), name="hold_status_valid"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="hold_points_positive"),
+            models.CheckConstraint(
+                condition=Q(basket_amount__gt=0, money_value__gte=0, money_value__lte=F("basket_amount")),
+                name="hold_money_within_basket",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=HoldStatus.CAPTURED) | Q(captured_at__isnull=False),
+                name="hold_captured_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="hold_expiry_due_idx", condition=Q(status="held"))]
+
+    def __str__(self) -> str:
+        return f"Hold #{self.pk}: {self.points} points on {self.basket_reference}"

@@ -1,9 +1,15 @@
 """Reads of rewards and vouchers that are more than a one-line queryset."""
 
-from members.models import Program
+from collections.abc import Sequence
+from datetime import datetime
 
-from .exceptions import RewardNotFound
-from .models import Reward
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
+
+from members.models import Member, MemberStatus, Program
+
+from .exceptions import HoldNotFound, RewardNotFound
+from .models import Hold, Reward
 
 
 def reward_get(*, program: Program, reward_id: int) -> Reward:
@@ -12,3 +18,44 @@ def reward_get(*, program: Program, reward_id: int) -> Reward:
     if reward is None:
         raise RewardNotFound()
     return reward
+
+
+def hold_get(*, program: Program, hold_id: object) -> Hold:
+    """The program's hold with this id, or HoldNotFound (another program's hold included)."""
+    text = str(hold_id)
+    hold = None
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        hold = Hold.objects.filter(program=program, pk=int(text)).select_related("member").first()
+    if hold is None:
+        raise HoldNotFound()
+    return hold
+
+
+def campaign_members(
+    *,
+    program: Program,
+    status: str | None = MemberStatus.ACTIVE,
+    enrolled_before: datetime | None = None,
+    enrolled_after: datetime | None = None,
+    available_min: int | None = None,
+    available_max: int | None = None,
+    member_ids: Sequence[int] | None = None,
+) -> QuerySet[Member]:
+    """The program's members a campaign targets; every filter left out matches everyone.
+    A member without an account yet has 0 points available."""
+    members = Member.objects.filter(program=program)
+    if status is not None:
+        members = members.filter(status=status)
+    if enrolled_before is not None:
+        members = members.filter(enrolled_at__lt=enrolled_before)
+    if enrolled_after is not None:
+        members = members.filter(enrolled_at__gte=enrolled_after)
+    if available_min is not None or available_max is not None:
+        members = members.annotate(points_available=Coalesce("account__available", Value(0)))
+        if available_min is not None:
+            members = members.filter(points_available__gte=available_min)
+        if available_max is not None:
+            members = members.filter(points_available__lte=available_max)
+    if member_ids is not None:
+        members = members.filter(pk__in=member_ids)
+    return members

@@ -11,10 +11,21 @@ from members.models import Member
 from members.selectors import member_get
 
 from ..exceptions import VoucherNotFound
-from ..models import Voucher
-from ..selectors import reward_get
-from ..services import reward_redeem, voucher_redeem, voucher_validate
+from ..models import Hold, Voucher
+from ..selectors import hold_get, reward_get
+from ..services import (
+    HoldResult,
+    hold_capture,
+    hold_create,
+    hold_release,
+    reward_redeem,
+    voucher_redeem,
+    voucher_validate,
+)
 from .serializers import (
+    HoldActionIn,
+    HoldIn,
+    HoldOut,
     RedemptionIn,
     RedemptionOut,
     VoucherRedeemIn,
@@ -25,6 +36,7 @@ from .serializers import (
 from .throttling import VoucherGuessThrottle
 
 TAGS = ["Integration: rewards and vouchers"]
+HOLD_TAGS = ["Integration: points as payment"]
 
 
 class RedemptionView(PosAPIView):
@@ -150,3 +162,74 @@ class VoucherRedeemView(VoucherView):
             "member_id": voucher.member_id,
         }
         return Response(VoucherRedeemOut(body).data)
+
+
+# --- Points as payment ------------------------------------------------------------------
+
+
+def _hold_body(result: HoldResult) -> dict[str, Any]:
+    hold: Hold = result.hold
+    return {
+        "id": hold.pk,
+        "member_id": hold.member_id,
+        "basket_reference": hold.basket_reference,
+        "basket_amount": hold.basket_amount,
+        "points": hold.points,
+        "money_value": hold.money_value,
+        "status": hold.status,
+        "expires_at": hold.expires_at,
+        "balances": result.balances,
+    }
+
+
+class HoldCreateView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_hold_create",
+        tags=HOLD_TAGS,
+        request=HoldIn,
+        responses={201: HoldOut, 200: HoldOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        summary="Hold a member's points against an e-shop basket",
+        description="The points leave the available balance at once (they cannot be spent twice) and pay "
+        "`money_value` at the program's point value. Capture the hold when the basket is paid, release it when "
+        "it is not; a hold left alone is released when it expires. Errors: member_not_found (404), "
+        "hold_exceeds_share (422, the points would pay more than the program's share of the basket; the problem "
+        "carries max_points), points_payment_unavailable, insufficient_points, member_suspended, member_closed "
+        "(422). With an Idempotency-Key a retry returns the same hold (200) and holds nothing more.",
+    )
+    def post(self, request: Request, member_id: str) -> Response:
+        member = member_get(program=self.program, field="id", value=member_id)
+        data = parse(HoldIn, request.data)
+        result = hold_create(member=member, key=self.ledger_key(request), **data)
+        return Response(HoldOut(_hold_body(result)).data, status=200 if result.replayed else 201)
+
+
+class HoldCaptureView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_hold_capture",
+        tags=HOLD_TAGS,
+        request=HoldActionIn,
+        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 429)},
+        summary="The basket was paid: keep the held points",
+        description="Errors: hold_not_found (404, also for another program's hold), hold_not_active (409, the "
+        "hold was already captured, released or expired).",
+    )
+    def post(self, request: Request, hold_id: str) -> Response:
+        parse(HoldActionIn, request.data)
+        result = hold_capture(hold=hold_get(program=self.program, hold_id=hold_id))
+        return Response(HoldOut(_hold_body(result)).data)
+
+
+class HoldReleaseView(PosAPIView):
+    @extend_schema(
+        operation_id="pos_hold_release",
+        tags=HOLD_TAGS,
+        request=HoldActionIn,
+        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 429)},
+        summary="The basket was abandoned: give the held points back",
+        description="The points return to the lots they came from, with their original expiry. Errors: "
+        "hold_not_found (404, also for another program's hold), hold_not_active (409).",
+    )
+    def post(self, request: Request, hold_id: str) -> Response:
+        parse(HoldActionIn, request.data)
+        result = hold_release(hold=hold_get(program=self.program, hold_id=hold_id))
+        return Response(HoldOut(_hold_body(result)).data)

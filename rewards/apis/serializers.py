@@ -1,12 +1,17 @@
 """Input and output of the reward and voucher endpoints."""
 
 from decimal import Decimal
+from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from loyalty.apis.purchase_serializers import MemberRefInput, ShortBalancesOutput
+from loyalty.apis.rule_serializers import StrictInput
+from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
+from members.models import MemberStatus
 
-from ..models import RewardKind, VoucherStatus
+from ..models import HoldStatus, RewardKind, VoucherStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -69,3 +74,67 @@ class VoucherRedeemOut(serializers.Serializer):
     reference = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
     member_id = serializers.IntegerField(allow_null=True)
+
+
+class HoldIn(serializers.Serializer):
+    basket_reference = serializers.CharField(max_length=100, help_text="The e-shop's basket or order id.")
+    basket_amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), help_text="The basket's total.")
+    points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="Points to pay with.")
+
+
+class HoldActionIn(StrictInput):
+    """No fields: send an empty object (or no body)."""
+
+
+class HoldActionInExtension(OpenApiSerializerExtension):
+    """Documents capture's and release's body as the empty object it is (drf-spectacular drops empty serializers)."""
+
+    target_class = HoldActionIn
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
+
+
+class HoldOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    member_id = serializers.IntegerField()
+    basket_reference = serializers.CharField()
+    basket_amount = serializers.DecimalField(**MONEY)
+    points = serializers.IntegerField()
+    money_value = serializers.DecimalField(**MONEY, help_text="What the points pay, in the program's currency.")
+    status = serializers.ChoiceField(choices=HoldStatus.choices)
+    expires_at = serializers.DateTimeField(help_text="Released by itself if neither captured nor released by then.")
+    balances = ShortBalancesOutput()
+
+
+class CampaignFiltersIn(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=MemberStatus.choices, required=False, help_text="Members of this status; active when left out."
+    )
+    enrolled_before = serializers.DateTimeField(required=False)
+    enrolled_after = serializers.DateTimeField(required=False, help_text="Enrolled at or after this time.")
+    available_min = serializers.IntegerField(min_value=0, required=False, help_text="At least this many points.")
+    available_max = serializers.IntegerField(min_value=0, required=False, help_text="At most this many points.")
+    member_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=100_000
+    )
+
+    def validate(self, data: dict) -> dict:
+        low, high = data.get("available_min"), data.get("available_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"available_max": "Must not be below available_min."})
+        return data
+
+
+class CampaignIn(serializers.Serializer):
+    program = serializers.SlugField(max_length=64, help_text="The program's slug.")
+    reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    campaign = serializers.CharField(max_length=100, help_text="The campaign's name, kept on every voucher.")
+    valid_days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="The reward's voucher validity when left out."
+    )
+    filters = CampaignFiltersIn(required=False, help_text="Which members get a voucher; all active when left out.")
+
+
+class CampaignOut(serializers.Serializer):
+    issued = serializers.IntegerField(help_text="Vouchers issued, one per member selected.")

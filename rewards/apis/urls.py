@@ -2,10 +2,18 @@
 
 from django.urls import path
 
-from . import pos
+from . import manage, pos
 
 pos_patterns = [
     path("members/<str:member_id>/redemptions/", pos.RedemptionView.as_view(), name="member-redemption"),
     path("vouchers/validate/", pos.VoucherValidateView.as_view(), name="voucher-validate"),
     path("vouchers/redeem/", pos.VoucherRedeemView.as_view(), name="voucher-redeem"),
+    path("members/<str:member_id>/holds/", pos.HoldCreateView.as_view(), name="member-hold"),
+    path("holds/<str:hold_id>/capture/", pos.HoldCaptureView.as_view(), name="hold-capture"),
+    path("holds/<str:hold_id>/release/", pos.HoldReleaseView.as_view(), name="hold-release"),
+]
+
+# Manager endpoints, to be included under /api/manage/v1/.
+manage_patterns = [
+    path("campaigns/", manage.CampaignView.as_view(), name="campaign-issue"),
 ]

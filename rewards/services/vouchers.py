@@ -17,14 +17,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from loyalty.models import Account, Allocation, Entry, EntryKind
+from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
-from loyalty.services.ledger import credit_locked, debit_locked, ensure_active, lock_accounts
+from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
 
-from .codes import code_generate, normalize_code
-from .exceptions import (
+from ..codes import code_generate, normalize_code
+from ..exceptions import (
     RewardInactive,
     RewardLimitReached,
     RewardNotFound,
@@ -38,7 +38,8 @@ from .exceptions import (
     VoucherNotFound,
     VoucherWrongMember,
 )
-from .models import Reward, RewardKind, Voucher, VoucherStatus
+from ..models import Reward, RewardKind, Voucher, VoucherStatus
+from .refunds import refund_allocations
 
 CENT = Decimal("0.01")
 CODE_ATTEMPTS = 5  # 60-bit codes: a second attempt is already astronomically rare
@@ -246,28 +247,6 @@ def voucher_redeem(
 # --- Cancelling and expiring ------------------------------------------------------------
 
 
-def _refund_points(account: Account, voucher: Voucher, actor: Any, now: datetime) -> list[Entry]:
-    """Gives back each lot the redemption consumed as a refund lot with that lot's dates, so
-    cancelling cannot extend the life of points. A lot whose expiry has passed meanwhile is
-    credited all the same and the expiry job takes it (its dates keep the lot's CHECK true)."""
-    allocations = Allocation.objects.filter(member_id=account.pk, entry_id=voucher.redemption_entry_id)
-    return [
-        credit_locked(
-            account=account,
-            kind=EntryKind.REFUND,
-            amount=allocation.amount,
-            occurred_at=allocation.lot.occurred_at,
-            available_at=now,
-            expires_at=allocation.lot.expires_at,
-            key=f"refund:{voucher.pk}:{allocation.lot_id}",
-            actor=actor,
-            reason=f"Voucher {voucher.display_code} cancelled",
-            details={"voucher": voucher.pk, "from_lot": allocation.lot_id, "reward": voucher.reward_id},
-        )
-        for allocation in allocations.select_related("lot").order_by("pk")
-    ]
-
-
 @transaction.atomic
 def voucher_cancel(*, voucher: Voucher, actor: Any = None) -> Voucher:
     """Cancels an issued, unused voucher: its points go back to the lots they came from
@@ -276,10 +255,24 @@ def voucher_cancel(*, voucher: Voucher, actor: Any = None) -> Voucher:
     voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
     now = timezone.now()
     if voucher.status != VoucherStatus.ISSUED:
-        raise VoucherNotCancellable(f"The voucher is {voucher.get_status_display().lower()}.", status=voucher.status)
+        raise VoucherNotCancellable(
+            f"The voucher is {voucher.get_status_display().lower()}.", voucher_status=voucher.status
+        )
     if voucher.expires_at <= now:
         raise VoucherExpired(expires_at=voucher.expires_at.isoformat())
-    refunds = _refund_points(accounts[voucher.member_id], voucher, actor, now) if accounts else []
+    refunds = (
+        refund_allocations(
+            account=accounts[voucher.member_id],
+            entry_id=voucher.redemption_entry_id,
+            key_prefix=f"refund:{voucher.pk}",
+            now=now,
+            reason=f"Voucher {voucher.display_code} cancelled",
+            details={"voucher": voucher.pk, "reward": voucher.reward_id},
+            actor=actor,
+        )
+        if accounts and voucher.redemption_entry_id
+        else []
+    )
     if voucher.reward_id is not None:
         Reward.objects.filter(pk=voucher.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
     voucher.status = VoucherStatus.CANCELLED

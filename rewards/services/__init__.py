@@ -1,0 +1,41 @@
+"""Every write of rewards and vouchers: redemptions and vouchers, holds (points as payment),
+campaigns. The shared refund of spent points lives in `refunds`."""
+
+from .campaigns import campaign_issue
+from .holds import HoldResult, hold_capture, hold_create, hold_release, holds_expire, max_points_share
+from .vouchers import (
+    CENT,
+    CODE_ATTEMPTS,
+    RedeemResult,
+    RedemptionResult,
+    ValidationResult,
+    reward_redeem,
+    voucher_cancel,
+    voucher_create,
+    voucher_discount,
+    voucher_redeem,
+    voucher_validate,
+    vouchers_expire,
+)
+
+__all__ = [
+    "CENT",
+    "CODE_ATTEMPTS",
+    "HoldResult",
+    "RedeemResult",
+    "RedemptionResult",
+    "ValidationResult",
+    "campaign_issue",
+    "hold_capture",
+    "hold_create",
+    "hold_release",
+    "holds_expire",
+    "max_points_share",
+    "reward_redeem",
+    "voucher_cancel",
+    "voucher_create",
+    "voucher_discount",
+    "voucher_redeem",
+    "voucher_validate",
+    "vouchers_expire",
+]
