@@ -128,7 +128,9 @@ STORAGES = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-if REDIS_URL:
+# Tests run in parallel workers that clear the cache between tests: each keeps its own, in memory
+# (clearing a shared Redis would wipe the other worker's throttle counters mid-test).
+if REDIS_URL and "pytest" not in sys.modules:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

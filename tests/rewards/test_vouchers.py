@@ -177,4 +177,4 @@ def test_expiring_vouchers_is_set_based_and_idempotent(program, funded_member, d
 def test_the_task_reports_what_it_expired(program, voucher):
     make_overdue(voucher)
 
-    assert vouchers_expire_task.delay().get() == {"expired": 1}
+    assert vouchers_expire_task.apply().get() == {"expired": 1}
