@@ -73,6 +73,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from ledger import ensure_database  # bench/ is the script's folder, first on sys.path
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,38 +124,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def ensure_database(url: str, recreate: bool = False) -> None:
-    """Creates the benchmark's database when it is missing, with a comment that marks it as the benchmark's
-    (as bench/ledger.py does).
-
-    The benchmark adds 100,000 members and ledger rows nobody can delete (the ledger is append-only),
-    so it refuses to run on a database it did not create, such as the one `DATABASE_URL` names for
-    the tests or the demo. `recreate` drops the database first.
-    """
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    name = params.get("dbname")
-    if not name:
-        raise SystemExit(f"No database name in {url!r}.")
-    server = psycopg.conninfo.make_conninfo(**{**params, "dbname": "postgres"})
-    with psycopg.connect(server, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
-        if row is not None and row[0] != DATABASE_MARK:
-            raise SystemExit(
-                f"Database {name!r} was not created by the benchmark: name a new one with --database-url "
-                f"(it is created), or adopt this one with COMMENT ON DATABASE {name} IS '{DATABASE_MARK}'."
-            )
-        if row is not None and recreate:
-            log(f"dropping database {name}")
-            conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
-        if row is None or recreate:
-            log(f"creating database {name}")
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            mark = sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(DATABASE_MARK))
-            conn.execute(mark)
 
 
 THROTTLE = "1000000000/s"  # DRF's throttle still runs (a cache read and write), it just never refuses
@@ -1306,7 +1275,7 @@ def measure_api(args: argparse.Namespace, api_key: str, members: Sequence[tuple[
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    ensure_database(args.database_url, recreate=args.recreate)
+    ensure_database(args.database_url, recreate=args.recreate, mark=DATABASE_MARK)
     setup_django(args.database_url)
     from loyalty.audit import ledger_audit
 

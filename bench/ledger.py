@@ -79,8 +79,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ensure_database(url: str, recreate: bool = False) -> None:
-    """Creates the benchmark's database when it is missing, with a comment that marks it as the benchmark's.
+def ensure_database(url: str, recreate: bool = False, mark: str = DATABASE_MARK) -> None:
+    """Creates the benchmark's database when it is missing, with a comment (`mark`) that marks it as the
+    benchmark's. Shared by the other benchmarks, each with its own mark.
 
     The benchmark adds 100,000 members and ledger rows nobody can delete (the ledger is append-only),
     so it refuses to run on a database it did not create, such as the one `DATABASE_URL` names for
@@ -95,10 +96,10 @@ def ensure_database(url: str, recreate: bool = False) -> None:
         row = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
         ).fetchone()
-        if row is not None and row[0] != DATABASE_MARK:
+        if row is not None and row[0] != mark:
             raise SystemExit(
                 f"Database {name!r} was not created by the benchmark: name a new one with --database-url "
-                f"(it is created), or adopt this one with COMMENT ON DATABASE {name} IS '{DATABASE_MARK}'."
+                f"(it is created), or adopt this one with COMMENT ON DATABASE {name} IS '{mark}'."
             )
         if row is not None and recreate:
             log(f"dropping database {name}")
@@ -106,8 +107,8 @@ def ensure_database(url: str, recreate: bool = False) -> None:
         if row is None or recreate:
             log(f"creating database {name}")
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            mark = sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(DATABASE_MARK))
-            conn.execute(mark)
+            comment = sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(mark))
+            conn.execute(comment)
 
 
 def setup_django(url: str) -> None:
