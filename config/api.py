@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
@@ -26,7 +27,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
 from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
@@ -353,6 +354,33 @@ class ApiKeyThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         return self.cache_format % {"scope": self.scope, "ident": api_key.pk} if api_key else None
+
+
+class FailureThrottle(BaseThrottle):
+    """Counts failures only (unknown voucher codes, wrong passwords) under the cache keys a subclass
+    names; once any key reaches `limit` within `window` seconds, requests under it get 429."""
+
+    limit = 10
+    window = 60
+
+    def cache_keys(self, request: Request) -> list[str]:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        counts = cache.get_many(self.cache_keys(request))
+        return all(count < self.limit for count in counts.values())
+
+    def wait(self) -> float:
+        return float(self.window)
+
+    def record_failure(self, request: Request) -> None:
+        for key in self.cache_keys(request):
+            # add() starts the window on the first failure; incr() never extends it.
+            if not cache.add(key, 1, timeout=self.window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add() and incr()
+                    cache.add(key, 1, timeout=self.window)
 
 
 class PosAPIView(IdempotentMixin, GenericAPIView):

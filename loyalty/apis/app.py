@@ -1,8 +1,5 @@
 """Member app API: /api/app/v1/. The member always comes from the token, never from the URL."""
 
-from typing import Any
-
-from django.core.cache import cache
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import TokenAuthentication
@@ -10,9 +7,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 
-from config.api import AppAPIView, LedgerCursorPagination, parse, problems
+from config.api import AppAPIView, FailureThrottle, LedgerCursorPagination, parse, problems
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
 from members.services import member_export, member_update, normalize_card, normalize_email
 
@@ -44,7 +40,7 @@ def repeatable(what: str) -> OpenApiParameter:
     )
 
 
-class LoginFailureThrottle(BaseThrottle):
+class LoginFailureThrottle(FailureThrottle):
     """Refuses sign-ins from an IP address, or for an email or card, with too many recent failures.
 
     Only failures count (a family behind one router signing in is not throttled);
@@ -64,22 +60,6 @@ class LoginFailureThrottle(BaseThrottle):
         elif card := normalize_card(str(data.get("card") or "")[:32]):
             keys.append(f"app-login:card:{program}:{card}")
         return keys
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        counts = cache.get_many(self.cache_keys(request))
-        return all(count < self.limit for count in counts.values())
-
-    def wait(self) -> float:
-        return float(self.window)
-
-    def record_failure(self, request: Request) -> None:
-        for key in self.cache_keys(request):
-            # add() starts the window on the first failure; incr() never extends it.
-            if not cache.add(key, 1, timeout=self.window):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add() and incr()
-                    cache.add(key, 1, timeout=self.window)
 
 
 class LoginView(GenericAPIView):

@@ -7,19 +7,16 @@ client's IP address in the cache; after `GUESS_LIMIT` failures within
 codes guessing is hopeless anyway; the limit keeps it from being cheap noise.
 """
 
-from typing import Any
-
-from django.core.cache import cache
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle
 
+from config.api import FailureThrottle
 from members.models import ApiKey
 
 GUESS_LIMIT = 10
 GUESS_WINDOW_SECONDS = 60
 
 
-class VoucherGuessThrottle(BaseThrottle):
+class VoucherGuessThrottle(FailureThrottle):
     """Refuses voucher requests from a key or IP with too many recent unknown codes."""
 
     limit = GUESS_LIMIT
@@ -30,19 +27,3 @@ class VoucherGuessThrottle(BaseThrottle):
         if isinstance(request.auth, ApiKey):
             keys.append(f"voucher-guess:key:{request.auth.pk}")
         return keys
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        counts = cache.get_many(self.cache_keys(request))
-        return all(count < self.limit for count in counts.values())
-
-    def wait(self) -> float:
-        return float(self.window)
-
-    def record_failure(self, request: Request) -> None:
-        for key in self.cache_keys(request):
-            # add() starts the window on the first failure; incr() never extends it.
-            if not cache.add(key, 1, timeout=self.window):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add() and incr()
-                    cache.add(key, 1, timeout=self.window)
