@@ -52,10 +52,11 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
     )
 
 
-def lock_budgets(rule_ids: set[int]) -> dict[int, int]:
-    """Locks the budgeted rules about to award (primary-key order, after the account) and
-    returns what is left of each budget."""
-    rows = EarningRule.objects.select_for_update().filter(pk__in=sorted(rule_ids)).order_by("pk")
+def remaining_budgets(rule_ids: set[int], *, lock: bool) -> dict[int, int]:
+    """What is left of each budgeted rule's budget. With `lock` the rules about to award are
+    locked (primary-key order, after the account) so concurrent purchases cannot overspend."""
+    rows = EarningRule.objects.filter(pk__in=sorted(rule_ids)).order_by("pk")
+    rows = rows.select_for_update() if lock else rows
     return {rule.pk: rule.budget_total - rule.budget_used for rule in rows}
 
 

@@ -19,10 +19,10 @@ from django.utils import timezone
 from members.models import Member, Program
 
 from ..exceptions import CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
-from ..models import Account, EarningRule, Purchase, PurchaseLine
+from ..models import Account, Purchase, PurchaseLine
 from ..rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset
-from .awards import awards_as_json, awards_post, lock_budgets, member_context, with_budgets
+from .awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
 from .ledger import apply_deltas, ensure_active, lock_accounts
 from .tiers import TierChange, qualified_tier, tier_metric_value, tier_promote_if_qualified, window_start
 
@@ -99,12 +99,8 @@ def _evaluate(ruleset: ProgramRuleset, basket: Basket, context: MemberContext, *
     awarding = {a.rule_id for a in evaluation.awards if a.rule_id in ruleset.budgeted_rule_ids}
     if not awarding:
         return evaluation
-    budgets = lock_budgets(awarding) if lock else _budgets(awarding)
+    budgets = remaining_budgets(awarding, lock=lock)
     return evaluate_purchase(with_budgets(ruleset.rules, budgets), basket, context)
-
-
-def _budgets(rule_ids: set[int]) -> dict[int, int]:
-    return {r.pk: r.budget_total - r.budget_used for r in EarningRule.objects.filter(pk__in=rule_ids)}
 
 
 def _tier_contribution(program: Program, data: PurchaseInput, points: int, now: datetime) -> Decimal:

@@ -268,7 +268,10 @@ def test_member_search_finds_by_card_name_email_phone_and_external_id(su_client,
 
 
 def test_member_search_by_id(su_client, member):
-    other = MemberFactory(program=member.program)
+    # No digits in the other searchable fields, so only the id can match.
+    digitless = {"external_id": None, "phone": None, "first_name": "Jana", "last_name": "Novak"}
+    Member.objects.filter(pk=member.pk).update(card="CARDAAAA", email="a@example.com", **digitless)
+    other = MemberFactory(program=member.program, card="CARDBBBB", email="b@example.com", **digitless)
 
     response = su_client.get(url("members_member_changelist"), {"q": str(other.pk)})
 
