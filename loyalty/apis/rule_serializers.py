@@ -22,7 +22,7 @@ from members.models import Member, MemberStatus, Program
 from ..models import Account, Channel, EarningRule, Purchase, PurchaseLine, Return, TierHistory, split_list
 from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
-from ..services.awards import member_context, with_budgets
+from ..services.awards import member_context, remaining_budgets, with_budgets
 from .purchase_serializers import AwardOutput, MemberRefInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -69,11 +69,6 @@ def _specs_with(ruleset: ProgramRuleset, rule: EarningRule | None) -> tuple[tupl
     return (*ruleset.rules, spec), [f"“{rule.name}” is switched off: it is included here as if it were active."]
 
 
-def _budgets(rule_ids: set[int]) -> dict[int, int]:
-    rows = EarningRule.objects.filter(pk__in=rule_ids, budget_total__isnull=False)
-    return {rule.pk: max(rule.budget_total - rule.budget_used, 0) for rule in rows}
-
-
 def _member_context(program: Program, member: Member, ruleset: ProgramRuleset, occurred_at: datetime) -> MemberContext:
     account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
     account = account or Account(member=member, program=program)
@@ -100,7 +95,7 @@ def rules_preview(
     if rule is not None and rule.budget_total is not None:
         budgeted.add(rule.pk)
     if budgeted:
-        specs = with_budgets(specs, _budgets(budgeted))
+        specs = with_budgets(specs, remaining_budgets(budgeted, lock=False))
     if member is not None and member.status != MemberStatus.ACTIVE:
         notes.append(f"This member is {member.get_status_display().lower()}: a real purchase would be refused.")
     basket = Basket(
