@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from members.models import Member
 
+from .attainability import Eta, local_today, tier_metric_pace
 from .models import Account, Allocation, Entry, Lot
 from .ruleset import TierSpec, program_ruleset
 from .services.tiers import tier_metric_value, window_start
@@ -109,14 +110,33 @@ def member_tier_summary(*, member: Member, now: datetime | None = None) -> dict[
     metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
     higher = [tier for tier in ruleset.tiers if current is None or tier.rank > current.rank]
     next_tier = higher[0] if higher else None
+    missing_for_next = max(Decimal(0), next_tier.threshold - metric) if next_tier else None
+    missing_to_keep = max(Decimal(0), current.threshold - metric) if current else None
+    pace = tier_metric_pace(member=member, now=now)
+    today = local_today(program, now)
+    next_eta = Eta.of(pace=pace, gap=missing_for_next, today=today) if next_tier else None
+    keep_eta = Eta.of(pace=pace, gap=missing_to_keep, today=today) if current else None
     return {
         "tier": _tier_ref(current),
         "metric": program.tier_metric,
         "metric_value": metric,
         "window_start": window_start(program, now),
         "next_tier": _tier_ref(next_tier),
-        "missing_for_next": max(Decimal(0), next_tier.threshold - metric) if next_tier else None,
-        "missing_to_keep": max(Decimal(0), current.threshold - metric) if current else None,
+        "missing_for_next": missing_for_next,
+        "missing_to_keep": missing_to_keep,
         "review_at": account.tier_review_at,
         "pinned_until": account.tier_pinned_until,
+        "metric_pace_per_day": pace.per_day,
+        "next_tier_days": next_eta.days if next_eta else None,
+        "next_tier_date": next_eta.date if next_eta else None,
+        "keep_days": keep_eta.days if keep_eta else None,
+        "keep_date": keep_eta.date if keep_eta else None,
+        "keep_on_track": _on_track(keep_eta, account.tier_review_at, program) if keep_eta else None,
     }
+
+
+def _on_track(eta: Eta, review_at: datetime | None, program) -> bool:
+    """Whether the member reaches the current tier's threshold by the review at their pace."""
+    if eta.days == 0 or review_at is None:
+        return eta.days is not None
+    return eta.date is not None and eta.date <= review_at.astimezone(program.tz).date()

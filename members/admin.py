@@ -277,6 +277,8 @@ class ProgramForm(ModelForm):
             "expiry_period",
             "expiry_warning_days",
             *TIER_FIELDS,
+            "attainability_window_days",
+            "attainability_target_days",
             "managers",
         ]
 
@@ -312,6 +314,14 @@ class ProgramAdmin(admin.ModelAdmin):
             {
                 "fields": TIER_FIELDS,
                 "description": "How members qualify for tiers and when a tier is reviewed.",
+            },
+        ),
+        (
+            "Reward attainability",
+            {
+                "fields": ["attainability_window_days", "attainability_target_days"],
+                "description": "How members' earning pace is measured, and when the attainability report warns "
+                "that rewards are out of reach.",
             },
         ),
         ("Managers", {"fields": ["managers"], "description": "Staff users who manage this program."}),

@@ -83,6 +83,16 @@ class Program(models.Model):
     tier_downgrade = models.CharField(
         max_length=20, choices=TierDowngrade.choices, default=TierDowngrade.HIGHEST_QUALIFIED
     )
+    attainability_window_days = models.PositiveSmallIntegerField(
+        default=180,
+        validators=[MinValueValidator(1)],
+        help_text="A member's earning pace is measured over this many past days (reward and tier estimates).",
+    )
+    attainability_target_days = models.PositiveSmallIntegerField(
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text="The attainability report warns when the typical member needs longer than this for a first reward.",
+    )
     config_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="Bumped whenever earning rules or tiers change (cache key)."
     )

@@ -166,3 +166,17 @@ class TierSummaryOutput(serializers.Serializer):
     missing_to_keep = serializers.DecimalField(**MONEY, allow_null=True, help_text="0 when the tier is secured.")
     review_at = serializers.DateTimeField(allow_null=True)
     pinned_until = serializers.DateTimeField(allow_null=True)
+    metric_pace_per_day = serializers.DecimalField(
+        **MONEY, help_text="The metric gained per day over the program's attainability window (the member's pace)."
+    )
+    next_tier_days = serializers.IntegerField(
+        allow_null=True, help_text="Days to the next tier at that pace; null when there is none or the pace is zero."
+    )
+    next_tier_date = serializers.DateField(allow_null=True, help_text="The date of next_tier_days (program time zone).")
+    keep_days = serializers.IntegerField(
+        allow_null=True, help_text="Days to make up missing_to_keep at that pace (0 when secured); null without a tier."
+    )
+    keep_date = serializers.DateField(allow_null=True)
+    keep_on_track = serializers.BooleanField(
+        allow_null=True, help_text="Whether the current tier is secured by the review date at this pace."
+    )

@@ -50,8 +50,15 @@ def _window(program: Program, as_of: datetime) -> QuerySet[Purchase]:
 
 def tier_metric_value(*, program: Program, member_id: int, as_of: datetime) -> Decimal:
     """The member's qualification metric over the window ending at `as_of` (one query)."""
-    value = _window(program, as_of).filter(member_id=member_id).aggregate(value=_metric_expression(program))["value"]
-    return Decimal(value)
+    return tier_metric_between(program=program, member_id=member_id, start=window_start(program, as_of), end=as_of)
+
+
+def tier_metric_between(*, program: Program, member_id: int, start: datetime, end: datetime) -> Decimal:
+    """The qualification metric of the member's purchases in (start, end] (one query)."""
+    purchases = Purchase.objects.filter(
+        program=program, member_id=member_id, occurred_at__gt=start, occurred_at__lte=end
+    )
+    return Decimal(purchases.aggregate(value=_metric_expression(program))["value"])
 
 
 def qualified_tier(tiers: tuple[TierSpec, ...], metric: Decimal) -> TierSpec | None:

@@ -1,22 +1,16 @@
 """Member app API for rewards and vouchers: /api/app/v1/me/rewards/ and me/vouchers/ (see app_urls)."""
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import AppAPIView, parse, problems
-from loyalty.models import Account
-from loyalty.ruleset import program_ruleset
 from members.exceptions import DomainError
-from members.models import Member, MemberStatus
 
+from ..attainability import member_reward_list, rewards_on_offer
 from ..exceptions import RewardNotFound
-from ..models import Reward, Voucher, VoucherStatus
+from ..models import Reward, Voucher
 from ..selectors import reward_get
 from ..services import reward_redeem
 from .app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
@@ -25,109 +19,24 @@ from .serializers import RedemptionOut
 TAGS = ["Member app"]
 
 
-def visible_rewards(*, member: Member, now: datetime) -> QuerySet[Reward]:
-    """The rewards of the member's program on offer now, cheapest first. Rewards for a higher
-    tier are listed too (what the member is working towards), marked as not redeemable."""
-    return (
-        Reward.objects.filter(program_id=member.program_id, is_active=True)
-        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
-        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
-        .select_related("min_tier")
-        .order_by("points_cost", "id")
-    )
-
-
-@dataclass(frozen=True)
-class MemberStanding:
-    """What decides, for any reward, whether the member can redeem it now: read once per list."""
-
-    suspended: bool
-    available: int
-    tier_rank: int | None
-    held: dict[int, int]  # reward id -> vouchers held (not cancelled)
-
-    @classmethod
-    def of(cls, member: Member, rewards: list[Reward]) -> "MemberStanding":
-        account = Account.objects.select_related("tier").filter(pk=member.pk).first()
-        ruleset = program_ruleset(member.program)
-        tier = (ruleset.tier(account.tier_id) or account.tier) if account and account.tier_id else None
-        limited = [reward.pk for reward in rewards if reward.per_member_limit is not None]
-        held = (
-            Voucher.objects.filter(member_id=member.pk, reward_id__in=limited)
-            .exclude(status=VoucherStatus.CANCELLED)
-            .values("reward_id")
-            .annotate(count=Count("id"))
-            if limited
-            else []
-        )
-        return cls(
-            suspended=member.status != MemberStatus.ACTIVE,
-            available=account.available if account else 0,
-            tier_rank=tier.rank if tier else None,
-            held={row["reward_id"]: row["count"] for row in held},
-        )
-
-    def blocked_by(self, reward: Reward, required_rank: int | None) -> str | None:
-        """The error redeeming would answer, checked in the order reward_redeem checks."""
-        if self.suspended:
-            return "member_suspended"
-        if required_rank is not None and (self.tier_rank is None or self.tier_rank < required_rank):
-            return "reward_tier_required"
-        if reward.stock is not None and reward.stock <= 0:
-            return "reward_out_of_stock"
-        if reward.per_member_limit is not None and self.held.get(reward.pk, 0) >= reward.per_member_limit:
-            return "reward_limit_reached"
-        if self.available < reward.points_cost:
-            return "insufficient_points"
-        return None
-
-
-def reward_item(reward: Reward, standing: MemberStanding, required_rank: int | None) -> dict:
-    cost, available = reward.points_cost, standing.available
-    blocked_by = standing.blocked_by(reward, required_rank)
-    return {
-        "id": reward.pk,
-        "name": reward.name,
-        "description": reward.description,
-        "kind": reward.kind,
-        "value": reward.value,
-        "points_cost": cost,
-        "min_tier": {"id": reward.min_tier.pk, "name": reward.min_tier.name} if reward.min_tier else None,
-        "min_basket": reward.min_basket,
-        "active_until": reward.active_until,
-        "stock": reward.stock,
-        "voucher_valid_days": reward.voucher_valid_days,
-        "blocked_by": blocked_by,
-        "attainability": {
-            "cost": cost,
-            "available": available,
-            "gap": max(0, cost - available),
-            "progress": round(min(1.0, available / cost), 4),
-            "redeemable_now": blocked_by is None,
-        },
-    }
-
-
 class MeRewardListView(AppAPIView):
-    queryset = Reward.objects.none()  # for the schema; requests use visible_rewards()
+    queryset = Reward.objects.none()  # for the schema; requests use rewards_on_offer()
 
     @extend_schema(
         operation_id="app_me_rewards",
         tags=TAGS,
         responses={200: AppRewardOutput(many=True), **problems(401, 403, 429)},
         summary="The rewards on offer, with how close the member is to each",
-        description="Cheapest first. `attainability` compares the cost with the member's available points; "
-        "`blocked_by` tells why a reward cannot be redeemed now. Answered in a fixed number of queries.",
+        description="Cheapest first. `attainability` compares the cost with the member's available points and "
+        "estimates, from the member's earning pace over the program's window (points earned less returned, per "
+        "day), when the gap closes and how many of the member's points expire before then; `blocked_by` tells "
+        "why a reward cannot be redeemed now. Answered in a fixed number of queries, whatever the number of "
+        "rewards.",
     )
     def get(self, request: Request) -> Response:
-        member = self.member
-        rewards = self.paginate_queryset(visible_rewards(member=member, now=timezone.now()))
-        standing = MemberStanding.of(member, rewards)
-        ruleset = program_ruleset(member.program)
-        items = []
-        for reward in rewards:
-            required = ruleset.tier(reward.min_tier_id) or reward.min_tier if reward.min_tier_id else None
-            items.append(reward_item(reward, standing, required.rank if required else None))
+        member, now = self.member, timezone.now()
+        rewards = self.paginate_queryset(rewards_on_offer(program_id=member.program_id, now=now))
+        items = member_reward_list(member=member, rewards=rewards, now=now)
         return self.get_paginated_response(AppRewardOutput(items, many=True).data)
 
 

@@ -24,6 +24,21 @@ class AttainabilityOutput(serializers.Serializer):
     gap = serializers.IntegerField(help_text="Points still missing: max(0, cost - available).")
     progress = serializers.FloatField(help_text="min(1, available / cost), rounded to 4 decimals.")
     redeemable_now = serializers.BooleanField(help_text="Whether redeeming now would succeed.")
+    pace_per_day = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        help_text="Points the member earned per day over the program's attainability window (earned less "
+        "returned; at least 30 days, at most the window, counted from enrolment).",
+    )
+    days = serializers.IntegerField(
+        allow_null=True,
+        help_text="Days until the gap closes at that pace: 0 when there is none, null when the pace is zero.",
+    )
+    date = serializers.DateField(allow_null=True, help_text="The date of `days` in the program's time zone.")
+    expiring_before = serializers.IntegerField(
+        allow_null=True,
+        help_text="Of the member's points now, how many expire on or before that date (null when never reached).",
+    )
 
 
 class RewardTierOutput(serializers.Serializer):

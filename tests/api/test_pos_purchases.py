@@ -933,6 +933,7 @@ def test_tier_summary_shows_the_metric_and_what_is_missing(pos_client, buyer, ti
     assert account.tier_review_at - account.tier_achieved_at == timedelta(days=365)
     assert when(body["review_at"]) == account.tier_review_at
     assert started - timedelta(days=365, seconds=5) < when(body["window_start"]) <= timezone.now() - timedelta(days=365)
+    today = timezone.now().astimezone(buyer.program.tz).date()
     assert body == {
         "tier": _tier_ref(silver),
         "metric": "qualifying_points",
@@ -943,6 +944,13 @@ def test_tier_summary_shows_the_metric_and_what_is_missing(pos_client, buyer, ti
         "missing_to_keep": "0.00",
         "review_at": body["review_at"],
         "pinned_until": None,
+        # 150 points in a member's first days count over the 30-day minimum: 5 a day, 30 days to 150 more.
+        "metric_pace_per_day": "5.00",
+        "next_tier_days": 30,
+        "next_tier_date": (today + timedelta(days=30)).isoformat(),
+        "keep_days": 0,
+        "keep_date": today.isoformat(),
+        "keep_on_track": True,
     }
 
 

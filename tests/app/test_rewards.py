@@ -38,6 +38,7 @@ def test_rewards_show_how_close_the_member_is(app_client, app_member, program):
     response = app_client.get(REWARDS_URL)
 
     assert response.status_code == 200, response.content
+    today = timezone.now().astimezone(program.tz).date()
     items = by_name(response.json())
     assert [item["name"] for item in response.json()["results"]] == ["Sold out", "Lounge", "Coffee", "Cinema"]
     assert items["Coffee"]["attainability"] == {
@@ -46,6 +47,10 @@ def test_rewards_show_how_close_the_member_is(app_client, app_member, program):
         "gap": 0,
         "progress": 1.0,
         "redeemable_now": True,
+        "pace_per_day": "10.00",  # 300 points earned today, averaged over the 30-day minimum
+        "days": 0,
+        "date": today.isoformat(),
+        "expiring_before": 0,
     }
     assert items["Coffee"]["blocked_by"] is None
     assert items["Cinema"]["attainability"] == {
@@ -54,6 +59,10 @@ def test_rewards_show_how_close_the_member_is(app_client, app_member, program):
         "gap": 900,
         "progress": 0.25,
         "redeemable_now": False,
+        "pace_per_day": "10.00",
+        "days": 90,
+        "date": (today + timedelta(days=90)).isoformat(),
+        "expiring_before": 0,  # the program's points never expire
     }
     assert items["Cinema"]["blocked_by"] == "insufficient_points"
     assert items["Lounge"]["blocked_by"] == "reward_tier_required"
