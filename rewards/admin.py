@@ -21,7 +21,7 @@ from members.exceptions import DomainError
 from .codes import normalize_code
 from .models import Reward, Voucher, VoucherStatus
 from .selectors import campaign_members
-from .services import campaign_issue, voucher_cancel
+from .services import campaign_issue, reward_save, voucher_cancel
 
 
 class CampaignForm(forms.Form):
@@ -45,6 +45,14 @@ class RewardAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
             {"fields": ["points_cost", "min_tier", "active_from", "active_until", "stock", "per_member_limit"]},
         ),
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Reward | None = None) -> list[str]:
+        # Vouchers and the minimum tier hang on the program: it is chosen once.
+        return [*super().get_readonly_fields(request, obj), *(["program"] if obj is not None else [])]
+
+    def save_model(self, request: HttpRequest, obj: Reward, form: Any, change: bool) -> None:
+        # Through the service, so a stale form never writes back a stock that redemptions moved.
+        reward_save(reward=obj, fields=form.changed_data if change else None)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Tier:

@@ -33,7 +33,6 @@ from members.models import Member, MemberStatus, Program
 from .models import Reward, Voucher, VoucherStatus
 
 WITHIN_SHARE = Decimal("0.2")  # "within 20 % of the cheapest reward"
-BUCKETS = ("now", "days_1_30", "days_31_365", "over_a_year", "never", "tier_locked")
 
 
 def rewards_on_offer(*, program_id: int, now: datetime) -> QuerySet[Reward]:

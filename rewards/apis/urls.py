@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import manage, pos
+from . import attainability, manage, pos
 
 pos_patterns = [
     path("members/<str:member_id>/redemptions/", pos.RedemptionView.as_view(), name="member-redemption"),
@@ -16,4 +16,15 @@ pos_patterns = [
 # Manager endpoints, to be included under /api/manage/v1/.
 manage_patterns = [
     path("campaigns/", manage.CampaignView.as_view(), name="campaign-issue"),
+    path("analytics/attainability/", attainability.AttainabilityView.as_view(), name="attainability-report"),
+    path(
+        "analytics/attainability/what-if/",
+        attainability.AttainabilityWhatIfView.as_view(),
+        name="attainability-what-if",
+    ),
+    path("rewards/", manage.RewardListView.as_view(), name="reward-list"),
+    path("rewards/<str:reward_id>/", manage.RewardDetailView.as_view(), name="reward-detail"),
+    path("vouchers/", manage.VoucherListView.as_view(), name="voucher-list"),
+    path("vouchers/<str:voucher_id>/", manage.VoucherDetailView.as_view(), name="voucher-detail"),
+    path("vouchers/<str:voucher_id>/cancel/", manage.VoucherCancelView.as_view(), name="voucher-cancel"),
 ]

@@ -2,6 +2,7 @@
 campaigns. The shared refund of spent points lives in `refunds`."""
 
 from .campaigns import campaign_issue
+from .catalog import reward_save
 from .holds import HoldResult, hold_capture, hold_create, hold_release, holds_expire, max_points_share
 from .vouchers import (
     CENT,
@@ -32,6 +33,7 @@ __all__ = [
     "holds_expire",
     "max_points_share",
     "reward_redeem",
+    "reward_save",
     "voucher_cancel",
     "voucher_create",
     "voucher_discount",

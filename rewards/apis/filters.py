@@ -1,0 +1,43 @@
+"""django-filter sets for the manager's reward and voucher lists."""
+
+import django_filters
+from django_filters import rest_framework as drf_filters
+
+from ..codes import normalize_code
+from ..models import Reward, RewardKind, Voucher, VoucherStatus
+
+MAX_ID = 2**63 - 1
+
+
+def id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
+    return django_filters.NumberFilter(field_name=field, min_value=1, max_value=MAX_ID, help_text=help_text)
+
+
+class RewardFilter(django_filters.FilterSet):
+    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    is_active = drf_filters.BooleanFilter()
+    kind = django_filters.MultipleChoiceFilter(choices=RewardKind.choices)
+    min_tier = id_filter("min_tier_id", "Tier id: rewards needing exactly this tier.")
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
+
+    class Meta:
+        model = Reward
+        fields = ["program", "is_active", "kind", "min_tier"]
+
+
+class VoucherFilter(django_filters.FilterSet):
+    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    status = django_filters.MultipleChoiceFilter(choices=VoucherStatus.choices)
+    reward = id_filter("reward_id", "Reward id.")
+    member = id_filter("member_id", "Member id.")
+    campaign = django_filters.CharFilter(help_text="The campaign's name, exactly.")
+    code = django_filters.CharFilter(method="by_code", help_text="As printed or typed; dashes and case do not matter.")
+    issued_after = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="gte")
+    issued_before = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="lt")
+
+    class Meta:
+        model = Voucher
+        fields = ["program", "status", "reward", "member", "campaign"]
+
+    def by_code(self, queryset, name, value):
+        return queryset.filter(code=normalize_code(value))

@@ -1,0 +1,129 @@
+"""Manager API serializers for the reward catalog and vouchers.
+
+The inputs parse types and bounds only; what makes a reward valid (a percent within 0-100, a SKU for a
+free product, an end after the start, a tier of the same program) is the model's `clean()` and check
+constraints, applied by `reward_save`. Unknown or server-owned fields are refused (`StrictInput`).
+"""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from rest_framework import serializers
+
+from loyalty.apis.purchase_serializers import ShortBalancesOutput
+from loyalty.apis.rule_serializers import StrictInput, TierNameOutput
+
+from ..models import RewardKind, VoucherStatus
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+MAX_INT = 2_147_483_647  # PositiveIntegerField
+MAX_SMALL_INT = 32_767  # PositiveSmallIntegerField
+
+
+class RewardInput(StrictInput):
+    """The fields a manager sets on a reward. The program is chosen once, at creation; timestamps are the server's."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=RewardKind.choices)
+    value = serializers.DecimalField(
+        **MONEY,
+        required=False,
+        allow_null=True,
+        help_text="Money off (fixed discount), percent (percent discount, above 0 and at most 100) or the free "
+        "product's price. Needed by every kind but gift.",
+    )
+    sku = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="The free product's SKU.")
+    points_cost = serializers.IntegerField(max_value=MAX_INT, help_text="At least 1.")
+    min_tier = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        allow_null=True,
+        help_text="Id of a tier of the reward's program: the lowest that may redeem it. Null: every member.",
+    )
+    active_from = serializers.DateTimeField(required=False, allow_null=True)
+    active_until = serializers.DateTimeField(required=False, allow_null=True, help_text="After active_from.")
+    stock = serializers.IntegerField(
+        max_value=MAX_INT, required=False, allow_null=True, help_text="Vouchers left to issue; null: unlimited."
+    )
+    per_member_limit = serializers.IntegerField(
+        max_value=MAX_INT, required=False, allow_null=True, help_text="Vouchers per member; null: no limit."
+    )
+    voucher_valid_days = serializers.IntegerField(
+        max_value=MAX_SMALL_INT, required=False, help_text="Days a voucher is valid after it is issued (30)."
+    )
+    min_basket = serializers.DecimalField(**MONEY, required=False, allow_null=True)
+    is_active = serializers.BooleanField(required=False, help_text="False switches the reward off (no DELETE).")
+
+
+class RewardCreateInput(RewardInput):
+    program = serializers.SlugField(max_length=64, help_text="Slug of a program you manage.")
+
+
+class RewardOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.CharField(source="program.slug", help_text="Program slug.")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RewardKind.choices)
+    kind_label = serializers.CharField(source="get_kind_display")
+    value = serializers.DecimalField(**MONEY, allow_null=True)
+    sku = serializers.CharField()
+    points_cost = serializers.IntegerField()
+    min_tier = TierNameOutput(allow_null=True)
+    active_from = serializers.DateTimeField(allow_null=True)
+    active_until = serializers.DateTimeField(allow_null=True)
+    stock = serializers.IntegerField(allow_null=True, help_text="Null: unlimited.")
+    per_member_limit = serializers.IntegerField(allow_null=True)
+    voucher_valid_days = serializers.IntegerField()
+    min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class VoucherRewardOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class VoucherOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    program = serializers.CharField(source="program.slug", help_text="Program slug.")
+    code = serializers.CharField(source="display_code", help_text="Grouped for display: XXXX-XXXX-XXXX.")
+    member_id = serializers.IntegerField(allow_null=True, help_text="Null for a campaign code.")
+    reward = VoucherRewardOutput(allow_null=True)
+    campaign = serializers.CharField(help_text="The campaign's name; empty for a redemption.")
+    kind = serializers.ChoiceField(choices=RewardKind.choices, help_text="Copied from the reward when issued.")
+    value = serializers.DecimalField(**MONEY, allow_null=True)
+    min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    status = serializers.ChoiceField(choices=VoucherStatus.choices)
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    points_cost = serializers.IntegerField(help_text="Points spent on it (0 for a campaign voucher).")
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    redeemed_reference = serializers.CharField(help_text="The till's receipt or order id.")
+    redeemed_discount = serializers.DecimalField(**MONEY, allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancelled_by = serializers.CharField(
+        source="cancelled_by.get_username", allow_null=True, default=None, help_text="The manager who cancelled it."
+    )
+
+
+class VoucherCancelIn(StrictInput):
+    """No fields: send an empty object (or no body)."""
+
+
+class VoucherCancelInExtension(OpenApiSerializerExtension):
+    """Documents the cancel body as the empty object it is (drf-spectacular drops empty serializers)."""
+
+    target_class = VoucherCancelIn
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
+
+
+class VoucherCancelOutput(serializers.Serializer):
+    voucher = VoucherOutput()
+    balances = ShortBalancesOutput(allow_null=True, help_text="The member's balances after; null for a campaign code.")
