@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import path
 
 from config.api import managed_programs
 from loyalty.admin.ledger import ReadOnlyAdminMixin
@@ -18,6 +19,7 @@ from loyalty.models import Tier
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
 from members.exceptions import DomainError
 
+from .admin_attainability import attainability_view
 from .codes import normalize_code
 from .models import Reward, Voucher, VoucherStatus
 from .selectors import campaign_members
@@ -45,6 +47,16 @@ class RewardAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
             {"fields": ["points_cost", "min_tier", "active_from", "active_until", "stock", "per_member_limit"]},
         ),
     ]
+
+    change_list_template = "admin/rewards/reward_change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        report = path(
+            "attainability/",
+            self.admin_site.admin_view(lambda request: attainability_view(self, request)),
+            name="rewards_reward_attainability",
+        )
+        return [report, *super().get_urls()]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Reward | None = None) -> list[str]:
         # Vouchers and the minimum tier hang on the program: it is chosen once.

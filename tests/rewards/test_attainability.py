@@ -457,3 +457,71 @@ def test_report_needs_the_view_reward_permission(population):
     client.force_authenticate(user)
 
     assert_problem(client.get(REPORT_URL, {"program": program.slug}), 403, "permission_denied")
+
+
+# --- The admin page ---------------------------------------------------------------
+
+ADMIN_URL = "/admin/rewards/reward/attainability/"
+
+
+@pytest.fixture
+def admin_client_for(client):
+    def login(program, *codenames):
+        user = StaffFactory()
+        program.managers.add(user)
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label="rewards", codename__in=codenames))
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def test_admin_page_shows_the_report(admin_client_for, population):
+    program, rewards, _ = population
+    client = admin_client_for(program, "view_reward")
+
+    response = client.get(ADMIN_URL)
+
+    assert response.status_code == 200
+    report = response.context["report"]["current"]
+    assert (report["share_redeemable_now"], report["days_to_first_reward_median"]) == (0.4, 20)
+    page = response.content.decode()
+    assert "Attainability" in page and "40 %" in page and "20 %" in page
+    assert [row["current"]["name"] for row in response.context["rows"]] == ["Lounge", "Coffee", "Cinema"]
+    assert ADMIN_URL in client.get("/admin/rewards/reward/").content.decode()  # linked from the rewards list
+
+
+def test_admin_what_if_shows_the_proposal_and_writes_nothing(admin_client_for, population):
+    program, rewards, _ = population
+    client = admin_client_for(program, "view_reward")
+    before = db_state()
+
+    response = client.post(ADMIN_URL, {"base_rate_multiplier": "2", f"cost_{rewards['Coffee'].pk}": "80"})
+
+    assert response.status_code == 200
+    proposed = response.context["report"]["proposed"]
+    assert (proposed["share_redeemable_now"], proposed["days_to_first_reward_p75"]) == (0.6, 1260)
+    assert "proposed: 60 %" in response.content.decode()
+    assert db_state() == before
+
+
+def test_admin_what_if_without_a_proposal_says_what_is_missing(admin_client_for, population):
+    program, _, _ = population
+    client = admin_client_for(program, "view_reward")
+
+    response = client.post(ADMIN_URL, {"base_rate_multiplier": "-1"})
+    empty = client.post(ADMIN_URL, {})
+
+    assert response.status_code == 200 and response.context["report"]["proposed"] is None
+    assert response.context["form"].errors["base_rate_multiplier"]
+    assert "Enter a base rate multiplier, a proposed cost, or both." in empty.content.decode()
+
+
+def test_admin_page_needs_the_permission_and_shows_only_managed_programs(admin_client_for, population):
+    program, _, _ = population
+    other = ProgramFactory()
+
+    assert admin_client_for(program).get(ADMIN_URL).status_code == 403
+    client = admin_client_for(program, "view_reward")
+    assert client.get(ADMIN_URL, {"program": other.pk}).context["program"] == program
+    assert [p.pk for p in client.get(ADMIN_URL).context["programs"]] == [program.pk]
