@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from members.models import Member, Program
 
 from ..codes import codes_generate
@@ -20,12 +21,12 @@ CODE_ATTEMPTS = 5  # 60-bit codes: a collision with the program's codes is alrea
 def _insert_batch(member_ids: list[int], fields: dict[str, Any]) -> None:
     """One voucher per member with fresh codes. The unique (program, code) constraint is the
     guard: a collision rolls back this batch only (savepoint) and it is drawn again."""
+    names, values = ["member_id", "code", *fields], tuple(fields.values())
     for attempt in range(CODE_ATTEMPTS):
         codes = codes_generate(len(member_ids))
-        vouchers = [Voucher(member_id=pk, code=code, **fields) for pk, code in zip(member_ids, codes, strict=True)]
         try:
             with transaction.atomic():
-                Voucher.objects.bulk_create(vouchers, batch_size=CAMPAIGN_BATCH)
+                bulk_insert(Voucher, names, ((pk, code, *values) for pk, code in zip(member_ids, codes, strict=True)))
             return
         except IntegrityError:
             if attempt == CODE_ATTEMPTS - 1:
@@ -54,7 +55,8 @@ def campaign_issue(
     """Issues one voucher of `reward` to every member of `members_queryset` (only the program's
     members count), spending no points. All or nothing: one transaction. Returns how many.
 
-    Codes come from `secrets` in Python; a batch is one INSERT on PostgreSQL, never a query per code.
+    Codes come from `secrets` in Python; a batch is one COPY on PostgreSQL (one INSERT per 500 rows
+    elsewhere), never a query per code.
     The reward's stock and per-member limit govern redemptions for points, not campaigns.
     """
     campaign = (campaign or "").strip()
@@ -66,16 +68,17 @@ def campaign_issue(
     if valid_days < 1:
         raise CampaignInvalid("Vouchers must be valid for at least one day.", field="valid_days")
     now = timezone.now()
-    fields = {
+    fields = {  # every NOT NULL column of a voucher, as the database stores it
         "program_id": program.pk,
-        "reward": reward,
-        "kind": reward.kind,
+        "reward_id": reward.pk,
+        "kind": str(reward.kind),
         "value": reward.value,
         "min_basket": reward.min_basket,
-        "status": VoucherStatus.ISSUED,
+        "status": str(VoucherStatus.ISSUED),
         "issued_at": now,
         "expires_at": now + timedelta(days=valid_days),
         "points_cost": 0,
+        "redeemed_reference": "",
         "campaign": campaign,
     }
     issued = 0
