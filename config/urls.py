@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from loyalty.apis import manage, manage_rules, pos
+from loyalty.apis import analytics, analytics_rfm, manage, manage_rules, pos
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
 from rewards.apis.urls import manage_patterns as reward_manage_patterns
@@ -36,6 +36,8 @@ manage_patterns = [
     path("purchases/", manage_rules.PurchaseListView.as_view(), name="purchase-list"),
     path("purchases/<int:purchase_id>/", manage_rules.PurchaseDetailView.as_view(), name="purchase-detail"),
     path("returns/", manage_rules.ReturnListView.as_view(), name="return-list"),
+    path("analytics/", include(analytics.urlpatterns)),
+    path("analytics/", include(analytics_rfm.urlpatterns)),
     *reward_manage_patterns,
 ]
 

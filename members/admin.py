@@ -261,6 +261,9 @@ TIER_FIELDS = [
 ]
 
 
+ANALYTICS_FIELDS = ["margin_rate", "inactive_days", "clv_horizon_months", "clv_discount_rate", "clv_time_unit"]
+
+
 class ProgramForm(ModelForm):
     class Meta:
         model = Program
@@ -279,6 +282,7 @@ class ProgramForm(ModelForm):
             *TIER_FIELDS,
             "attainability_window_days",
             "attainability_target_days",
+            *ANALYTICS_FIELDS,
             "managers",
         ]
 
@@ -322,6 +326,13 @@ class ProgramAdmin(admin.ModelAdmin):
                 "fields": ["attainability_window_days", "attainability_target_days"],
                 "description": "How members' earning pace is measured, and when the attainability report warns "
                 "that rewards are out of reach.",
+            },
+        ),
+        (
+            "Analytics",
+            {
+                "fields": ANALYTICS_FIELDS,
+                "description": "Margin and horizon of customer lifetime value, and when a member counts as inactive.",
             },
         ),
         ("Managers", {"fields": ["managers"], "description": "Staff users who manage this program."}),

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -40,6 +40,11 @@ class TierWindow(models.TextChoices):
 class TierDowngrade(models.TextChoices):
     HIGHEST_QUALIFIED = "highest_qualified", "To the highest tier still qualified for"
     ONE_LEVEL = "one_level", "One level down at most"
+
+
+class TimeUnit(models.TextChoices):
+    DAYS = "days", "Days"
+    WEEKS = "weeks", "Weeks"
 
 
 class Program(models.Model):
@@ -92,6 +97,31 @@ class Program(models.Model):
         default=90,
         validators=[MinValueValidator(1)],
         help_text="The attainability report warns when the typical member needs longer than this for a first reward.",
+    )
+    margin_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.3"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Share of spend that is margin (0.3 = 30 %), for customer lifetime value.",
+    )
+    inactive_days = models.PositiveSmallIntegerField(
+        default=90, validators=[MinValueValidator(1)], help_text="A member with no purchase this long is inactive."
+    )
+    clv_horizon_months = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Predicted customer lifetime value covers this many months ahead.",
+    )
+    clv_discount_rate = models.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Monthly discount rate of predicted value (0.01 = 1 % a month).",
+    )
+    clv_time_unit = models.CharField(
+        max_length=8, choices=TimeUnit.choices, default=TimeUnit.WEEKS, help_text="Time unit of the CLV model fit."
     )
     config_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="Bumped whenever earning rules or tiers change (cache key)."

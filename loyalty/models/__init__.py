@@ -1,5 +1,7 @@
-"""Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers."""
+"""Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers,
+analytics."""
 
+from .analytics import AcquisitionCost, ClvFit, MemberAnalytics, NpsAnswer, NpsSource, RfmSegment, SegmentChange
 from .ledger import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -15,6 +17,13 @@ from .rules import EarningRule, EventName, split_list
 from .tiers import Tier, TierChangeReason, TierHistory
 
 __all__ = [
+    "AcquisitionCost",
+    "ClvFit",
+    "MemberAnalytics",
+    "NpsAnswer",
+    "NpsSource",
+    "RfmSegment",
+    "SegmentChange",
     "Award",
     "Channel",
     "EarningRule",

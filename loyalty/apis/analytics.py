@@ -1,0 +1,3 @@
+"""Manager API: analytics (placeholder, filled in by the analytics work)."""
+
+urlpatterns: list = []
