@@ -1,0 +1,1 @@
+"""Analytics for program managers (DESIGN.md section 8): pure, vectorised math without the ORM."""
