@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from loyalty.apis import analytics, analytics_rfm, manage, manage_rules, pos
+from loyalty.apis import analytics, analytics_rfm, manage, manage_rules, pos, pos_nps
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
 from rewards.apis.urls import manage_patterns as reward_manage_patterns
@@ -14,6 +14,7 @@ pos_patterns = [
     path("members/<str:member_id>/", pos.MemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_id>/ledger/", pos.MemberLedgerView.as_view(), name="member-ledger"),
     path("members/<str:member_id>/tier/", pos.MemberTierView.as_view(), name="member-tier"),
+    path("members/<str:member_id>/nps/", pos_nps.MemberNpsView.as_view(), name="member-nps"),
     path("purchases/", pos.PurchaseView.as_view(), name="purchase"),
     path("purchases/simulate/", pos.PurchaseSimulateView.as_view(), name="purchase-simulate"),
     path("returns/", pos.ReturnView.as_view(), name="return"),

@@ -6,11 +6,12 @@
 - `rules`: earning rules, with the "Test this rule" preview; `tiers`: tiers. Both
   save through `loyalty.services.rules`, so every change invalidates the compiled rules.
 - `purchases`: purchases, returns and tier history, read-only.
+- `nps`: NPS answers, read-only; acquisition costs per channel, entered by managers.
 
 Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
 """
 
-from . import ledger, members, purchases, rules, tiers
+from . import ledger, members, nps, purchases, rules, tiers
 from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
 from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
 from .purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin
@@ -31,6 +32,7 @@ __all__ = [
     "TierHistoryAdmin",
     "ledger",
     "members",
+    "nps",
     "purchases",
     "rules",
     "tiers",

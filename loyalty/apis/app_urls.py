@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import app
+from . import app, app_nps
 
 app_patterns = [
     path("auth/token/", app.LoginView.as_view(), name="auth-token"),
@@ -11,4 +11,5 @@ app_patterns = [
     path("me/ledger/", app.MeLedgerView.as_view(), name="me-ledger"),
     path("me/tier/", app.MeTierView.as_view(), name="me-tier"),
     path("me/export/", app.MeExportView.as_view(), name="me-export"),
+    path("me/nps/", app_nps.MeNpsView.as_view(), name="me-nps"),
 ]

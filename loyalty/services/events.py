@@ -30,7 +30,8 @@ class EventResult:
     replayed: bool = False
 
 
-def _post_event(*, account, event: str, key: str, occurred_at: datetime) -> EventResult:
+def event_post(*, account, event: str, key: str, occurred_at: datetime) -> EventResult:
+    """Awards the program's event rules for `event` to a locked account, under ledger key `key`."""
     ruleset = program_ruleset(account.member.program)
     context = member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)
     evaluation = evaluate_event(ruleset.event_rules, event, occurred_at, context)
@@ -49,8 +50,8 @@ def _post_event(*, account, event: str, key: str, occurred_at: datetime) -> Even
     )
 
 
-# Posted by the engine itself (enrollment, first purchase, the birthday job), never by a till.
-ENGINE_EVENTS = frozenset({EventName.SIGNUP, EventName.BIRTHDAY, EventName.REFERRAL})
+# Posted by the engine itself (enrollment, first purchase, the birthday job, an NPS answer), never by a till.
+ENGINE_EVENTS = frozenset({EventName.SIGNUP, EventName.BIRTHDAY, EventName.REFERRAL, EventName.NPS_ANSWER})
 # Awarded once per member whatever the external id.
 ONCE_PER_MEMBER_EVENTS = frozenset({EventName.PROFILE_COMPLETED})
 
@@ -85,13 +86,13 @@ def event_record(
             replayed=True,
         )
     ensure_active(account.member)
-    return _post_event(account=account, event=event, key=key, occurred_at=min(occurred_at or now, now))
+    return event_post(account=account, event=event, key=key, occurred_at=min(occurred_at or now, now))
 
 
 def signup_bonus(*, member: Member) -> EventResult:
     """Signup rules, called by enrollment inside its transaction."""
     account = lock_accounts([member])[member.pk]
-    return _post_event(
+    return event_post(
         account=account, event=EventName.SIGNUP, key=f"signup:{member.pk}", occurred_at=member.enrolled_at
     )
 
@@ -120,7 +121,7 @@ def birthday_bonuses(*, now: datetime | None = None, batch_size: int | None = No
         while batch := list(due.filter(pk__gt=last)[:batch_size]):
             with transaction.atomic():
                 for account in lock_accounts(batch).values():
-                    result = _post_event(
+                    result = event_post(
                         account=account,
                         event=EventName.BIRTHDAY,
                         key=f"birthday:{today.year}:{account.pk}",
