@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from loyalty.admin.dashboard import dashboard_view
 from loyalty.apis import analytics, analytics_rfm, manage, manage_rules, pos, pos_nps
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
@@ -43,6 +44,7 @@ manage_patterns = [
 ]
 
 urlpatterns = [
+    path("admin/loyalty/dashboard/", admin.site.admin_view(dashboard_view), name="loyalty-dashboard"),
     path("admin/", admin.site.urls),
     path("api/pos/v1/", include((pos_patterns, "pos"))),
     path("api/manage/v1/", include((manage_patterns, "manage"))),

@@ -1,0 +1,188 @@
+"""The program dashboard's panels (admin page "Analytics dashboard"): each panel is a chart described as a
+Chart.js configuration (plain data, drawn by the page's script) with a title and a one-line note.
+
+Panels come from builders registered with `@dashboard_panel`, in registration order: this module registers
+the loyalty panels; `rewards` registers its attainability panel when it loads (`rewards/dashboard.py`), so
+this app never imports the one above it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+
+from members.models import Member, MemberStatus, Program
+
+from .analytics.metrics import (
+    add_months,
+    cohort_matrix,
+    month_of,
+    month_periods,
+    points_liability,
+    upcoming_expiries,
+)
+from .analytics.nps import nps_by_month
+from .models import Account
+from .ruleset import program_ruleset
+
+PALETTE = ["#417690", "#79aec8", "#f5dd5d", "#e68a00", "#ba2121", "#70bf2b", "#8e5ea2", "#3cba9f", "#c45850"]
+COHORT_MONTHS = 12
+TREND_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: str
+    title: str
+    chart: dict[str, Any]
+    note: str = ""
+    matrix: dict[str, int] = field(default_factory=dict)  # columns and rows of a matrix (heatmap) chart
+
+
+PanelBuilder = Callable[[Program, datetime], Panel | None]
+_builders: list[PanelBuilder] = []
+
+
+def dashboard_panel(builder: PanelBuilder) -> PanelBuilder:
+    """Registers a panel builder; it returns None when it has nothing to show for the program."""
+    _builders.append(builder)
+    return builder
+
+
+def dashboard_panels(program: Program, now: datetime | None = None) -> list[Panel]:
+    now = now or timezone.now()
+    return [panel for builder in _builders if (panel := builder(program, now)) is not None]
+
+
+def bar_chart(labels: list[str], datasets: list[dict[str, Any]], *, stacked: bool = False, **options: Any) -> dict:
+    scales = {"x": {"stacked": stacked}, "y": {"stacked": stacked, "beginAtZero": True}}
+    return {"type": "bar", "data": {"labels": labels, "datasets": datasets}, "options": {"scales": scales, **options}}
+
+
+def heat(share: float | None) -> str:
+    """A cell colour for a share 0–1 (grey when there is no value)."""
+    if share is None:
+        return "rgba(200, 200, 200, 0.3)"
+    return f"rgba(65, 118, 144, {0.08 + 0.92 * max(0.0, min(1.0, share)):.3f})"
+
+
+def matrix_chart(cells: list[dict[str, Any]], *, x_labels: list[str], y_labels: list[str], title: str) -> dict:
+    """A heatmap (chartjs-chart-matrix): cells {x, y, v, label} with x and y labels; colours by v (0–1)."""
+    return {
+        "type": "matrix",
+        "data": {
+            "datasets": [
+                {
+                    "label": title,
+                    "data": [{"x": c["x"], "y": c["y"], "v": c["v"], "label": c["label"]} for c in cells],
+                    "backgroundColor": [heat(c["v"]) for c in cells],
+                    "borderColor": "rgba(255, 255, 255, 1)",
+                    "borderWidth": 1,
+                }
+            ]
+        },
+        "options": {
+            "scales": {
+                "x": {"type": "category", "labels": x_labels, "offset": True, "grid": {"display": False}},
+                "y": {"type": "category", "labels": y_labels, "offset": True, "grid": {"display": False}},
+            },
+            "plugins": {"legend": {"display": False}},
+        },
+    }
+
+
+# --- The loyalty panels -----------------------------------------------------------------------------------------
+
+
+@dashboard_panel
+def members_by_tier(program: Program, now: datetime) -> Panel:
+    counts = dict(
+        Account.objects.filter(program=program, member__status=MemberStatus.ACTIVE)
+        .values_list("tier_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    active = Member.objects.filter(program=program, status=MemberStatus.ACTIVE).count()
+    tiers = program_ruleset(program).tiers
+    labels = ["No tier", *(tier.name for tier in tiers)]
+    values = [active - sum(counts.get(tier.id, 0) for tier in tiers), *(counts.get(tier.id, 0) for tier in tiers)]
+    chart = bar_chart(labels, [{"label": "Active members", "data": values, "backgroundColor": PALETTE[0]}])
+    return Panel("members-by-tier", "Members by tier", chart, note=f"{active:,} active members.")
+
+
+@dashboard_panel
+def retention_cohorts(program: Program, now: datetime) -> Panel:
+    last = month_of(program, now)
+    first = add_months(last, -(COHORT_MONTHS - 1))
+    cohorts = cohort_matrix(program, first_month=first, last_month=last, offsets=COHORT_MONTHS - 1, now=now)
+    offsets = [f"+{k}" for k in range(COHORT_MONTHS)]
+    months = [_month_label(cohort.month) for cohort in cohorts]
+    cells = [
+        {
+            "x": offsets[k],
+            "y": _month_label(cohort.month),
+            "v": share,
+            "label": f"{cohort.size} members; {'' if share is None else f'{share:.0%}'}",
+        }
+        for cohort in cohorts
+        for k, share in enumerate(cohort.shares)
+        if share is not None
+    ]
+    chart = matrix_chart(cells, x_labels=offsets, y_labels=months, title="Share of the cohort buying")
+    note = "Rows: members by the month of their first purchase; columns: months after it; darker = more bought."
+    return Panel(
+        "retention-cohorts", "Retention by cohort", chart, note=note, matrix={"x": COHORT_MONTHS, "y": len(months) or 1}
+    )
+
+
+@dashboard_panel
+def nps_trend(program: Program, now: datetime) -> Panel:
+    periods = month_periods(program, months=TREND_MONTHS, through=month_of(program, now))
+    rows = nps_by_month(program, periods)
+    chart = {
+        "type": "line",
+        "data": {
+            "labels": [_month_label(month) for month, _ in rows],
+            "datasets": [
+                {
+                    "label": "NPS",
+                    "data": [figures.nps for _, figures in rows],
+                    "borderColor": PALETTE[0],
+                    "spanGaps": True,
+                },
+            ],
+        },
+        "options": {"scales": {"y": {"min": -100, "max": 100}}},
+    }
+    answered = sum(figures.respondents for _, figures in rows)
+    return Panel(
+        "nps-trend", "Net Promoter Score by month", chart, note=f"{answered:,} respondents over the months shown."
+    )
+
+
+@dashboard_panel
+def liability_and_expiries(program: Program, now: datetime) -> Panel:
+    liability = points_liability(program)
+    expiries = upcoming_expiries(program, now=now)
+    chart = bar_chart(
+        [_month_label(expiry.month) for expiry in expiries],
+        [
+            {
+                "label": f"{program.points_name} expiring",
+                "data": [e.points for e in expiries],
+                "backgroundColor": PALETTE[3],
+            }
+        ],
+    )
+    note = (
+        f"Outstanding: {liability.outstanding:,} {program.points_name} ({liability.pending:,} pending), "
+        f"worth {liability.value} {program.currency}."
+    )
+    return Panel("liability-expiries", "Points liability and upcoming expiries", chart, note=note)
+
+
+def _month_label(month: date) -> str:
+    return month.strftime("%Y-%m")
