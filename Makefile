@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv serve-demo bench clean
+.PHONY: demo test lint venv serve-demo bench clean chromium
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	LOYALTY_ALLOW_INSECURE_KEY=1 $(PY) manage.py makemigrations --check --dry-run
 
+## make chromium: the headless browser of the dashboard's browser test (Debian packages; installed as root).
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "Chromium is missing: apt-get install chromium chromium-driver (the browser test skips, or fails in CI)"; fi
+
 ## make test: lint, then the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite).
-test: lint
+test: lint chromium
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

@@ -208,7 +208,7 @@ def _report(*, population: PopulationPace, rewards: list[dict], earned: np.ndarr
             | {bucket: int(mask.sum()) for bucket, mask in counts.items()}
         )
     warning = None
-    if count and (median is None or median > target_days):
+    if count and rewards and (median is None or median > target_days):
         shown = "never at their pace" if median is None else f"{median} days"
         warning = (
             f"The median member needs {shown} to reach a first reward, more than the program's target of "

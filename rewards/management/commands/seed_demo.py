@@ -9,25 +9,55 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.analytics.nps import nps_record
 from loyalty.audit import ledger_audit
-from loyalty.exceptions import InsufficientPoints
-from loyalty.models import EarningRule, EntryKind, Tier
+from loyalty.models import EarningRule, NpsSource, Tier
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
-from loyalty.services.ledger import ledger_adjust, ledger_debit
+from loyalty.services.ledger import ledger_adjust
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save, tier_save
 from loyalty.services.tiers import tier_review
+from members.exceptions import DomainError
 from members.expiry import ExpiryPolicy
 from members.models import Member, Program
 from members.services import api_key_create, member_close, member_suspend, program_create
+from rewards.models import Reward, RewardKind
+from rewards.services import reward_redeem, reward_save
 
 DEMO_SLUG = "demo"
 FIRST_NAMES = ["Jana", "Petr", "Eva", "Tomas", "Lucie", "Martin", "Anna", "Jakub", "Tereza", "David", "Klara", "Adam"]
 LAST_NAMES = ["Novak", "Svoboda", "Dvorak", "Cerny", "Prochazka", "Kucera", "Vesely", "Horak", "Marek", "Pokorny"]
 CHANNELS = ["store", "eshop", "app", "referral", "campaign"]
-REWARD_COSTS = [200, 500, 1000]
+REWARDS = [
+    {
+        "name": "Free espresso",
+        "kind": RewardKind.FREE_PRODUCT,
+        "value": Decimal("55.00"),
+        "sku": "COF-ESP",
+        "points_cost": 200,
+    },
+    {"name": "100 CZK off", "kind": RewardKind.FIXED_DISCOUNT, "value": Decimal("100.00"), "points_cost": 500},
+    {"name": "10 % off books", "kind": RewardKind.PERCENT_DISCOUNT, "value": Decimal("10.00"), "points_cost": 700},
+    {
+        "name": "Gold lounge reading hour",
+        "kind": RewardKind.FREE_PRODUCT,
+        "value": Decimal("150.00"),
+        "sku": "LOUNGE-1",
+        "points_cost": 900,
+    },
+    {
+        "name": "Signed first edition",
+        "kind": RewardKind.FREE_PRODUCT,
+        "value": Decimal("900.00"),
+        "sku": "BOOK-SIGNED",
+        "points_cost": 5000,
+        "stock": 20,
+        "per_member_limit": 1,
+    },
+]
+NPS_SCORES = [10, 10, 9, 9, 9, 8, 8, 7, 6, 5, 3]
 STORES = ["PRAGUE-01", "PRAGUE-02", "BRNO-01", "ESHOP"]
 CATALOG = [
     ("BK-101", "books", Decimal("349.00")),
@@ -142,10 +172,16 @@ class Command(BaseCommand):
             )
         for fields in RULES:
             earning_rule_save(rule=EarningRule(program=program, **fields))
+        gold = Tier.objects.get(program=program, name="Gold")
+        for fields in REWARDS:
+            reward_save(
+                reward=Reward(program=program, **fields, min_tier=gold if fields["points_cost"] == 900 else None)
+            )
         return program
 
     def _members(self, program: Program, admin, count: int, rng: random.Random) -> None:
         now = timezone.now()
+        rewards = list(Reward.objects.filter(program=program, is_active=True, min_tier__isnull=True))
         members: list[Member] = []
         for n in range(1, count + 1):
             enrolled_at = now - timedelta(days=rng.uniform(0, HISTORY_DAYS))
@@ -164,16 +200,16 @@ class Command(BaseCommand):
                     consent_email=rng.random() < 0.7,
                     consent_sms=rng.random() < 0.3,
                 )
-                self._history(member, admin, rng, now)
+                self._history(member, admin, rng, now, rewards)
             members.append(member)
             if n % 500 == 0:
                 self.stdout.write(f"  {n} members seeded")
         for member in rng.sample(members, k=min(len(members), count // 100)):
             member_suspend(member=member) if rng.random() < 0.5 else member_close(member=member)
 
-    def _history(self, member: Member, admin, rng: random.Random, now) -> None:
-        """Purchases with their points, now and then a return or a reward, rarely a manual correction,
-        in time order, all through the services."""
+    def _history(self, member: Member, admin, rng: random.Random, now, rewards: list[Reward]) -> None:
+        """Purchases with their points, now and then a return, a reward or an NPS answer, rarely a manual
+        correction, in time order, all through the services."""
         pace_days = rng.choice([30, 45, 60, 90, 180])
         moment = member.enrolled_at
         n = 0
@@ -202,17 +238,13 @@ class Command(BaseCommand):
                     amount=lines[0].amount,
                     occurred_at=moment,
                 )
-            if rng.random() < 0.12:
+            if rng.random() < 0.12 and rewards:
                 try:
-                    ledger_debit(
-                        member=member,
-                        amount=rng.choice(REWARD_COSTS),
-                        occurred_at=moment,
-                        kind=EntryKind.REDEEM,
-                        details={"reward": "demo reward"},
-                    )
-                except InsufficientPoints:
-                    pass
+                    reward_redeem(member=member, reward=rng.choice(rewards))
+                except DomainError:
+                    pass  # not enough points yet, or the reward's limit: as at a real till
+            if rng.random() < 0.05:
+                nps_record(member=member, score=rng.choice(NPS_SCORES), source=NpsSource.APP, answered_at=moment)
             if rng.random() < 0.01:
                 ledger_adjust(
                     member=member,

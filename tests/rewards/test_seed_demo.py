@@ -2,9 +2,10 @@ import pytest
 from django.core.management import call_command
 
 from loyalty.audit import ledger_audit
-from loyalty.models import EarningRule, Purchase, Tier
+from loyalty.models import EarningRule, NpsAnswer, Purchase, Tier
 from members.models import ApiKey, Program
 from members.services import api_key_authenticate
+from rewards.models import Reward, Voucher
 
 
 @pytest.mark.django_db
@@ -17,6 +18,9 @@ def test_seed_demo_builds_a_consistent_program_with_history(capsys):
     assert program.members.count() == 25
     assert Purchase.objects.filter(program=program).count() > 25
     assert (Tier.objects.filter(program=program).count(), EarningRule.objects.filter(program=program).count()) == (3, 9)
+    assert Reward.objects.filter(program=program).count() == 5
+    assert Voucher.objects.filter(program=program, points_cost__gt=0).exists()  # redeemed through the service
+    assert NpsAnswer.objects.filter(program=program).exists()
     assert api_key_authenticate(key).program == program
     assert ledger_audit(program=program) == []
     assert "login admin / admin" in out
