@@ -27,8 +27,8 @@ from fractions import Fraction
 from math import ceil
 
 import numpy as np
-from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, Q, Sum
+from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from members.models import Member, MemberStatus, Program
 
@@ -168,24 +168,30 @@ def _aligned(ids: np.ndarray, rows: list[tuple], dtype: type = np.int64) -> np.n
 
 
 def population_pace(*, program: Program, now: datetime, with_rate_share: bool = False) -> PopulationPace:
-    """Three set-based queries whatever the number of members: the members with their account, the net
-    points each earned in the window (one GROUP BY), and, for what-if, each one's awards split by rule kind."""
+    """Set-based queries whatever the number of members: the members with their account, the enrolment
+    times of the members who joined within the window (the only ones whose observed days are not the whole
+    window), the net points each member earned in the window (one GROUP BY), and, for what-if, each one's
+    awards split by rule kind."""
     window = program.attainability_window_days
     start = now - timedelta(days=window)
+    active = Member.objects.filter(program=program, status=MemberStatus.ACTIVE)
     rows = list(
-        Member.objects.filter(program=program, status=MemberStatus.ACTIVE)
-        .order_by("pk")
-        .values_list("pk", "enrolled_at", "account__available", "account__tier__rank")
+        active.order_by("pk").values_list("pk", Coalesce("account__available", 0), Coalesce("account__tier__rank", -1))
     )
-    ids = np.array([row[0] for row in rows], dtype=np.int64)
-    available = np.array([row[2] or 0 for row in rows], dtype=np.int64)
-    tier_rank = np.array([-1 if row[3] is None else row[3] for row in rows], dtype=np.int64)
-    member_days = np.array([(now - row[1]).days for row in rows], dtype=np.int64)
+    data = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    ids, available, tier_rank = (np.ascontiguousarray(data[:, column]) for column in range(3))
+    recent = [
+        (pk, (now - enrolled_at).days)
+        for pk, enrolled_at in active.filter(enrolled_at__gt=start).values_list("pk", "enrolled_at")
+    ]
+    member_days = np.full(len(ids), window, dtype=np.int64)
+    if recent:
+        member_days = np.where(np.isin(ids, [pk for pk, _ in recent]), _aligned(ids, recent), window)
     days = np.minimum(window, np.maximum(member_days, MIN_OBSERVED_DAYS))
     earned_rows = list(
         Entry.objects.filter(program=program, kind__in=PACE_KINDS, occurred_at__gt=start, occurred_at__lte=now)
         .values("member_id")
-        .annotate(points=Sum("amount"))
+        .annotate(points=Cast(Sum("amount"), BigIntegerField()))
         .order_by()
         .values_list("member_id", "points")
     )

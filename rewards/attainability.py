@@ -230,13 +230,14 @@ def _report(*, population: PopulationPace, rewards: list[dict], earned: np.ndarr
 def program_report(*, program: Program, what_if: WhatIf | None = None, now: datetime | None = None) -> dict:
     """The program's attainability report; with `what_if`, also the report under the proposal.
 
-    The what-if scales each member's rate-proportional earnings (base-rate and multiplier awards, see
+    Sold-out rewards (stock 0) are left out: nobody can redeem them. The what-if scales each member's
+    rate-proportional earnings (base-rate and multiplier awards, see
     `population_pace`) by the multiplier and replaces the costs of the named rewards; fixed bonuses, the
     members' balances and their tiers stay as recorded. Nothing is written.
     """
     now = now or timezone.now()
     what_if = what_if or WhatIf()
-    rewards = list(rewards_on_offer(program_id=program.pk, now=now))
+    rewards = [reward for reward in rewards_on_offer(program_id=program.pk, now=now) if reward.stock != 0]
     population = population_pace(program=program, now=now, with_rate_share=what_if.base_rate_multiplier is not None)
     ruleset = program_ruleset(program)
     current = [

@@ -526,3 +526,28 @@ def test_admin_page_needs_the_permission_and_shows_only_managed_programs(admin_c
     client = admin_client_for(program, "view_reward")
     assert client.get(ADMIN_URL, {"program": other.pk}).context["program"] == program
     assert [p.pk for p in client.get(ADMIN_URL).context["programs"]] == [program.pk]
+
+
+def test_a_sold_out_reward_is_left_out_of_the_report(population):
+    program, rewards, now = population
+    Reward.objects.filter(pk=rewards["Coffee"].pk).update(stock=0)
+
+    current = program_report(program=program, now=now)["current"]
+
+    # Without Coffee the cheapest reward open to all costs 500: only m4 (Gold, Lounge 50) can redeem now.
+    assert [item["name"] for item in current["rewards"]] == ["Lounge", "Cinema"]
+    assert current["share_redeemable_now"] == 0.2
+
+
+def test_recent_members_are_measured_over_their_days_in_the_report():
+    program, _ = make_program()
+    now = timezone.now()
+    make_reward(program, name="Coffee", points_cost=100)
+    member = MemberFactory(program=program, enrolled_at=now - 60 * DAY)  # observed over 60 days
+    ledger_credit(member=member, amount=60, occurred_at=now - 10 * DAY)  # 1 a day: 40 missing take 40 days
+    newcomer = MemberFactory(program=program, enrolled_at=now - 2 * DAY)  # observed over the 30-day minimum
+    ledger_credit(member=newcomer, amount=30, occurred_at=now - DAY)  # 1 a day: 70 missing take 70 days
+
+    current = program_report(program=program, now=now)["current"]
+
+    assert (current["days_to_first_reward_median"], current["days_to_first_reward_p75"]) == (40, 70)
