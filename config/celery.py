@@ -40,6 +40,10 @@ app.conf.beat_schedule = {
         "task": "rewards.tasks.holds_expire_task",
         "schedule": crontab(minute="*/5"),
     },
+    "refresh-analytics": {
+        "task": "loyalty.tasks.analytics_refresh_all_task",
+        "schedule": crontab(hour=1, minute=40),  # nightly, one task per active program
+    },
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean_task",
         "schedule": crontab(hour=3, minute=30),

@@ -2,6 +2,9 @@
 
 from celery import shared_task
 
+from members.models import Program
+
+from .analytics.refresh import analytics_refresh, analytics_refresh_queued
 from .services.events import birthday_bonuses
 from .services.jobs import lots_activate, lots_expire, lots_warn_expiring
 from .services.tiers import tier_review
@@ -30,3 +33,23 @@ def tier_review_task() -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def birthday_bonuses_task() -> dict:
     return {"members": birthday_bonuses()}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def analytics_refresh_task(program_id: int) -> dict:
+    """Refreshes one program's analytics (every step of `loyalty.analytics.refresh.REFRESH_STEPS`)."""
+    program = Program.objects.filter(pk=program_id).first()
+    if program is None:
+        return {"program": program_id, "state": "missing"}
+    status = analytics_refresh(program=program)
+    return {"program": program.slug, "state": status["state"], "results": status["results"]}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def analytics_refresh_all_task() -> dict:
+    """Nightly: one refresh task per active program, so programs refresh in parallel on several workers."""
+    programs = list(Program.objects.filter(is_active=True).order_by("pk"))
+    for program in programs:
+        analytics_refresh_queued(program)
+        analytics_refresh_task.delay(program.pk)
+    return {"programs": len(programs)}

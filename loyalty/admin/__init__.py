@@ -12,6 +12,7 @@ Scoping follows `members.admin`: a manager sees and chooses only their programs'
 """
 
 from . import ledger, members, nps, purchases, rules, tiers
+from .analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
 from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
 from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
 from .purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin

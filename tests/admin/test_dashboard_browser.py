@@ -64,8 +64,10 @@ def test_demo_dashboard_draws_every_chart(live_server, chromium):
     chromium.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
 
     WebDriverWait(chromium, 30).until(
-        lambda driver: driver.find_elements(By.CSS_SELECTOR, "canvas[data-chart]")
-        and all(drawn for _, drawn, _ in driver.execute_script(PAINTED))
+        lambda driver: (
+            driver.find_elements(By.CSS_SELECTOR, "canvas[data-chart]")
+            and all(drawn for _, drawn, _ in driver.execute_script(PAINTED))
+        )
     )
     charts = chromium.execute_script(PAINTED)
     ARTIFACTS.mkdir(exist_ok=True)
