@@ -38,3 +38,37 @@ def bulk_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
             )
             count += len(batch)
     return count
+
+
+def bulk_update(model: type[models.Model], key: str, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Sets `fields` of the rows of `model` whose `key` column matches, from tuples (key, *values); returns
+    how many rows were sent. PostgreSQL: COPY into a temporary table, then one UPDATE ... FROM. Elsewhere:
+    one UPDATE per row (executemany). Call it inside a transaction."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    key_column = connection.ops.quote_name(key)
+    columns = [connection.ops.quote_name(name) for name in fields]
+    count = 0
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE bulk_update_rows ON COMMIT DROP AS "
+                f"SELECT {key_column}, {', '.join(columns)} FROM {table} WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY bulk_update_rows ({key_column}, {', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            assignments = ", ".join(f"{column} = u.{column}" for column in columns)
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM bulk_update_rows u WHERE {table}.{key_column} = u.{key_column}"
+            )
+            cursor.execute("DROP TABLE bulk_update_rows")
+            return count
+        prepare = [model._meta.get_field(name).get_db_prep_save for name in fields]
+        assignments = ", ".join(f"{column} = %s" for column in columns)
+        iterator = iter(rows)
+        while batch := list(islice(iterator, SQLITE_BATCH)):
+            values = [[*(fn(v, connection) for fn, v in zip(prepare, row[1:], strict=True)), row[0]] for row in batch]
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {key_column} = %s", values)
+            count += len(batch)
+    return count

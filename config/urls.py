@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.admin.dashboard import dashboard_view
-from loyalty.apis import analytics, analytics_rfm, manage, manage_rules, pos, pos_nps
+from loyalty.apis import analytics, analytics_clv, analytics_rfm, manage, manage_rules, pos, pos_nps
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
 from rewards.apis.urls import manage_patterns as reward_manage_patterns
@@ -40,6 +40,7 @@ manage_patterns = [
     path("returns/", manage_rules.ReturnListView.as_view(), name="return-list"),
     path("analytics/", include(analytics.urlpatterns)),
     path("analytics/", include(analytics_rfm.urlpatterns)),
+    path("analytics/", include(analytics_clv.urlpatterns)),
     *reward_manage_patterns,
 ]
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
+from .analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
 from .analytics.metrics import (
     add_months,
     cohort_matrix,
@@ -25,6 +26,7 @@ from .analytics.metrics import (
     upcoming_expiries,
 )
 from .analytics.nps import nps_by_month
+from .analytics.rfm import rfm_summary
 from .models import Account
 from .ruleset import program_ruleset
 
@@ -114,6 +116,34 @@ def members_by_tier(program: Program, now: datetime) -> Panel:
 
 
 @dashboard_panel
+def rfm_grid_panel(program: Program, now: datetime) -> Panel:
+    summary = rfm_summary(program)
+    matrix = summary["matrix"]
+    most = max((n for row in matrix for n in row), default=0) or 1
+    cells = [
+        {"x": f"FM {fm + 1}", "y": f"R {r + 1}", "v": n / most, "label": f"{n:,} members"}
+        for r, row in enumerate(matrix)
+        for fm, n in enumerate(row)
+    ]
+    chart = matrix_chart(
+        cells,
+        x_labels=[f"FM {i}" for i in range(1, 6)],
+        y_labels=[f"R {i}" for i in range(5, 0, -1)],
+        title="Members by recency and frequency-monetary score",
+    )
+    biggest = sorted(summary["segments"], key=lambda segment: -segment["members"])[:3]
+    as_of = summary["as_of"]
+    note = (
+        "Largest segments: "
+        + ", ".join(f"{s['name']} {s['members']:,}" for s in biggest)
+        + f" (as of {as_of:%Y-%m-%d})."
+        if as_of
+        else "No analytics refresh yet: the grid fills after the first one."
+    )
+    return Panel("rfm-grid", "RFM grid (R score × mean of F and M)", chart, note=note, matrix={"x": 5, "y": 5})
+
+
+@dashboard_panel
 def retention_cohorts(program: Program, now: datetime) -> Panel:
     last = month_of(program, now)
     first = add_months(last, -(COHORT_MONTHS - 1))
@@ -182,6 +212,37 @@ def liability_and_expiries(program: Program, now: datetime) -> Panel:
         f"worth {liability.value} {program.currency}."
     )
     return Panel("liability-expiries", "Points liability and upcoming expiries", chart, note=note)
+
+
+@dashboard_panel
+def clv_panel(program: Program, now: datetime) -> Panel:
+    distribution = clv_distribution(program=program)
+    labels = [f"{low:,.0f}–{high:,.0f}" for low, high, _ in distribution.bins]
+    chart = bar_chart(
+        labels,
+        [{"label": "Members", "data": [n for _, _, n in distribution.bins], "backgroundColor": PALETTE[6]}],
+    )
+    note = f"Predicted CLV of {distribution.members:,} members, mean {distribution.mean or 0} {program.currency}."
+    return Panel("clv-distribution", f"Predicted customer lifetime value ({program.currency})", chart, note=note)
+
+
+@dashboard_panel
+def clv_cac_panel(program: Program, now: datetime) -> Panel:
+    channels = clv_cac_by_channel(program=program)
+    colours = [PALETTE[4] if row.below_target else PALETTE[5] for row in channels]
+    chart = bar_chart(
+        [row.channel for row in channels],
+        [{"label": "CLV : CAC", "data": [row.ratio for row in channels], "backgroundColor": colours}],
+    )
+    flagged = [row.channel for row in channels if row.below_target]
+    note = (
+        "Enter acquisition costs per channel in the admin to compare."
+        if not channels
+        else f"Below {CAC_TARGET}:1 (red): {', '.join(flagged)}."
+        if flagged
+        else f"Every channel at {CAC_TARGET}:1 or more."
+    )
+    return Panel("clv-cac", "CLV : CAC by acquisition channel", chart, note=note)
 
 
 def _month_label(month: date) -> str:

@@ -1,10 +1,8 @@
 """The analytics refresh of one program: its steps in order, with progress in the cache.
 
 `REFRESH_STEPS` is the list of steps; each is a `RefreshStep` whose `run(program=..., as_of=...,
-progress=...)` computes one part and returns a summary. A later part (the CLV fit and predictions) is added
-by appending its step:
-
-    REFRESH_STEPS.append(RefreshStep("clv", "Customer lifetime value", clv_step))
+progress=...)` computes one part and returns a summary: the member figures and RFM segments, then the CLV
+fit and predictions (which read the figures).
 
 Progress is kept under a per-program cache key (`analytics_refresh_status`), so the manager API can show it
 while a worker runs the refresh: the state (queued, running, done, failed), the current step and, per step,
@@ -21,6 +19,7 @@ from django.utils import timezone
 
 from members.models import Program
 
+from .lifetime import clv_refresh
 from .members import member_analytics_refresh
 
 STATUS_SECONDS = 7 * 24 * 3600  # how long the last refresh's status is kept
@@ -48,9 +47,18 @@ def member_figures_step(*, program: Program, as_of: datetime, progress: Progress
     return result.as_dict()
 
 
+def clv_step(*, program: Program, as_of: datetime, progress: Progress) -> dict[str, Any]:
+    """BG/NBD and Gamma-Gamma fits on the purchases, and every member's predicted CLV (after the figures)."""
+    progress(0, 1)
+    result = clv_refresh(program=program, as_of=as_of)
+    progress(1, 1)
+    return {"converged": result.fit.converged, "members_written": result.written, "message": result.fit.message}
+
+
 # The steps of a refresh, in order. Append a step to add it to every refresh (scheduled and on demand).
 REFRESH_STEPS: list[RefreshStep] = [
     RefreshStep("members", "Member figures, RFM scores and segments", member_figures_step),
+    RefreshStep("clv", "Customer lifetime value", clv_step),
 ]
 
 

@@ -22,9 +22,9 @@ DESCRIPTION = (
     "at most a fifth of its cost), the median and 75th percentile of days to it (a member's value, null when "
     "it is 'never'), and per reward on offer how many members can redeem it now, in 1–30 days, in 31–365 "
     "days, later, never at their pace, or not with their tier (the six counts add up to the members). "
-    "Sold-out rewards are left out; per-member limits are not taken into account. `warning` is set when the median exceeds the "
-    "program's `attainability_target_days`. Computed with a few set-based queries, whatever the number of "
-    "members."
+    "Sold-out rewards are left out; per-member limits are not taken into account. `warning` is set when "
+    "the median exceeds the program's `attainability_target_days`. Computed with a few set-based queries, "
+    "whatever the number of members."
 )
 
 

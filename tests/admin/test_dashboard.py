@@ -56,9 +56,12 @@ def test_dashboard_draws_every_panel_from_the_programs_figures(client, shop):
     panels = charts(response)
     assert list(panels) == [
         "members-by-tier",
+        "rfm-grid",
         "retention-cohorts",
         "nps-trend",
         "liability-expiries",
+        "clv-distribution",
+        "clv-cac",
         "reward-attainability",
     ]
     tier_chart = panels["members-by-tier"]["chart"]

@@ -76,12 +76,17 @@ def test_demo_dashboard_draws_every_chart(live_server, chromium):
     assert "Analytics dashboard: Demo" in chromium.title or "Analytics dashboard" in chromium.page_source
     assert [name for name, _, _ in charts] == [
         "members-by-tier",
+        "rfm-grid",
         "retention-cohorts",
         "nps-trend",
         "liability-expiries",
+        "clv-distribution",
+        "clv-cac",
         "reward-attainability",
     ]
     assert all(drawn and painted > 500 for _, drawn, painted in charts), charts
+    clv_note = chromium.find_element(By.CSS_SELECTOR, "#panel-clv-distribution p.note").text
+    assert clv_note.startswith("Predicted CLV of 120 members"), clv_note  # the demo's first refresh fitted CLV
     log = chromium.get_log("browser")
     errors = [entry for entry in log if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
     assert errors == []

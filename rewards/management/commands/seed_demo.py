@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.analytics.nps import nps_record
+from loyalty.analytics.refresh import analytics_refresh
 from loyalty.audit import ledger_audit
-from loyalty.models import EarningRule, NpsSource, Tier
+from loyalty.models import AcquisitionCost, EarningRule, NpsSource, Tier
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.services.ledger import ledger_adjust
@@ -57,6 +58,7 @@ REWARDS = [
         "per_member_limit": 1,
     },
 ]
+ACQUISITION_COSTS = {"store": "40", "eshop": "120", "app": "150", "referral": "60", "campaign": "900"}  # per member
 NPS_SCORES = [10, 10, 9, 9, 9, 8, 8, 7, 6, 5, 3]
 STORES = ["PRAGUE-01", "PRAGUE-02", "BRNO-01", "ESHOP"]
 CATALOG = [
@@ -120,6 +122,7 @@ class Command(BaseCommand):
             program = self._program(admin)
             self._members(program, admin, options["members"], random.Random(options["seed"]))
             self._jobs()
+            self._analytics(program)
         else:
             self.stdout.write(f"Demo program exists ({program.members.count()} members); not seeding again.")
         mismatches = ledger_audit(program=program)
@@ -253,6 +256,22 @@ class Command(BaseCommand):
                     actor=admin,
                     allow_debt=True,
                 )
+
+    def _analytics(self, program: Program) -> None:
+        """Acquisition costs per channel (the last two years) and a first analytics refresh: RFM, CLV."""
+        today = timezone.localdate()
+        for channel, cost in ACQUISITION_COSTS.items():
+            AcquisitionCost.objects.create(
+                program=program,
+                channel=channel,
+                period_start=today - timedelta(days=HISTORY_DAYS),
+                period_end=today,
+                cost=Decimal(cost) * program.members.filter(acquisition_channel=channel).count(),
+                note="Demo: cost per member acquired",
+            )
+        status = analytics_refresh(program=program)
+        clv = status["results"].get("clv", {})
+        self.stdout.write(f"  analytics refreshed: CLV fit converged: {clv.get('converged')}")
 
     def _jobs(self) -> None:
         for name, job in (("activated", lots_activate), ("expired", lots_expire), ("warned", lots_warn_expiring)):

@@ -315,13 +315,21 @@ def test_the_refresh_reports_each_step_as_it_goes(shop):
         ("running", "members", 0, 8),  # counted
         ("running", "members", 8, 8),  # computed and written
         ("running", "members", 8, 8),  # finished
+        ("running", "clv", 8, 8),  # the CLV step: started, 0 of 1, 1 of 1, finished
+        ("running", "clv", 8, 8),
+        ("running", "clv", 8, 8),
+        ("running", "clv", 8, 8),
         ("done", None, 8, 8),
     ]
     assert analytics_refresh_status(shop) == status
     assert status["as_of"] == AS_OF.isoformat()
-    assert status["results"] == {
-        "members": {"as_of": AS_OF.isoformat(), "members": 8, "purchasers": 5, "segment_changes": 5}
+    assert status["results"]["members"] == {
+        "as_of": AS_OF.isoformat(),
+        "members": 8,
+        "purchasers": 5,
+        "segment_changes": 5,
     }
+    assert set(status["results"]["clv"]) == {"converged", "members_written", "message"}
     assert status["started_at"] <= status["steps"][0]["started_at"] <= status["steps"][0]["finished_at"]
     assert not analytics_refresh_pending(shop)
 
@@ -337,7 +345,7 @@ def test_a_failing_step_marks_the_refresh_failed_and_later_steps_do_not_run(shop
         ran.append(program)
         return {}
 
-    steps = [*REFRESH_STEPS, RefreshStep("clv", "Customer lifetime value", broken), RefreshStep("z", "Z", never)]
+    steps = [REFRESH_STEPS[0], RefreshStep("clv", "Customer lifetime value", broken), RefreshStep("z", "Z", never)]
     monkeypatch.setattr("loyalty.analytics.refresh.REFRESH_STEPS", steps)
     MemberFactory(program=shop)
 
