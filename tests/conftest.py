@@ -87,3 +87,11 @@ def manage_client(manager):
     client = APIClient()
     client.force_authenticate(manager)
     return client
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Celery tasks run in the calling process, as in the embedded default (CI configures a Redis broker)."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)

@@ -266,7 +266,9 @@ def test_anonymous_requests_answer_401(shop):
 # --- Refresh ----------------------------------------------------------------------------------------
 
 
-def test_a_refresh_runs_the_task_and_reports_its_progress(shop, analyst, django_capture_on_commit_callbacks):
+def test_a_refresh_runs_the_task_and_reports_its_progress(
+    shop, analyst, django_capture_on_commit_callbacks, eager_tasks
+):
     population(shop)
     assert analyst.get(REFRESH_URL, {"program": shop.slug}).json() == {
         "program": shop.slug,

@@ -385,7 +385,7 @@ def test_the_task_refreshes_one_program(shop):
     assert analytics_refresh_task(10**9) == {"program": 10**9, "state": "missing"}
 
 
-def test_the_nightly_task_refreshes_every_active_program(db):
+def test_the_nightly_task_refreshes_every_active_program(db, eager_tasks):
     active = MemberFactory(program=ProgramFactory()).program
     paused = MemberFactory(program=ProgramFactory(is_active=False)).program
 
