@@ -690,18 +690,21 @@ class PostgresCpu:
     a backend's last moments before it exits may be missed."""
 
     QUERY = (
-        "SELECT pid FROM pg_stat_activity WHERE (datname = current_database() OR backend_type <> 'client backend') "
-        "AND pid <> pg_backend_pid()"
+        "SELECT pid, backend_type = 'client backend' FROM pg_stat_activity "
+        "WHERE (datname = current_database() OR backend_type <> 'client backend') AND pid <> pg_backend_pid()"
     )
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
+        self.backends: set[int] = set()
         self.done = threading.Event()
 
     def _sample(self, conn: psycopg.Connection, baseline: bool) -> None:
-        for (pid,) in conn.execute(self.QUERY).fetchall():
+        for pid, backend in conn.execute(self.QUERY).fetchall():
+            if backend:
+                self.backends.add(pid)
             if (info := _ticks(pid)) is not None:
                 self.first.setdefault(pid, info[1] if baseline else 0)
                 self.last[pid] = info[1]
@@ -726,6 +729,12 @@ class PostgresCpu:
     @property
     def seconds(self) -> float:
         return sum(self.last[pid] - self.first[pid] for pid in self.last) / TICK
+
+    @property
+    def backend_seconds(self) -> float:
+        """The database's backends only, without the server's background processes (which other
+        databases' work keeps busy too)."""
+        return sum(self.last[pid] - self.first[pid] for pid in self.last if pid in self.backends) / TICK
 
 
 def cpu_delta(before: dict[str, float], after: dict[str, float], postgres: float, client: str) -> dict[str, float]:
@@ -833,20 +842,20 @@ def wsgi_post(app: Any, body: bytes, headers: dict[str, str]) -> tuple[int, byte
 # Inclusive time of these calls, as a share of the request (cProfile; they nest, so shares overlap).
 SPANS = (
     ("whole request (WSGIHandler.__call__)", "django/core/handlers/wsgi.py", "__call__"),
-    ("  API key authentication (1 query)", "members/services.py", "api_key_authenticate"),
+    ("  API key authentication (cached)", "members/services.py", "api_key_authenticate"),
     ("  throttle (cache read and write)", "rest_framework/throttling.py", "allow_request"),
-    ("  Idempotency-Key claim (get_or_create)", "members/services.py", "idempotency_claim"),
+    ("  Idempotency-Key record (INSERT, first write)", "members/services.py", "_idempotency_insert"),
     ("  PurchaseIn validation (DRF)", "rest_framework/serializers.py", "is_valid"),
-    ("  member lookup by card or id", "members/selectors.py", "member_get"),
     ("  purchase_record (atomic)", "loyalty/services/purchases.py", "purchase_record"),
-    ("    lock_accounts (account + member + program)", "loyalty/services/ledger.py", "lock_accounts"),
+    ("    lock_account_where (member look-up and lock)", "loyalty/services/ledger.py", "lock_account_where"),
+    ("    member_get (fallback: referred or no account)", "members/selectors.py", "member_get"),
     ("    member_context (cap usage query)", "loyalty/services/awards.py", "member_context"),
     ("    evaluate_purchase (20 rules, in memory)", "loyalty/rules.py", "evaluate_purchase"),
     ("    awards_post (entry, lot, awards, account)", "loyalty/services/awards.py", "awards_post"),
     ("    tier_metric_value (window aggregate)", "loyalty/services/tiers.py", "tier_metric_value"),
     ("    QuerySet.create (entry, lot, purchase)", "django/db/models/query.py", "create"),
     ("    QuerySet.bulk_create (awards, lines)", "django/db/models/query.py", "bulk_create"),
-    ("  Idempotency-Key completion (save)", "members/services.py", "idempotency_complete"),
+    ("  Idempotency-Key answer stored (UPDATE)", "members/services.py", "_idempotency_store"),
     ("  response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),
     ("psycopg: waiting for PostgreSQL", "psycopg/connection.py", "wait"),
     ("Django ORM: SQL compilation (as_sql, approx.)", "django/db/models/sql/compiler.py", "as_sql"),
@@ -865,7 +874,10 @@ class Profile:
     db_ms_per_purchase: float
     python_ms_per_purchase: float
     cpu_ms_per_purchase: float
+    postgres_cpu_ms_per_purchase: float  # this database's backends and the server's background processes
+    backend_cpu_ms_per_purchase: float  # the backends only
     profiled_ms_per_purchase: float
+    calls_per_purchase: int  # Python function calls (cProfile): the Python work, without the timing noise
     spans: list[tuple[str, float, int]]  # label, ms per purchase, calls per purchase
     layers: list[tuple[str, float]]  # label, own ms per purchase
     top: list[tuple[str, float, float, int]]  # function, self ms, inclusive ms (per purchase), calls
@@ -898,14 +910,8 @@ def statement_summary(query: str) -> str:
     return " ".join([verb, ", ".join(dict.fromkeys(tables)), *(f"[{n}]" for n in notes)]).strip()
 
 
-def typical_purchase(queries: Sequence[str]) -> list[str]:
-    """The statements of one purchase with the most common statement count (each request starts with
-    the API key look-up)."""
-    purchases: list[list[str]] = []
-    for query in queries:
-        if query.startswith('SELECT "members_apikey"') or not purchases:
-            purchases.append([])
-        purchases[-1].append(query)
+def typical_purchase(purchases: Sequence[Sequence[str]]) -> Sequence[str]:
+    """The statements of one purchase with the most common statement count."""
     usual = Counter(len(p) for p in purchases).most_common(1)[0][0]
     return next(p for p in purchases if len(p) == usual)
 
@@ -978,38 +984,46 @@ def _top(stats: pstats.Stats, purchases: int, n: int = 15) -> list[tuple[str, fl
 WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
 
 
-class TransactionCounter:
-    """A Django execute wrapper that notes each statement's verb and whether it ran in an atomic block.
-    A run of statements inside atomic blocks is one transaction; a statement outside is its own
-    (autocommit). Transactions that write are the ones PostgreSQL must flush to the WAL on commit."""
-
-    def __init__(self) -> None:
-        self.statements: list[tuple[str, bool]] = []
-
-    def __call__(self, execute: Callable, sql_: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-        self.statements.append((sql_.lstrip().split(None, 1)[0].upper(), context["connection"].in_atomic_block))
-        return execute(sql_, params, many, context)
-
-    def transactions(self) -> tuple[int, int]:
-        total = writes = 0
-        for inside, group in itertools.groupby(self.statements, key=lambda statement: statement[1]):
-            verbs = [verb for verb, _ in group]
-            units = [verbs] if inside else [[verb] for verb in verbs]
-            total += len(units)
-            writes += sum(1 for unit in units if WRITES.intersection(unit))
-        return total, writes
+def count_transactions(statements: Sequence[str]) -> tuple[int, int]:
+    """Transactions, and those that write, in statements as CaptureQueriesContext logs them: Django logs
+    the BEGIN and the COMMIT (or ROLLBACK) of each atomic block, and a statement outside one is its own
+    transaction (autocommit). Transactions that write are the ones PostgreSQL must flush to the WAL on
+    commit."""
+    total = writes = 0
+    inside = wrote = False
+    for statement in statements:
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            inside, wrote = True, False
+        elif verb in ("COMMIT", "ROLLBACK"):
+            total += 1
+            writes += wrote and verb == "COMMIT"
+            inside = False
+        elif inside:
+            wrote = wrote or verb in WRITES
+        else:
+            total += 1
+            writes += verb in WRITES
+    return total, writes
 
 
 @contextmanager
 def round_trips() -> Iterator[Counter]:
     """Client-server round trips on Django's connection, from libpq's protocol trace: the client waits for
     the server after each simple-protocol Query and each Sync. Also counts Django's `SELECT 1` health
-    checks (CONN_HEALTH_CHECKS), which CaptureQueriesContext does not see."""
+    checks (CONN_HEALTH_CHECKS, `is_usable()`), which CaptureQueriesContext does not see."""
     from django.db import connection
 
     connection.ensure_connection()
     pgconn = connection.connection.pgconn
     counts: Counter = Counter()
+    is_usable = connection.is_usable
+
+    def counted_is_usable() -> bool:
+        counts["SELECT 1"] += 1
+        return is_usable()
+
+    connection.is_usable = counted_is_usable  # type: ignore[method-assign]
     with tempfile.TemporaryFile("w+") as trace:
         pgconn.trace(trace.fileno())
         pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
@@ -1017,12 +1031,12 @@ def round_trips() -> Iterator[Counter]:
             yield counts
         finally:
             pgconn.untrace()
+            del connection.is_usable
         trace.seek(0)
         for line in trace:
             parts = line.rstrip("\n").split("\t")
             if parts[:3:2] in (["F", "Query"], ["F", "Sync"]):
                 counts["all"] += 1
-                counts["SELECT 1"] += len(parts) > 3 and parts[3].strip() == '"SELECT 1"'
 
 
 def profile_in_process(api_key: str, members: Sequence[tuple[int, str]], args: argparse.Namespace) -> Profile:
@@ -1038,13 +1052,21 @@ def profile_in_process(api_key: str, members: Sequence[tuple[int, str]], args: a
                               not args.no_idempotency_key)  # fmt: skip
     requests = [factory.request(api_key) for _ in range(30 + 4 * n)]
     warm, counted, timed_, profiled = requests[:30], requests[30 : 30 + n], requests[30 + n : 30 + 3 * n], requests[-n:]
+    # One connection for the whole profile: CONN_MAX_AGE would replace it after a minute, and the round-trip
+    # trace follows one connection only.
+    connection.close()
+    connection.settings_dict["CONN_MAX_AGE"] = None
     _post_all(application, warm)
-    counter = TransactionCounter()
-    with round_trips() as trips, CaptureQueriesContext(connection) as captured, connection.execute_wrapper(counter):
-        answers = _post_all(application, counted)
-    transactions, writes = counter.transactions()
-    queries = [q["sql"] for q in captured.captured_queries]
-    db_seconds, seconds, cpu_seconds = _db_wait(application, timed_)
+    purchases, answers = [], []
+    with round_trips() as trips:
+        for request in counted:
+            with CaptureQueriesContext(connection) as captured:
+                answers += _post_all(application, [request])
+            purchases.append([q["sql"] for q in captured.captured_queries])
+    queries = [q for purchase in purchases for q in purchase]
+    transactions, writes = count_transactions(queries)
+    with PostgresCpu(args.database_url).running() as postgres:
+        db_seconds, seconds, cpu_seconds = _db_wait(application, timed_)
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.runcall(_post_all, application, profiled)
@@ -1055,12 +1077,15 @@ def profile_in_process(api_key: str, members: Sequence[tuple[int, str]], args: a
         purchases=n,
         queries_per_purchase=round(per, 2),
         query_kinds=_query_kinds(queries, n),
-        one_purchase_sql=[statement_summary(q) for q in typical_purchase(queries)],
+        one_purchase_sql=[statement_summary(q) for q in typical_purchase(purchases)],
         ms_per_purchase=round(seconds / len(timed_) * 1000, 2),
         db_ms_per_purchase=round(db_seconds / len(timed_) * 1000, 2),
         python_ms_per_purchase=round((seconds - db_seconds) / len(timed_) * 1000, 2),
         cpu_ms_per_purchase=round(cpu_seconds / len(timed_) * 1000, 2),
+        postgres_cpu_ms_per_purchase=round(postgres.seconds / len(timed_) * 1000, 2),
+        backend_cpu_ms_per_purchase=round(postgres.backend_seconds / len(timed_) * 1000, 2),
         profiled_ms_per_purchase=round(profiled_seconds / n * 1000, 2),
+        calls_per_purchase=round(stats.total_calls / n),  # type: ignore[attr-defined]
         spans=_spans(stats, n),
         layers=_layers(stats, n),
         top=_top(stats, n),
@@ -1161,7 +1186,8 @@ def profile_lines(p: Profile) -> list[str]:
         f"Where the time goes (in this process, through config.wsgi, one purchase at a time, {p.purchases} each):",
         f"  {p.ms_per_purchase:.2f} ms per purchase: {p.db_ms_per_purchase:.2f} ms in psycopg (send, wait for "
         f"PostgreSQL, receive), {p.python_ms_per_purchase:.2f} ms of Python; CPU of this process "
-        f"{p.cpu_ms_per_purchase:.2f} ms per purchase",
+        f"{p.cpu_ms_per_purchase:.2f} ms per purchase, of PostgreSQL {p.postgres_cpu_ms_per_purchase:.2f} ms "
+        f"({p.backend_cpu_ms_per_purchase:.2f} ms in the backend, the rest in background processes)",
         f"  SQL statements per purchase as CaptureQueriesContext logs them: {p.queries_per_purchase} "
         f"({', '.join(f'{k} {v}' for k, v in p.query_kinds.items())}); plus {p.health_checks_per_purchase} "
         f"'SELECT 1' health checks (CONN_HEALTH_CHECKS); client-server round trips: {p.round_trips_per_purchase}",
@@ -1172,7 +1198,8 @@ def profile_lines(p: Profile) -> list[str]:
         "  the statements of a typical purchase (a tier promotion adds INSERT loyalty_tierhistory, UPDATE "
         "loyalty_account):",
         *(f"    {q}" for q in p.one_purchase_sql),
-        f"  cProfile ({p.profiled_ms_per_purchase:.2f} ms per purchase under the profiler), inclusive ms per purchase:",
+        f"  cProfile ({p.profiled_ms_per_purchase:.2f} ms per purchase under the profiler, {p.calls_per_purchase} "
+        "Python function calls), inclusive ms per purchase:",
         *(f"    {label:<52} {ms:>7.3f}  {calls:>3} calls" for label, ms, calls in p.spans),
         "  own time by layer, ms per purchase (under the profiler):",
         *(f"    {label:<52} {ms:>7.3f}  {ms / p.profiled_ms_per_purchase:>4.0%}" for label, ms in p.layers),

@@ -9,6 +9,7 @@ tenant scoping and idempotency then come with it and cannot be forgotten.
 import hashlib
 import json
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 from django.core.cache import cache
@@ -31,7 +32,7 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRate
 
 from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
-from members.services import api_key_authenticate, idempotency_claim, idempotency_complete
+from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -241,13 +242,23 @@ def _request_fingerprint(request: Request) -> str:
 
 class IdempotentMixin:
     """Same key and body: the first 2xx answer is replayed with `Idempotent-Replayed: true`.
-    Same key, other body: 422 `idempotency_key_reused`. Still running: 409.
-    A failed request releases its key, so the client can correct and retry."""
+    Same key, other body: 422 `idempotency_key_reused`. A failed request releases its key,
+    so the client can correct and retry.
 
-    idempotency_record: IdempotencyRecord | None = None
+    A write with a key runs in one transaction with the key's record (`idempotent_transaction`):
+    it opens in `initial()`, once the request is authenticated, and ends in `dispatch()`, after
+    `finalize_response()` has handed it the answer. A simultaneous duplicate waits for the
+    first request to end and then replays its answer."""
+
+    _idempotency_claim: IdempotencyClaim | None = None
+    _idempotency_exit: ExitStack
 
     def idempotency_scope(self, request: Request) -> str:
         raise NotImplementedError
+
+    @property
+    def idempotency_record(self) -> IdempotencyRecord | None:
+        return self._idempotency_claim.record if self._idempotency_claim else None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -258,6 +269,11 @@ class IdempotentMixin:
         key = self.idempotency_key
         return f"{self.idempotency_scope(request)}:{key}" if key else None
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Leaving the stack ends the key's transaction, if initial() opened one: commit or roll back.
+        with ExitStack() as self._idempotency_exit:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         key = request.headers.get(IDEMPOTENCY_HEADER)
@@ -265,9 +281,10 @@ class IdempotentMixin:
             return
         if not 0 < len(key) <= 255 or not key.isprintable():
             raise IdempotencyKeyInvalid()
-        self.idempotency_record = idempotency_claim(
+        claimed = idempotent_transaction(
             scope=self.idempotency_scope(request), key=key, fingerprint=_request_fingerprint(request)
         )
+        self._idempotency_claim = self._idempotency_exit.enter_context(claimed)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, IdempotentReplay):
@@ -277,9 +294,8 @@ class IdempotentMixin:
         return super().handle_exception(exc)  # type: ignore[misc]
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        if self.idempotency_record is not None:
-            idempotency_complete(record=self.idempotency_record, status=response.status_code, body=response.data)
-            self.idempotency_record = None
+        if self._idempotency_claim is not None:
+            self._idempotency_claim.answer(status=response.status_code, body=response.data)
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
 

@@ -91,6 +91,8 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        # A `SELECT 1` before a request's first query, about 0.03 ms of CPU: without it the first
+        # request on a connection the server dropped (restart, failover) fails instead of reconnecting.
         conn_health_checks=True,
     )
 }
@@ -103,6 +105,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_PREPARED_STATEMENTS", True):
+    # Parameters bound by the server, and a statement a connection has run 5 times is
+    # prepared, so PostgreSQL parses and plans the ORM's repeated statements once per connection
+    # (about half of its CPU per purchase, docs/benchmarks.md). Turn off (DB_PREPARED_STATEMENTS=0)
+    # behind a pooler in transaction mode that does not keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -134,6 +142,11 @@ if REDIS_URL and "pytest" not in sys.modules:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# How long an authenticated API key (with its program) is kept in the cache: a key revoked in
+# another process, or a change of the program's settings, is seen within this time when the cache
+# is per process (no REDIS_URL); with Redis a revocation takes effect at once. 0: read on every request.
+API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "10"))
 
 # Celery: a real broker when REDIS_URL is set, otherwise tasks run in-process.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

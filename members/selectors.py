@@ -1,5 +1,7 @@
 """Reads of members that are more than a one-line queryset."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from .exceptions import MemberNotFound
@@ -22,18 +24,34 @@ def parse_member_id(value: object) -> int:
     return int(text)
 
 
-def member_get(*, program: Program, field: str, value: object) -> Member:
-    """The member of `program` identified by one of LOOKUP_FIELDS, or MemberNotFound.
+@dataclass(frozen=True)
+class MemberRef:
+    """How a request names a member: one of LOOKUP_FIELDS and the value sent."""
 
-    Another program's member is indistinguishable from a missing one.
-    """
+    field: str
+    value: object
+
+
+def member_lookup(*, field: str, value: object) -> dict[str, object]:
+    """The Member filter for one of LOOKUP_FIELDS, the value normalised as stored,
+    or MemberNotFound when no member can have that value."""
     if field not in LOOKUP_FIELDS:
         raise ValueError(f"cannot look members up by {field}")
     if field == "id":
         value = parse_member_id(value)
     elif field in _NORMALIZE:
         value = _NORMALIZE[field](str(value))
-    member = members_of_program(program=program).filter(**{field: value}).first() if value else None
+    if not value:
+        raise MemberNotFound()
+    return {field: value}
+
+
+def member_get(*, program: Program, field: str, value: object) -> Member:
+    """The member of `program` identified by one of LOOKUP_FIELDS, or MemberNotFound.
+
+    Another program's member is indistinguishable from a missing one.
+    """
+    member = members_of_program(program=program).filter(**member_lookup(field=field, value=value)).first()
     if member is None:
         raise MemberNotFound()
     return member

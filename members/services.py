@@ -2,10 +2,14 @@
 
 import hashlib
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -52,18 +56,45 @@ def random_code(length: int) -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
 
 
+def _random_card() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(CARD_DIGITS))
+
+
+def _random_referral_code() -> str:
+    return random_code(8)
+
+
+def _unused_values(program: Program, field: str, make: Callable[[], str], count: int) -> list[str]:
+    """`count` distinct values from `make` that no member of the program has in `field`
+    (one query per round; a second round is rare)."""
+    found: set[str] = set()
+    while len(found) < count:
+        fresh = {make() for _ in range(count - len(found))} - found
+        taken = set(Member.objects.filter(program=program, **{f"{field}__in": fresh}).values_list(field, flat=True))
+        found |= fresh - taken
+    return list(found)
+
+
 def _new_card(program: Program) -> str:
-    while True:
-        card = "".join(secrets.choice("0123456789") for _ in range(CARD_DIGITS))
-        if not Member.objects.filter(program=program, card=card).exists():
-            return card
+    return _unused_values(program, "card", _random_card, 1)[0]
 
 
 def _new_referral_code(program: Program) -> str:
-    while True:
-        code = random_code(8)
-        if not Member.objects.filter(program=program, referral_code=code).exists():
-            return code
+    return _unused_values(program, "referral_code", _random_referral_code, 1)[0]
+
+
+def members_create_bulk(*, program: Program, enrolled: dict[str, datetime]) -> list[Member]:
+    """Members known only by their (stripped) external id, as an import makes them, in one insert:
+    `enrolled` maps each external id to its enrolled_at; card numbers and referral codes are made
+    as `member_create` makes them. Raises IntegrityError when one of them was created meanwhile:
+    the caller, inside a savepoint, looks the members up again and retries."""
+    cards = _unused_values(program, "card", _random_card, len(enrolled))
+    codes = _unused_values(program, "referral_code", _random_referral_code, len(enrolled))
+    members = [
+        Member(program=program, external_id=external_id, card=card, referral_code=code, enrolled_at=enrolled_at)
+        for (external_id, enrolled_at), card, code in zip(enrolled.items(), cards, codes, strict=True)
+    ]
+    return Member.objects.bulk_create(members)
 
 
 def member_identifiers_check(*, program: Program, values: dict[str, Any], exclude_pk: int | None = None) -> None:
@@ -246,18 +277,38 @@ def api_key_create(*, program: Program, name: str, store: str = "", created_by: 
     return api_key, plain
 
 
+def _api_key_cache_key(key_hash: str) -> str:
+    return f"api-key:{key_hash}"
+
+
 def api_key_authenticate(plain: str) -> ApiKey | None:
-    """The active key matching `plain`, or None. Compared in constant time."""
+    """The active key matching `plain` (with its program), or None. Compared in constant time.
+
+    A key found is kept in the cache for API_KEY_CACHE_SECONDS under its hash, so a busy till
+    does not read it on every request. `api_key_revoke` drops it from the cache: with a shared
+    cache (Redis) a revoked key is refused at once; with a per-process cache, other processes
+    refuse it within API_KEY_CACHE_SECONDS. Its program comes from the cache too, so a change
+    of the program's settings reaches the tills within the same time.
+    """
     parts = plain.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not plain.startswith(API_KEY_PREFIX) or len(parts) != 2:
         return None
-    api_key = ApiKey.objects.select_related("program").filter(prefix=parts[0], revoked_at__isnull=True).first()
-    if api_key is None or not secrets.compare_digest(api_key.key_hash, _api_key_hash(plain)):
-        return None
+    key_hash = _api_key_hash(plain)
+    cache_key = _api_key_cache_key(key_hash)
+    api_key = cache.get(cache_key) if settings.API_KEY_CACHE_SECONDS else None
+    cached = api_key is not None
+    if not cached:
+        api_key = ApiKey.objects.select_related("program").filter(prefix=parts[0], revoked_at__isnull=True).first()
+        if api_key is None or not secrets.compare_digest(api_key.key_hash, key_hash):
+            return None
     now = timezone.now()
     # Touch at most once a minute: a busy till should not write on every request.
-    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+    touched = api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60
+    if touched:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    if settings.API_KEY_CACHE_SECONDS and (touched or not cached):
+        cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
     return api_key
 
 
@@ -265,6 +316,11 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    # Now, and again once the revocation is committed: a request that read the key just before
+    # could have cached it again in between.
+    cache_key = _api_key_cache_key(api_key.key_hash)
+    cache.delete(cache_key)
+    transaction.on_commit(lambda: cache.delete(cache_key))
     return api_key
 
 
@@ -279,35 +335,91 @@ def program_create(
     return program
 
 
-def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
-    """Claims `key` for this request, or raises what the caller must answer instead:
-    IdempotentReplay (answered before), IdempotencyKeyReused (another request's key),
-    IdempotencyInFlight (the first request is still running)."""
-    record, created = IdempotencyRecord.objects.get_or_create(
-        scope=scope, key=key, defaults={"request_hash": fingerprint}
-    )
-    if created:
-        return record
+@dataclass
+class IdempotencyClaim:
+    """A request that holds its Idempotency-Key: the caller hands it the answer before leaving
+    `idempotent_transaction`."""
+
+    record: IdempotencyRecord
+    status: int | None = None
+    body: Any = None
+
+    def answer(self, *, status: int, body: Any) -> None:
+        self.status, self.body = status, body
+
+
+@contextmanager
+def idempotent_transaction(*, scope: str, key: str, fingerprint: str) -> Iterator[IdempotencyClaim]:
+    """Runs a request in one transaction with its Idempotency-Key's record.
+
+    The record is the transaction's first write, so a simultaneous duplicate waits on the
+    unique index until this request ends, then replays its answer (or, if this one failed,
+    runs itself). A 2xx answer is stored and committed with the request's writes; any other
+    answer, or an exception, rolls both back, which releases the key for a corrected retry.
+    Raises before running the request: IdempotentReplay (answered before), IdempotencyKeyReused
+    (another request's key), IdempotencyInFlight (a record left in flight, not yet stale).
+    """
+    stale: IdempotencyRecord | None = None
+    for _ in range(3):  # a key freed or taken over between our steps is tried again, not forever
+        with transaction.atomic():
+            record = _idempotency_take_over(stale) if stale else _idempotency_insert(scope, key, fingerprint)
+            if record is not None:
+                claim = IdempotencyClaim(record)
+                yield claim
+                _idempotency_store(claim)
+                return
+        stale = _idempotency_refuse(scope, key, fingerprint)
+    raise IdempotencyInFlight()
+
+
+def _idempotency_insert(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """The key's new record, or None when it exists (the failed insert aborted the transaction)."""
+    try:
+        return IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=fingerprint)
+    except IntegrityError:
+        return None
+
+
+def _idempotency_refuse(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """Raises what a request must answer when its key is taken. Returns the record to take over
+    when it was left in flight long ago, None when it is gone (the caller tries again)."""
+    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if record is None:
+        return None
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
     if record.state == IdempotencyRecord.State.DONE:
         raise IdempotentReplay(record)
-    stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS)
-    # A request that crashed never released its key; after a while a retry may take it over.
-    if IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=stale).update(created_at=timezone.now()):
+    # In flight and committed: left by a request that crashed before answers were stored in the
+    # request's own transaction. After a while a retry may take it over.
+    if record.created_at < timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS):
         return record
     raise IdempotencyInFlight()
 
 
-def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
-    """Keeps a successful answer for replay; anything else releases the key for a corrected retry."""
-    if 200 <= status < 300:
-        record.state = IdempotencyRecord.State.DONE
-        record.response_status = status
-        record.response_body = body
-        record.save(update_fields=["state", "response_status", "response_body"])
-    else:
-        record.delete()
+def _idempotency_take_over(record: IdempotencyRecord) -> IdempotencyRecord | None:
+    """Locks a stale in-flight record for this request, unless another retry took it first."""
+    stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS)
+    now = timezone.now()
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, created_at__lt=stale
+    ).update(created_at=now)
+    if not taken:
+        return None
+    record.created_at = now
+    return record
+
+
+def _idempotency_store(claim: IdempotencyClaim) -> None:
+    """Keeps a successful answer for replay; anything else rolls the request back."""
+    if claim.status is None or not 200 <= claim.status < 300:
+        transaction.set_rollback(True)
+        return
+    record = claim.record
+    record.state = IdempotencyRecord.State.DONE
+    record.response_status = claim.status
+    record.response_body = claim.body
+    record.save(update_fields=["state", "response_status", "response_body"])
 
 
 def idempotency_keys_clean(*, older_than_hours: int | None = None) -> int:

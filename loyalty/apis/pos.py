@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from config.api import LedgerCursorPagination, PosAPIView, parse, problems
 from members.models import Member
-from members.selectors import member_get
+from members.selectors import MemberRef, member_get
 
 from ..models import Entry
 from ..selectors import ledger_entries_for_member, member_balances, member_tier_summary
@@ -120,10 +120,11 @@ def _member_from_ref(program, ref: dict) -> Member:
 
 
 class PurchaseBaseView(PosAPIView):
-    def purchase_input(self, request: Request) -> tuple[Member, PurchaseInput]:
+    def purchase_input(self, request: Request) -> tuple[MemberRef, PurchaseInput]:
         serializer = PurchaseIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return _member_from_ref(self.program, serializer.validated_data["member"]), serializer.to_input()
+        ((field, value),) = serializer.validated_data["member"].items()
+        return MemberRef(field, value), serializer.to_input()
 
 
 class PurchaseView(PurchaseBaseView):
@@ -138,8 +139,9 @@ class PurchaseView(PurchaseBaseView):
         "the program: sending the same purchase again returns the first answer (200) and awards nothing more.",
     )
     def post(self, request: Request) -> Response:
-        member, data = self.purchase_input(request)
-        result = purchase_record(program=self.program, member=member, data=data)
+        # The service looks the member up as it locks their account: one statement for both.
+        ref, data = self.purchase_input(request)
+        result = purchase_record(program=self.program, member=ref, data=data)
         return Response(purchase_output(result, data.external_id), status=200 if result.replayed else 201)
 
 
@@ -152,7 +154,8 @@ class PurchaseSimulateView(PurchaseBaseView):
         summary="Compute the points of a purchase without recording it",
     )
     def post(self, request: Request) -> Response:
-        member, data = self.purchase_input(request)
+        ref, data = self.purchase_input(request)
+        member = member_get(program=self.program, field=ref.field, value=ref.value)
         result = purchase_simulate(program=self.program, member=member, data=data)
         return Response(purchase_output(result, data.external_id))
 

@@ -3,6 +3,7 @@
 Shared by purchases, events (signup, birthday, referral, custom) and their jobs.
 """
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -25,9 +26,8 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
     """What the rules need to know about the member: tier, purchases so far, and, when
     some rule has a per-member cap, what those rules already gave today and this month
     (one query, whatever the number of rules)."""
-    tier = ruleset.tier(account.tier_id)
-    used_today: dict[int, int] = {}
-    used_this_month: dict[int, int] = {}
+    rows: Iterable[tuple[int, date, int]] = ()
+    today = None
     capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
     if capped:
         today = local_date(account.member.program, occurred_at)
@@ -37,16 +37,39 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
             )
             .values("rule_id", "local_date")
             .annotate(points=Sum("points"))
+            .values_list("rule_id", "local_date", "points")
         )
-        for row in rows:
-            used_this_month[row["rule_id"]] = used_this_month.get(row["rule_id"], 0) + row["points"]
-            if row["local_date"] == today:
-                used_today[row["rule_id"]] = row["points"]
+    return member_context_of(
+        ruleset=ruleset, tier_id=account.tier_id, purchases_before=account.purchases, awards=rows, today=today
+    )
+
+
+def member_context_of(
+    *,
+    ruleset: ProgramRuleset,
+    tier_id: int | None,
+    purchases_before: int,
+    awards: Iterable[tuple[int, date, int]] = (),
+    today: date | None = None,
+) -> MemberContext:
+    """The member context from what is known already (no query; the import keeps these in memory).
+    `awards` are the member's (rule id, local date, points) of capped rules, given with `today`,
+    the purchase's local date: those of today's month up to today count against the caps."""
+    used_today: dict[int, int] = {}
+    used_this_month: dict[int, int] = {}
+    if today is not None:
+        month_start = today.replace(day=1)
+        for rule_id, day, points in awards:
+            if month_start <= day <= today:
+                used_this_month[rule_id] = used_this_month.get(rule_id, 0) + points
+                if day == today:
+                    used_today[rule_id] = used_today.get(rule_id, 0) + points
+    tier = ruleset.tier(tier_id)
     return MemberContext(
         tier_id=tier.id if tier else None,
         tier_name=tier.name if tier else "",
         tier_multiplier=tier.earn_multiplier if tier else MemberContext.tier_multiplier,
-        purchases_before=account.purchases,
+        purchases_before=purchases_before,
         used_today=used_today,
         used_this_month=used_this_month,
     )
@@ -110,9 +133,13 @@ def awards_post(
         )
         for a in evaluation.awards
     )
-    spent = {a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids}
+    rule_budgets_spend({a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids})
+    return entry
+
+
+def rule_budgets_spend(spent: dict[int, int]) -> None:
+    """Adds points given to the budgets of their rules (the caller holds the rules' locks)."""
     if spent:
         EarningRule.objects.filter(pk__in=spent).update(
             budget_used=Case(*(When(pk=pk, then=F("budget_used") + points) for pk, points in spent.items()))
         )
-    return entry

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
-from members.models import Member, MemberStatus
+from members.models import Member, MemberStatus, Program
 
 from ..exceptions import InsufficientPoints, InvalidAmount, TransferNotAllowed
 from ..models import Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
@@ -57,6 +57,16 @@ def lock_accounts_by_id(member_ids: Iterable[int]) -> dict[int, Account]:
     """Locks existing accounts in primary-key order (the one lock order everywhere)."""
     rows = Account.objects.select_for_update(of=("self",)).select_related("member", "member__program")
     return {account.pk: account for account in rows.filter(pk__in=sorted(member_ids)).order_by("pk")}
+
+
+def lock_account_where(*, program: Program, member_filter: dict[str, object], condition: Q) -> Account | None:
+    """Locks the account of the program's member that `member_filter` (Member field lookups)
+    names, if it exists and `condition` (on the account) holds, reading account, member and
+    program in one statement, as `lock_accounts_by_id` does. One account only: a caller that
+    needs another one locked too uses `lock_accounts` (primary-key order)."""
+    member_filter = {f"member__{lookup}": value for lookup, value in member_filter.items()}
+    rows = Account.objects.select_for_update(of=("self",)).select_related("member", "member__program")
+    return rows.filter(condition, member__program=program, **member_filter).first()
 
 
 def _replayed(*, member: Member, key: str | None, kind: str, amount: int) -> Entry | None:

@@ -14,16 +14,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from members.models import Member, Program
+from members.selectors import MemberRef, member_get, member_lookup
 
 from ..exceptions import CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
 from ..models import Account, Purchase, PurchaseLine
 from ..rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset
 from .awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
-from .ledger import apply_deltas, ensure_active, lock_accounts
+from .ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts
 from .tiers import TierChange, qualified_tier, tier_metric_value, tier_promote_if_qualified, window_start
 
 # Tills' clocks drift; a purchase a little in the future is accepted.
@@ -133,11 +135,30 @@ def _replay(existing: Purchase, member: Member, data: PurchaseInput) -> Purchase
     )
 
 
-@transaction.atomic
-def purchase_record(*, program: Program, member: Member, data: PurchaseInput) -> PurchaseResult:
-    _validate(program, data)
+def _lock_buyer(program: Program, member: Member | MemberRef) -> tuple[dict[int, Account], Member, Member | None]:
+    """Locks the buyer's account, and the referrer's when the member was referred (both in primary-key
+    order); returns the accounts, the buyer and the referrer. A member named by a `MemberRef` is looked up
+    by the lock itself, in one statement, unless this may be a referred member's first purchase, which
+    needs the referrer's account too."""
+    if isinstance(member, MemberRef):
+        account = lock_account_where(
+            program=program,
+            member_filter=member_lookup(field=member.field, value=member.value),
+            condition=Q(member__referred_by__isnull=True) | Q(purchases__gt=0),
+        )
+        if account is not None:
+            return {account.pk: account}, account.member, None
+        member = member_get(program=program, field=member.field, value=member.value)
     referrer = Member(pk=member.referred_by_id, program_id=program.pk) if member.referred_by_id else None
-    accounts = lock_accounts([member, *([referrer] if referrer else [])])
+    return lock_accounts([member, *([referrer] if referrer else [])]), member, referrer
+
+
+@transaction.atomic
+def purchase_record(*, program: Program, member: Member | MemberRef, data: PurchaseInput) -> PurchaseResult:
+    """Records a purchase of `member` (a Member, or a MemberRef the till sent: MemberNotFound when
+    it names no member of the program)."""
+    accounts, member, referrer = _lock_buyer(program, member)
+    _validate(program, data)
     account = accounts[member.pk]
     existing = Purchase.objects.filter(program=program, external_id=data.external_id).first()
     if existing is not None:

@@ -1,16 +1,19 @@
 """Idempotency-Key on writes (DESIGN.md section 10): replay, reuse, in-flight, scoping, retries."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.services.ledger import ledger_credit
 from members.models import IdempotencyRecord, Member
-from members.services import idempotency_keys_clean, member_update
+from members.services import api_key_create, idempotency_keys_clean, member_update
+from tests.loyalty.test_ledger_concurrency import run_at_once
 
-from ..factories import MemberFactory, StaffFactory
+from ..factories import MemberFactory, ProgramFactory, StaffFactory
 from .utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint, staff_client
 
 KEY = "3f2c9a1e-0b7d-4c55-9a53-2f1e8e6b7c10"
@@ -256,6 +259,72 @@ def test_keys_are_kept_at_least_24_hours(pos_client):
 
     assert second["Idempotent-Replayed"] == "true"
     assert second.json() == first.json()
+    assert Member.objects.count() == 1
+
+
+# --- Simultaneous requests (PostgreSQL) ---------------------------------------------------------
+
+
+def _enroll_at_once(program, bodies):
+    _, api_key = api_key_create(program=program, name="Till")
+
+    def send(i: int):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+        return _enroll(client, bodies[i])
+
+    responses = run_at_once(len(bodies), send)
+    assert not [r for r in responses if isinstance(r, Exception)], responses
+    return responses
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_copies_with_one_key_enroll_once_and_replay():
+    """Enrolling has no natural key: without the Idempotency-Key the copies would answer 409."""
+    program = ProgramFactory()
+
+    responses = _enroll_at_once(program, [ENROLL_BODY] * 12)
+
+    assert [r.status_code for r in responses] == [201] * 12, [r.content for r in responses]
+    assert sum(r.get("Idempotent-Replayed") != "true" for r in responses) == 1
+    assert all(r.json() == responses[0].json() for r in responses)
+    assert Member.objects.count() == Account.objects.count() == 1
+    record = IdempotencyRecord.objects.get()
+    assert (record.state, record.response_status, record.response_body) == ("done", 201, responses[0].json())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_requests_with_one_key_and_other_bodies_run_one():
+    program = ProgramFactory()
+    bodies = [{"email": f"member{i}@example.com"} for i in range(8)]
+
+    responses = _enroll_at_once(program, bodies)
+
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 422: 7}, statuses
+    for response in responses:
+        if response.status_code == 422:
+            assert_problem(response, 422, "idempotency_key_reused")
+    enrolled = Member.objects.get()
+    winner = next(i for i, r in enumerate(responses) if r.status_code == 201)
+    assert enrolled.email == bodies[winner]["email"]
+    assert IdempotencyRecord.objects.get().state == "done"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_failures_with_one_key_leave_the_key_free():
+    program = ProgramFactory()
+    MemberFactory(program=program, email="jana@example.com")
+
+    responses = _enroll_at_once(program, [{"email": "jana@example.com"}] * 6)
+
+    for response in responses:
+        assert_problem(response, 409, "member_already_exists")
+        assert "Idempotent-Replayed" not in response
+    assert IdempotencyRecord.objects.count() == 0
     assert Member.objects.count() == 1
 
 

@@ -1,6 +1,8 @@
 """Integration API: API-key authentication, tenant isolation and throttling on every endpoint."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from config.api import ApiKeyThrottle
@@ -111,6 +113,21 @@ def test_revoked_key_is_rejected(program, target, method, url, data):
 
     assert_problem(response, 401, "authentication_failed")
     assert db_state() == before
+
+
+def test_a_key_is_read_once_and_refused_as_soon_as_it_is_revoked(program, target):
+    api_key, key = api_key_create(program=program, name="Till")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert client.get(pos_member_url(target.pk)).status_code == 200
+
+    with CaptureQueriesContext(connection) as cached:
+        assert client.get(pos_member_url(target.pk)).status_code == 200
+    api_key_revoke(api_key=api_key)
+    response = client.get(pos_member_url(target.pk))
+
+    assert not [q for q in cached.captured_queries if "members_apikey" in q["sql"]]
+    assert_problem(response, 401, "authentication_failed")
 
 
 def test_a_valid_key_is_marked_as_used(program, target):

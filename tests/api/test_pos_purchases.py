@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -331,6 +333,18 @@ def test_idempotency_key_reused_for_another_purchase_is_refused(pos_client, buye
 
     assert_problem(response, 422, "idempotency_key_reused")
     assert state() == before
+
+
+def test_a_purchase_reads_its_member_once_with_the_account_lock(pos_client, buyer):
+    assert post(pos_client, PURCHASES_URL, purchase_body(external_id="TILL7-1")).status_code == 201  # the account
+
+    with CaptureQueriesContext(connection) as queries:
+        response = post(pos_client, PURCHASES_URL, purchase_body(external_id="TILL7-2"))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["member_id"] == buyer.pk
+    member_reads = [q["sql"] for q in queries.captured_queries if '"members_member"' in q["sql"]]
+    assert len(member_reads) == 1 and member_reads[0].startswith('SELECT "loyalty_account"')
 
 
 # --- Simulation -------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.audit import ledger_audit
@@ -19,7 +21,8 @@ from loyalty.services.ledger import ledger_debit
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
 from loyalty.services.returns import ReturnLineInput, return_record
 from loyalty.services.rules import earning_rule_save
-from members.exceptions import MemberSuspended
+from members.exceptions import MemberNotFound, MemberSuspended
+from members.selectors import MemberRef
 from members.services import member_suspend
 from tests.factories import MemberFactory, ProgramFactory
 
@@ -264,6 +267,61 @@ def test_first_purchase_bonus_and_referral_for_both_sides(shop):
 
     assert balances(referee) == (100 + 50 + 200 + 100, 0, 0)
     assert balances(referrer) == (200, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [MemberRef("card", "4000-1111-2222"), MemberRef("email", " Jana@Example.com"), MemberRef("id", "member")],
+    ids=["card", "email", "id"],
+)
+def test_a_member_named_by_reference_is_looked_up_by_the_lock(shop, ref):
+    member = MemberFactory(program=shop, card="400011112222", email="jana@example.com")
+    Account.objects.create(member=member, program=shop)
+    ref = MemberRef("id", str(member.pk)) if ref.value == "member" else ref
+
+    with CaptureQueriesContext(connection) as queries:
+        result = purchase_record(program=shop, member=ref, data=purchase())
+
+    assert (result.member, result.purchase.member, balances(member)) == (member, member, (100, 0, 0))
+    member_reads = [q["sql"] for q in queries.captured_queries if '"members_member"' in q["sql"]]
+    assert len(member_reads) == 1 and '"loyalty_account"' in member_reads[0]
+
+
+def test_a_referred_members_first_purchase_by_reference_pays_the_referral(shop):
+    referrer = MemberFactory(program=shop)
+    referee = MemberFactory(program=shop, referred_by=referrer, card="400011112222")
+    Account.objects.create(member=referee, program=shop)  # an account, no purchase yet
+    rule(shop, name="Referral", kind="event", event="referral", points=200)
+    ref = MemberRef("card", "400011112222")
+
+    purchase_record(program=shop, member=ref, data=purchase(external_id="A"))
+    purchase_record(program=shop, member=ref, data=purchase(external_id="B"))
+
+    assert balances(referee) == (100 + 200 + 100, 0, 0)
+    assert balances(referrer) == (200, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [MemberRef("card", "999999999999"), MemberRef("email", ""), MemberRef("id", "1.5"), MemberRef("id", "0")],
+    ids=["unknown card", "empty email", "not an id", "zero id"],
+)
+def test_a_reference_to_no_member_is_not_found(shop, buyer, ref):
+    with pytest.raises(MemberNotFound):
+        purchase_record(program=shop, member=ref, data=purchase())
+
+    assert Purchase.objects.count() == 0
+
+
+def test_a_reference_to_another_programs_member_is_not_found(shop, buyer):
+    stranger = MemberFactory(program=ProgramFactory(currency="EUR"), card="400055556666")
+    Account.objects.create(member=stranger, program=stranger.program)
+
+    for ref in (MemberRef("id", stranger.pk), MemberRef("card", stranger.card)):
+        with pytest.raises(MemberNotFound):
+            purchase_record(program=shop, member=ref, data=purchase())
+
+    assert Purchase.objects.count() == 0
 
 
 def test_daily_cap_counts_earlier_awards(shop, buyer):

@@ -1,5 +1,6 @@
 import json
 from datetime import UTC, date, datetime, timedelta
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -126,6 +127,42 @@ def test_api_keys_are_hashed_and_revocable(program):
     assert api_key_authenticate("garbage") is None
     api_key_revoke(api_key=api_key)
     assert api_key_authenticate(plain) is None
+
+
+def test_an_authenticated_api_key_is_cached_until_revoked(program, django_assert_num_queries):
+    api_key, plain = api_key_create(program=program, name="Till")
+    with django_assert_num_queries(2):  # the key and its program; last_used_at
+        assert api_key_authenticate(plain) == api_key
+
+    with django_assert_num_queries(0):
+        cached = api_key_authenticate(plain)
+
+    assert (cached, cached.program, cached.last_used_at) == (api_key, program, ApiKey.objects.get().last_used_at)
+    api_key_revoke(api_key=api_key)
+    assert api_key_authenticate(plain) is None
+
+
+def test_a_cached_api_key_is_still_touched_once_a_minute(program):
+    api_key, plain = api_key_create(program=program, name="Till")
+    api_key_authenticate(plain)
+    first = ApiKey.objects.get().last_used_at
+
+    api_key_authenticate(plain)  # cached, used less than a minute ago: nothing to write
+    assert ApiKey.objects.get().last_used_at == first
+    later = first + timedelta(minutes=2)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        api_key_authenticate(plain)
+
+    assert ApiKey.objects.get().last_used_at == later
+
+
+def test_api_key_cache_can_be_turned_off(program, settings, django_assert_num_queries):
+    settings.API_KEY_CACHE_SECONDS = 0
+    api_key, plain = api_key_create(program=program, name="Till")
+    api_key_authenticate(plain)
+
+    with django_assert_num_queries(1):
+        assert api_key_authenticate(plain) == api_key
 
 
 def test_create_program_and_api_key_commands(db, capsys):
