@@ -1,0 +1,69 @@
+"""The program manager's admin: programs, members and API keys.
+
+- Scoping: a superuser sees everything; any other staff user sees only the
+  programs `config.api.managed_programs` gives them and the rows of those
+  programs, and can pick only those programs in forms.
+- Writes go through `members.services`; actions ask for confirmation first.
+  The buttons on a change page post the same actions for that one object, so
+  each action has one implementation and one permission check.
+- The points part of the member page (balances, ledger, adjustments) lives in
+  `loyalty.admin`, which extends `MemberAdmin`: imports point one way
+  (members <- loyalty).
+
+One module per subject: `base` (scoping, action buttons and confirmation pages,
+helpers), `programs`, `members` (the member admin and its filters), `api_keys`.
+"""
+
+from .api_keys import ApiKeyAdmin, ApiKeyStateFilter
+from .base import (
+    ACTION_PAGE_SHOWN,
+    ManagedProgramFilter,
+    ObjectActionsAdmin,
+    ProgramScopedAdmin,
+    adopt,
+    done_with,
+    member_search_q,
+    plural,
+)
+from .members import (
+    IDENTIFIERS,
+    PROFILE_FIELDS,
+    ClvFilter,
+    MemberAdmin,
+    MemberForm,
+    MemberStatusFilter,
+    NpsGroupFilter,
+    PAliveFilter,
+    RangeListFilter,
+    SegmentFilter,
+)
+from .programs import ANALYTICS_FIELDS, PROGRAM_HELP, TIER_FIELDS, ProgramAdmin, ProgramForm, timezone_choices
+
+__all__ = [
+    "ACTION_PAGE_SHOWN",
+    "ANALYTICS_FIELDS",
+    "IDENTIFIERS",
+    "PROFILE_FIELDS",
+    "PROGRAM_HELP",
+    "TIER_FIELDS",
+    "ApiKeyAdmin",
+    "ApiKeyStateFilter",
+    "ClvFilter",
+    "ManagedProgramFilter",
+    "MemberAdmin",
+    "MemberForm",
+    "MemberStatusFilter",
+    "NpsGroupFilter",
+    "ObjectActionsAdmin",
+    "PAliveFilter",
+    "ProgramAdmin",
+    "ProgramForm",
+    "ProgramScopedAdmin",
+    "RangeListFilter",
+    "SegmentFilter",
+    "adopt",
+    "done_with",
+    "member_search_q",
+    "plural",
+    "timezone_choices",
+]

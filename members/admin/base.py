@@ -1,0 +1,204 @@
+"""Shared pieces of the manager's admin, also used by `loyalty.admin` and `rewards.admin`:
+program scoping (`ProgramScopedAdmin`, `ManagedProgramFilter`), actions shown as
+buttons on the change page with their confirmation pages (`ObjectActionsAdmin`),
+and small helpers for messages and searches.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import Model, Q, QuerySet
+from django.forms import Media
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from config.api import managed_programs
+
+from ..exceptions import DomainError
+from ..models import Program
+from ..services import normalize_card, normalize_phone
+
+ACTION_PAGE_SHOWN = 20  # objects listed by name on a confirmation page; the rest are counted
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def done_with(objects: list[Any], noun: str) -> str:
+    """Who an action was done to, for its message: the one object's name, or how many."""
+    return str(objects[0]) if len(objects) == 1 else plural(len(objects), noun)
+
+
+def adopt(target: Model, source: Model) -> None:
+    """Gives the admin's unsaved instance the row a service created, so that the
+    admin's log entry, related-field saving and redirect use the real row."""
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    target._state.adding = False
+    target._state.db = source._state.db
+
+
+def member_search_q(term: str, prefix: str = "") -> Q | None:
+    """Exact matches for what a manager types to find one member: a card number
+    with or without separators, a phone number, an external id or a member id."""
+    term = term.strip()
+    if not term:
+        return None
+    q = Q(**{f"{prefix}external_id": term})
+    if card := normalize_card(term):
+        q |= Q(**{f"{prefix}card": card})
+    if (phone := normalize_phone(term)) and phone.lstrip("+"):
+        q |= Q(**{f"{prefix}phone": phone})
+    if term.isascii() and term.isdigit() and int(term) < 2**63:
+        q |= Q(**{f"{prefix}pk": int(term)})
+    return q
+
+
+# --- Shared pieces ---------------------------------------------------------------
+
+
+class ManagedProgramFilter(admin.SimpleListFilter):
+    """Filter by program, offering only the programs the user manages (and hidden when that is one)."""
+
+    title = "program"
+    parameter_name = "program"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(pk), name) for pk, name in managed_programs(request.user).values_list("pk", "name")]
+
+    def has_output(self) -> bool:
+        return len(self.lookup_choices) > 1
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value not in {key for key, _ in self.lookup_choices}:
+            return queryset.none()
+        return queryset.filter(program_id=int(value))
+
+
+class ProgramScopedAdmin(admin.ModelAdmin):
+    """Only rows of the programs the user manages; Program choices limited the same way."""
+
+    program_lookup = "program"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        programs = managed_programs(request.user)
+        return super().get_queryset(request).filter(**{f"{self.program_lookup}__in": programs})
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model is Program:
+            kwargs["queryset"] = managed_programs(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # A manager of one program does not need a column repeating its name.
+        columns = super().get_list_display(request)
+        if "program" in columns and managed_programs(request.user).count() <= 1:
+            return [column for column in columns if column != "program"]
+        return columns
+
+
+class ObjectActionsAdmin(admin.ModelAdmin):
+    """Shows some of the list's actions as buttons on the change page.
+
+    A button posts to the changelist exactly as the action dropdown would, with
+    `_from_object` set so that the action returns to the object afterwards.
+    """
+
+    object_actions: tuple[str, ...] = ()
+    object_action_labels: dict[str, str] = {}  # shorter labels for one object; the list's description otherwise
+    change_form_template = "admin/members/change_form_with_actions.html"
+
+    def object_action_applies(self, obj: Any, name: str) -> bool:
+        return True
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            actions = self.get_actions(request)
+            context["object_actions"] = [
+                (name, self.object_action_labels.get(name, actions[name][2]))
+                for name in self.object_actions
+                if name in actions and self.object_action_applies(obj, name)
+            ]
+            context["changelist_url"] = self.changelist_url()
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def changelist_url(self) -> str:
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=self.admin_site.name)
+
+    def action_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        *,
+        action: str,
+        title: str,
+        intro: str,
+        button: str,
+        form: Any = None,
+        danger: bool = False,
+        template: str = "admin/members/action_confirmation.html",
+    ) -> TemplateResponse:
+        """The page between choosing an action and running it: a confirmation, or a form."""
+        request.current_app = self.admin_site.name
+        count = queryset.count()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "button": button,
+            "danger": danger,
+            "action": action,
+            "form": form,
+            "media": self.media + (form.media if form is not None else Media()),
+            "objects": list(queryset[:ACTION_PAGE_SHOWN]),
+            "more": max(count - ACTION_PAGE_SHOWN, 0),
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "from_object": request.POST.get("_from_object", ""),
+            "changelist_url": self.changelist_url(),
+        }
+        return TemplateResponse(request, template, context)
+
+    def after_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Back to the object when the action was started from its page, else to the list."""
+        if not request.POST.get("_from_object"):
+            return None
+        pks = list(queryset.values_list("pk", flat=True)[:2])
+        if len(pks) != 1:
+            return None
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pks[0]], current_app=self.admin_site.name)
+        )
+
+    def run_each(
+        self, request: HttpRequest, queryset: QuerySet, service: Callable[[Any], Any], done: str, noun: str
+    ) -> None:
+        """Calls `service` on every selected object; domain errors become error messages."""
+        succeeded = []
+        for obj in queryset:
+            try:
+                service(obj)
+            except DomainError as exc:
+                self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+            else:
+                succeeded.append(obj)
+        if succeeded:
+            self.message_user(request, f"{done} {done_with(succeeded, noun)}.", messages.SUCCESS)

@@ -1,0 +1,388 @@
+"""Members: the profile form, the list's filters (status, program, analytics) and
+the status and GDPR erase actions. The points part of the member page lives in
+`loyalty.admin`, which extends `MemberAdmin`.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from config.api import managed_programs
+
+from ..exceptions import MemberAlreadyExists
+from ..models import Member, MemberStatus
+from ..services import (
+    format_card,
+    member_close,
+    member_create,
+    member_erase,
+    member_identifiers_check,
+    member_reactivate,
+    member_suspend,
+    member_update,
+    normalize_card,
+    normalize_email,
+    normalize_phone,
+)
+from .base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
+
+PROFILE_FIELDS = [
+    "card",
+    "external_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "acquisition_channel",
+    "consent_email",
+    "consent_sms",
+    "consent_push",
+]
+IDENTIFIERS = ["card", "external_id", "email", "phone"]
+
+
+class MemberForm(ModelForm):
+    """Profile fields, normalised as the services store them; duplicates are form errors."""
+
+    class Meta:
+        model = Member
+        fields = ["program", *PROFILE_FIELDS]
+        help_texts = {
+            "card": "With or without spaces or dashes; stored as letters and digits only. Leave empty to generate one.",
+            "phone": "With the country code, e.g. +420 777 123 456.",
+            "external_id": "The shop's customer id, if the shop has one.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "card" in self.fields:
+            self.fields["card"].required = self.instance.pk is not None
+            if self.instance.pk is not None:
+                self.initial["card"] = format_card(self.instance.card)
+
+    def clean_card(self) -> str:
+        raw = self.cleaned_data.get("card") or ""
+        card = normalize_card(raw)
+        if raw and not card:
+            raise ValidationError("Use letters and digits.")
+        return card
+
+    def clean_external_id(self) -> str | None:
+        return (self.cleaned_data.get("external_id") or "").strip() or None
+
+    def clean_email(self) -> str | None:
+        return normalize_email(self.cleaned_data.get("email"))
+
+    def clean_phone(self) -> str | None:
+        raw = self.cleaned_data.get("phone") or ""
+        phone = normalize_phone(raw)
+        if raw.strip() and not (phone or "").lstrip("+"):
+            raise ValidationError("Enter a phone number with digits.")
+        return phone
+
+    def clean_birth_date(self) -> Any:
+        value = self.cleaned_data.get("birth_date")
+        if value and value > timezone.localdate():
+            raise ValidationError("The birth date cannot be in the future.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        program = cleaned.get("program") if "program" in self.fields else getattr(self.instance, "program", None)
+        if program is None:
+            return cleaned
+        values = {field: cleaned.get(field) for field in IDENTIFIERS if field in self.fields}
+        try:
+            member_identifiers_check(program=program, values=values, exclude_pk=self.instance.pk)
+        except MemberAlreadyExists as exc:
+            for field in exc.extra.get("fields", []):
+                self.add_error(field, f"Another member of {program} already has this {field.replace('_', ' ')}.")
+        return cleaned
+
+
+class MemberStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [*MemberStatus.choices, ("erased", "Erased (GDPR)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "erased":
+            return queryset.filter(erased_at__isnull=False)
+        if value in MemberStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+# Analytics filters. `loyalty` writes the analytics (imports point members <- loyalty), so these reach its
+# rows through the reverse relations `analytics` and `nps_answers` only.
+
+
+class SegmentFilter(admin.SimpleListFilter):
+    title = "RFM segment"
+    parameter_name = "segment"
+    NONE = "-"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        analytics = Member._meta.get_field("analytics").related_model
+        names = (
+            analytics.objects.filter(program__in=managed_programs(request.user))
+            .exclude(segment="")
+            .order_by("segment")
+            .values_list("segment", flat=True)
+            .distinct()
+        )
+        return [(name, name) for name in names] + [(self.NONE, "No purchase yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(Q(analytics__isnull=True) | Q(analytics__segment=""))
+        return queryset if value is None else queryset.filter(analytics__segment=value)
+
+
+class RangeListFilter(admin.ListFilter):
+    """Members whose `field` is at least `<prefix>_min` and below `<prefix>_max` (either may be left out):
+    the choices are preset ranges; a query string may carry any bounds."""
+
+    field = ""
+    prefix = ""
+    ranges: list[tuple[str, str | None, str | None]] = []  # (label, min, max)
+
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: admin.ModelAdmin) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.expected_parameters():
+            if name in params:
+                value = params.pop(name)
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def expected_parameters(self) -> list[str]:
+        return [f"{self.prefix}_min", f"{self.prefix}_max"]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        lookups = dict(zip(self.expected_parameters(), ("gte", "lt"), strict=True))
+        try:
+            bounds = {f"{self.field}__{lookups[name]}": float(value) for name, value in self.used_parameters.items()}
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset.filter(**bounds)
+
+    def choices(self, changelist: Any):
+        low, high = self.expected_parameters()
+        current = (self.used_parameters.get(low), self.used_parameters.get(high))
+        yield {
+            "selected": current == (None, None),
+            "query_string": changelist.get_query_string(remove=[low, high]),
+            "display": "All",
+        }
+        yield from (
+            {
+                "selected": current == (minimum, maximum),
+                "query_string": changelist.get_query_string(
+                    {name: value for name, value in ((low, minimum), (high, maximum)) if value is not None},
+                    [name for name, value in ((low, minimum), (high, maximum)) if value is None],
+                ),
+                "display": label,
+            }
+            for label, minimum, maximum in self.ranges
+        )
+
+
+class PAliveFilter(RangeListFilter):
+    title = "probability active (P(alive))"
+    field = "analytics__p_alive"
+    prefix = "p_alive"
+    ranges = [
+        ("Below 20 %", None, "0.2"),
+        ("20–50 %", "0.2", "0.5"),
+        ("50–80 %", "0.5", "0.8"),
+        ("80 % or more", "0.8", None),
+    ]
+
+
+class ClvFilter(RangeListFilter):
+    title = "predicted lifetime value"
+    field = "analytics__clv_predicted"
+    prefix = "clv"
+    ranges = [
+        ("Below 50", None, "50"),
+        ("50–200", "50", "200"),
+        ("200–1,000", "200", "1000"),
+        ("1,000 or more", "1000", None),
+    ]
+
+
+class NpsGroupFilter(admin.SimpleListFilter):
+    """By the member's latest NPS answer (on equal times, the later recorded), grouped as in
+    `loyalty.analytics.nps`: promoters 9–10, passives 7–8, detractors 0–6."""
+
+    title = "NPS group"
+    parameter_name = "nps"
+    GROUPS = {"promoter": (9, 11), "passive": (7, 9), "detractor": (0, 7)}
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("promoter", "Promoters (9–10)"), ("passive", "Passives (7–8)"), ("detractor", "Detractors (0–6)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in self.GROUPS:
+            return queryset
+        low, high = self.GROUPS[self.value()]
+        latest = (
+            Member.objects.filter(pk=OuterRef("pk"), nps_answers__isnull=False)
+            .order_by("-nps_answers__answered_at", "-nps_answers__id")
+            .values("nps_answers__score")[:1]
+        )
+        return queryset.annotate(latest_nps=Subquery(latest)).filter(latest_nps__gte=low, latest_nps__lt=high)
+
+
+@admin.register(Member)
+class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
+    form = MemberForm
+    list_display = ["card_number", "name", "email", "status", "program"]
+    list_display_links = ["card_number", "name"]
+    list_filter = [MemberStatusFilter, ManagedProgramFilter, SegmentFilter, PAliveFilter, ClvFilter, NpsGroupFilter]
+    list_select_related = ["program"]
+    list_per_page = 50
+    ordering = ["-id"]
+    search_fields = ["first_name", "last_name", "email", "=external_id"]
+    search_help_text = "Name, email, phone, card number (with or without dashes), external id or member id."
+    save_on_top = True
+    fieldsets = [
+        (None, {"fields": ["program", "card", "external_id", "status"]}),
+        ("Person", {"fields": ["first_name", "last_name", "email", "phone", "birth_date"]}),
+        ("Consents", {"fields": ["consent_email", "consent_sms", "consent_push"]}),
+        ("Enrollment", {"fields": ["enrolled_at", "acquisition_channel", "referral_code", "referred_by", "user"]}),
+        ("Record", {"fields": ["status_changed_at", "erased_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = [
+        "status",
+        "enrolled_at",
+        "referral_code",
+        "referred_by",
+        "user",
+        "status_changed_at",
+        "erased_at",
+        "updated_at",
+    ]
+    actions = ["suspend", "reactivate", "close", "erase"]
+    object_actions = ("suspend", "reactivate", "close", "erase")
+    object_action_labels = {"suspend": "Suspend", "reactivate": "Reactivate", "close": "Close", "erase": "Erase (GDPR)"}
+
+    @admin.display(description="Card", ordering="card")
+    def card_number(self, member: Member) -> str:
+        return format_html('<span style="white-space: nowrap">{}</span>', format_card(member.card))
+
+    @admin.display(description="Name", ordering="last_name")
+    def name(self, member: Member) -> str:
+        return member.full_name or "—"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Member | None = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        # A member's points live in their program: they never move to another one.
+        return [*readonly, "program"] if obj is not None else readonly
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if (exact := member_search_q(search_term)) is not None:
+            results = results | queryset.filter(exact)
+        return results, may_have_duplicates
+
+    def has_change_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
+        # Erased members stay anonymous: nobody types personal data back in.
+        return super().has_change_permission(request, obj) and (obj is None or obj.erased_at is None)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
+        return False  # members keep their history; erase (GDPR) or close them instead
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.delete_member")
+
+    def create_member(self, **fields: Any) -> Member:
+        return member_create(**fields)
+
+    def save_model(self, request: HttpRequest, obj: Member, form: ModelForm, change: bool) -> None:
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in PROFILE_FIELDS}
+            if fields:
+                member_update(member=obj, **fields)
+            return
+        fields = {name: form.cleaned_data.get(name) for name in ["program", *PROFILE_FIELDS] if name in form.fields}
+        fields["card"] = fields.get("card") or None
+        fields["first_name"] = fields.get("first_name") or ""
+        fields["last_name"] = fields.get("last_name") or ""
+        adopt(obj, self.create_member(**fields))
+
+    def object_action_applies(self, obj: Member, name: str) -> bool:
+        applies = {
+            "suspend": obj.status == MemberStatus.ACTIVE,
+            "reactivate": obj.status == MemberStatus.SUSPENDED,
+            "close": obj.status != MemberStatus.CLOSED,
+            "erase": obj.erased_at is None,
+        }
+        return applies.get(name, True)
+
+    def _status_action(
+        self, request: HttpRequest, queryset: QuerySet, *, name: str, service: Callable, title: str, intro: str
+    ) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            return self.action_page(request, queryset, action=name, title=title, intro=intro, button=f"Yes, {name}")
+        done = {"suspend": "Suspended", "reactivate": "Reactivated", "close": "Closed"}[name]
+        self.run_each(request, queryset, lambda member: service(member=member), done, "member")
+        return self.after_action(request, queryset)
+
+    @admin.action(description="Suspend selected members", permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        intro = "Suspended members can neither earn nor spend points until they are reactivated."
+        return self._status_action(
+            request, queryset, name="suspend", service=member_suspend, title="Suspend members", intro=intro
+        )
+
+    @admin.action(description="Reactivate selected members", permissions=["change"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        intro = "Reactivated members can earn and spend points again."
+        return self._status_action(
+            request, queryset, name="reactivate", service=member_reactivate, title="Reactivate members", intro=intro
+        )
+
+    @admin.action(description="Close selected members", permissions=["change"])
+    def close(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        intro = "Closing is final: a closed member cannot earn or spend any more, but keeps their history."
+        return self._status_action(
+            request, queryset, name="close", service=member_close, title="Close members", intro=intro
+        )
+
+    @admin.action(description="Erase personal data (GDPR)", permissions=["erase"])
+    def erase(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            intro = (
+                "This cannot be undone. Names, email, phone, birth date, external id, consents and the card number "
+                "are removed and the member is closed. Their points history stays, without personal data, so the "
+                "program's books still add up."
+            )
+            return self.action_page(
+                request,
+                queryset,
+                action="erase",
+                title="Erase personal data",
+                intro=intro,
+                button="Yes, erase",
+                danger=True,
+            )
+        self.run_each(
+            request, queryset, lambda member: member_erase(member=member), "Erased the personal data of", "member"
+        )
+        return self.after_action(request, queryset)
