@@ -3,7 +3,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.admin.dashboard import dashboard_view
-from loyalty.apis import analytics, analytics_clv, analytics_rfm, manage, manage_rules, pos, pos_nps
+from loyalty.apis import (
+    analytics,
+    analytics_clv,
+    analytics_rfm,
+    manage,
+    manage_purchases,
+    manage_rules,
+    manage_tiers,
+    pos,
+    pos_nps,
+)
 from loyalty.apis.app_urls import app_patterns as loyalty_app_patterns
 from rewards.apis.app_urls import app_patterns as reward_app_patterns
 from rewards.apis.urls import manage_patterns as reward_manage_patterns
@@ -27,17 +37,17 @@ manage_patterns = [
     path("members/", manage.ManageMemberListView.as_view(), name="member-list"),
     path("members/<str:member_id>/", manage.ManageMemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_id>/adjustments/", manage.ManageAdjustmentView.as_view(), name="member-adjust"),
-    path("members/<str:member_id>/tier-pin/", manage_rules.MemberTierPinView.as_view(), name="member-tier-pin"),
+    path("members/<str:member_id>/tier-pin/", manage_tiers.MemberTierPinView.as_view(), name="member-tier-pin"),
     path("rules/", manage_rules.RuleListView.as_view(), name="rule-list"),
     path("rules/preview/", manage_rules.RulePreviewView.as_view(), name="rule-preview"),
     path("rules/<int:rule_id>/", manage_rules.RuleDetailView.as_view(), name="rule-detail"),
     path("rules/<int:rule_id>/deactivate/", manage_rules.RuleDeactivateView.as_view(), name="rule-deactivate"),
-    path("tiers/", manage_rules.TierListView.as_view(), name="tier-list"),
-    path("tiers/<int:tier_id>/", manage_rules.TierDetailView.as_view(), name="tier-detail"),
-    path("tier-history/", manage_rules.TierHistoryListView.as_view(), name="tier-history"),
-    path("purchases/", manage_rules.PurchaseListView.as_view(), name="purchase-list"),
-    path("purchases/<int:purchase_id>/", manage_rules.PurchaseDetailView.as_view(), name="purchase-detail"),
-    path("returns/", manage_rules.ReturnListView.as_view(), name="return-list"),
+    path("tiers/", manage_tiers.TierListView.as_view(), name="tier-list"),
+    path("tiers/<int:tier_id>/", manage_tiers.TierDetailView.as_view(), name="tier-detail"),
+    path("tier-history/", manage_tiers.TierHistoryListView.as_view(), name="tier-history"),
+    path("purchases/", manage_purchases.PurchaseListView.as_view(), name="purchase-list"),
+    path("purchases/<int:purchase_id>/", manage_purchases.PurchaseDetailView.as_view(), name="purchase-detail"),
+    path("returns/", manage_purchases.ReturnListView.as_view(), name="return-list"),
     path("analytics/", include(analytics.urlpatterns)),
     path("analytics/", include(analytics_rfm.urlpatterns)),
     path("analytics/", include(analytics_clv.urlpatterns)),

@@ -1,6 +1,6 @@
 """Predicted customer lifetime value of a program's members, and CLV:CAC per acquisition channel.
 
-`clv_refresh` fits the BG/NBD and Gamma-Gamma models (`clv.py`) on the members' purchase history as of a
+`clv_refresh` fits the BG/NBD and Gamma-Gamma models (`clv/`) on the members' purchase history as of a
 date and writes each member's P(alive), expected purchases over the program's horizon and predicted CLV to
 `MemberAnalytics`; the fit itself is kept as a `ClvFit`. It reads the per-member figures of the same refresh
 (`members.py`: first and last purchase, purchase days, net spend), so it runs after them, and one grouped

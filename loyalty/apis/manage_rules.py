@@ -1,4 +1,6 @@
-"""Manager API for earning rules, tiers, purchases, returns and tier history: /api/manage/v1/.
+"""Manager API for earning rules: /api/manage/v1/rules/, and what the other manager modules share
+(`requires`, `field_errors`, `ProgramRowsView`). Tiers, tier history and pins are in `manage_tiers`,
+purchases and returns in `manage_purchases`.
 
 Scoped like the rest of the manager surface: a rule, tier, purchase, return or
 member of a program the user does not manage answers 404. Rules and tiers are
@@ -13,8 +15,7 @@ from typing import Any
 import django_filters
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as drf_filters
 from drf_spectacular.utils import extend_schema
@@ -26,31 +27,19 @@ from config.api import ManageAPIView, parse, problems
 from members.models import Program
 from members.selectors import member_get
 
-from ..models import Account, Channel, EarningRule, Purchase, Return, Tier, TierChangeReason, TierHistory
-from ..services.rules import earning_rule_deactivate, earning_rule_save, tier_save
-from ..services.tiers import tier_pin
-from .manage import ManagedMembersView
+from ..models import EarningRule, Tier
+from ..services.rules import earning_rule_deactivate, earning_rule_save
 from .rule_serializers import (
-    PurchaseDetailOutput,
-    PurchaseOutput,
-    ReturnOutput,
     RuleCreateInput,
     RuleDeactivateInput,
     RuleInput,
     RuleOutput,
     RulePreviewInput,
     RulePreviewOutput,
-    TierCreateInput,
-    TierHistoryOutput,
-    TierInput,
-    TierOutput,
-    TierPinInput,
-    TierPinOutput,
     rules_preview,
 )
 
 RULE_TAGS = ["Manager: rules and tiers"]
-PURCHASE_TAGS = ["Manager: purchases"]
 MAX_ID = 2**63 - 1
 
 
@@ -84,21 +73,6 @@ def _rule_saved(rule: EarningRule, tiers: list[Tier] | None, errors: dict[str, l
         raise serializers.ValidationError({**field_errors(exc), **errors}) from exc
 
 
-def _tier_saved(tier: Tier) -> Tier:
-    others = Tier.objects.filter(program_id=tier.program_id).exclude(pk=tier.pk)
-    errors = {
-        field: [f"Another tier of this program has this {field}."]
-        for field in ("rank", "name")
-        if others.filter(**{field: getattr(tier, field)}).exists()
-    }
-    try:
-        if errors:
-            raise serializers.ValidationError(errors)
-        return tier_save(tier=tier)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(field_errors(exc)) from exc
-
-
 def _program_tiers(program: Program, ids: list[int]) -> tuple[list[Tier], dict[str, list[str]]]:
     tiers = list(Tier.objects.filter(program=program, pk__in=ids))
     missing = sorted(set(ids) - {tier.pk for tier in tiers})
@@ -122,53 +96,6 @@ class RuleFilter(django_filters.FilterSet):
     class Meta:
         model = EarningRule
         fields = ["program", "kind", "is_active"]
-
-
-class TierFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-
-    class Meta:
-        model = Tier
-        fields = ["program"]
-
-
-class PurchaseFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
-    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
-    store = django_filters.CharFilter(help_text="Store code.")
-    external_id = django_filters.CharFilter(help_text="The receipt's external id.")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-
-    class Meta:
-        model = Purchase
-        fields = ["program", "member", "channel", "store", "external_id"]
-
-
-class ReturnFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
-    purchase = _id_filter("purchase_id", "Purchase id.")
-    external_id = django_filters.CharFilter(help_text="The return's external id.")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-
-    class Meta:
-        model = Return
-        fields = ["program", "member", "purchase", "external_id"]
-
-
-class TierHistoryFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
-    reason = django_filters.MultipleChoiceFilter(choices=TierChangeReason.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = TierHistory
-        fields = ["program", "member", "reason"]
 
 
 # --- Base -----------------------------------------------------------------------------------------
@@ -335,216 +262,3 @@ class RulePreviewView(ManageAPIView):
             "notes": preview.notes,
         }
         return Response(RulePreviewOutput(body).data)
-
-
-# --- Tiers ----------------------------------------------------------------------------------------
-
-VIEW_TIER, ADD_TIER, CHANGE_TIER = "loyalty.view_tier", "loyalty.add_tier", "loyalty.change_tier"
-
-
-class TierView(ProgramRowsView):
-    model = Tier
-    queryset = Tier.objects.none()
-    lookup_url_kwarg = "tier_id"
-
-    def get_queryset(self) -> QuerySet:
-        holders = Account.objects.filter(tier=OuterRef("pk")).order_by().values("tier").annotate(n=Count("pk"))
-        tiers = super().get_queryset().annotate(member_count=Coalesce(Subquery(holders.values("n")), 0))
-        return tiers.order_by("program__slug", "rank")
-
-
-class TierListView(TierView):
-    required_permissions = {"GET": (VIEW_TIER,), "POST": (ADD_TIER,), "*": (VIEW_TIER,)}
-    filterset_class = TierFilter
-    serializer_class = TierOutput
-
-    @extend_schema(
-        operation_id="manage_tier_list",
-        tags=RULE_TAGS,
-        responses={200: TierOutput(many=True), **problems(400, 401, 403)},
-        summary="Tiers of the programs you manage",
-        description="By program, then rank, with the number of members holding each. " + requires(VIEW_TIER),
-    )
-    def get(self, request: Request) -> Response:
-        return self.list_response(TierOutput)
-
-    @extend_schema(
-        operation_id="manage_tier_create",
-        tags=RULE_TAGS,
-        request=TierCreateInput,
-        responses={201: TierOutput, **problems(400, 401, 403, 409, 415)},
-        summary="Create a tier",
-        description="Rank and name are unique in the program. Members reach the tier with their next purchase "
-        "that crosses the threshold. " + requires(ADD_TIER),
-    )
-    def post(self, request: Request) -> Response:
-        data = parse(TierCreateInput, request.data, programs=self.programs())
-        tier = _tier_saved(Tier(**data))
-        return Response(TierOutput(self.get_queryset().get(pk=tier.pk)).data, status=201)
-
-
-class TierDetailView(TierView):
-    required_permissions = {"GET": (VIEW_TIER,), "PATCH": (CHANGE_TIER,), "*": (VIEW_TIER,)}
-
-    @extend_schema(
-        operation_id="manage_tier_detail",
-        tags=RULE_TAGS,
-        responses={200: TierOutput, **problems(401, 403, 404)},
-        summary="A tier",
-        description=requires(VIEW_TIER),
-    )
-    def get(self, request: Request, tier_id: int) -> Response:
-        return Response(TierOutput(self.get_object()).data)
-
-    @extend_schema(
-        operation_id="manage_tier_update",
-        tags=RULE_TAGS,
-        request=TierInput,
-        responses={200: TierOutput, **problems(400, 401, 403, 404, 409, 415)},
-        summary="Change a tier",
-        description="Only the fields sent change; the program cannot. A changed threshold counts from each "
-        "member's next purchase or review. " + requires(CHANGE_TIER),
-    )
-    def patch(self, request: Request, tier_id: int) -> Response:
-        tier = self.get_object()
-        serializer = TierInput(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        for name, value in serializer.validated_data.items():
-            setattr(tier, name, value)
-        _tier_saved(tier)
-        return Response(TierOutput(self.get_queryset().get(pk=tier.pk)).data)
-
-
-# --- Tier history and pins ------------------------------------------------------------------------
-
-VIEW_TIER_HISTORY, CHANGE_ACCOUNT = "loyalty.view_tierhistory", "loyalty.change_account"
-
-
-class TierHistoryListView(ProgramRowsView):
-    model = TierHistory
-    queryset = TierHistory.objects.none()
-    required_permissions = {"GET": (VIEW_TIER_HISTORY,), "*": (VIEW_TIER_HISTORY,)}
-    filterset_class = TierHistoryFilter
-    serializer_class = TierHistoryOutput
-
-    def get_queryset(self) -> QuerySet:
-        rows = super().get_queryset().select_related("from_tier", "to_tier", "actor")
-        return rows.order_by("-created_at", "-id")
-
-    @extend_schema(
-        operation_id="manage_tier_history_list",
-        tags=RULE_TAGS,
-        responses={200: TierHistoryOutput(many=True), **problems(400, 401, 403)},
-        summary="Members' tier changes, newest first",
-        description="Promotions, reviews, returns and pins with their reason, metric value and, for pins, the "
-        "manager and note. Filter by program slug, member id, reason or time. " + requires(VIEW_TIER_HISTORY),
-    )
-    def get(self, request: Request) -> Response:
-        return self.list_response(TierHistoryOutput)
-
-
-class MemberTierPinView(ManagedMembersView):
-    required_permissions = {"POST": (CHANGE_ACCOUNT,), "*": (CHANGE_ACCOUNT,)}
-
-    @extend_schema(
-        operation_id="manage_member_tier_pin",
-        tags=RULE_TAGS,
-        request=TierPinInput,
-        responses={200: TierPinOutput, **problems(400, 401, 403, 404, 409, 415)},
-        summary="Keep a member in a tier until a date",
-        description="Whatever their purchases and returns say, until `until`; then the tier is reviewed as usual. "
-        "Recorded in the tier history with you as the actor and the note. The member's tier lives on their "
-        "points account: " + requires(CHANGE_ACCOUNT),
-    )
-    def post(self, request: Request, member_id: str) -> Response:
-        member = self.get_member()
-        data = parse(TierPinInput, request.data)
-        errors: dict[str, list[str]] = {}
-        tier = None
-        if data["tier"] is not None:
-            tier = Tier.objects.filter(program_id=member.program_id, pk=data["tier"]).first()
-            if tier is None:
-                errors["tier"] = [f"No tier of {member.program.slug} has this id."]
-        if data["until"] <= timezone.now():
-            errors["until"] = ["The pin must end in the future."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        account = tier_pin(member=member, tier=tier, until=data["until"], actor=request.user, note=data["note"])
-        history = TierHistory.objects.filter(member=member).select_related("program", "from_tier", "to_tier", "actor")
-        body = {
-            "member_id": member.pk,
-            "tier": tier,
-            "pinned_until": account.tier_pinned_until,
-            "review_at": account.tier_review_at,
-            "history": history.order_by("-created_at", "-id").first(),
-        }
-        return Response(TierPinOutput(body).data)
-
-
-# --- Purchases and returns ------------------------------------------------------------------------
-
-VIEW_PURCHASE, VIEW_RETURN = "loyalty.view_purchase", "loyalty.view_return"
-
-
-class PurchaseListView(ProgramRowsView):
-    model = Purchase
-    queryset = Purchase.objects.none()
-    required_permissions = {"GET": (VIEW_PURCHASE,), "*": (VIEW_PURCHASE,)}
-    filterset_class = PurchaseFilter
-    serializer_class = PurchaseOutput
-
-    def get_queryset(self) -> QuerySet:
-        return super().get_queryset().order_by("-occurred_at", "-id")
-
-    @extend_schema(
-        operation_id="manage_purchase_list",
-        tags=PURCHASE_TAGS,
-        responses={200: PurchaseOutput(many=True), **problems(400, 401, 403)},
-        summary="Purchases of the programs you manage, newest first",
-        description="Filter by program slug, member id, channel, store, external id or time. "
-        + requires(VIEW_PURCHASE),
-    )
-    def get(self, request: Request) -> Response:
-        return self.list_response(PurchaseOutput)
-
-
-class PurchaseDetailView(ProgramRowsView):
-    model = Purchase
-    queryset = Purchase.objects.none()
-    lookup_url_kwarg = "purchase_id"
-    required_permissions = {"GET": (VIEW_PURCHASE,), "*": (VIEW_PURCHASE,)}
-
-    def get_queryset(self) -> QuerySet:
-        returns = Return.objects.select_related("program", "purchase").order_by("occurred_at", "id")
-        return super().get_queryset().prefetch_related("lines", Prefetch("returns", queryset=returns))
-
-    @extend_schema(
-        operation_id="manage_purchase_detail",
-        tags=PURCHASE_TAGS,
-        responses={200: PurchaseDetailOutput, **problems(401, 403, 404)},
-        summary="A purchase with its lines, awards and returns",
-        description=requires(VIEW_PURCHASE),
-    )
-    def get(self, request: Request, purchase_id: int) -> Response:
-        return Response(PurchaseDetailOutput(self.get_object()).data)
-
-
-class ReturnListView(ProgramRowsView):
-    model = Return
-    queryset = Return.objects.none()
-    required_permissions = {"GET": (VIEW_RETURN,), "*": (VIEW_RETURN,)}
-    filterset_class = ReturnFilter
-    serializer_class = ReturnOutput
-
-    def get_queryset(self) -> QuerySet:
-        return super().get_queryset().select_related("purchase").order_by("-occurred_at", "-id")
-
-    @extend_schema(
-        operation_id="manage_return_list",
-        tags=PURCHASE_TAGS,
-        responses={200: ReturnOutput(many=True), **problems(400, 401, 403)},
-        summary="Returns of the programs you manage, newest first",
-        description="Filter by program slug, member id, purchase id, external id or time. " + requires(VIEW_RETURN),
-    )
-    def get(self, request: Request) -> Response:
-        return self.list_response(ReturnOutput)

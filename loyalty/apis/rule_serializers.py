@@ -1,5 +1,7 @@
-"""Manager API serializers for earning rules, tiers, purchases, returns and tier history,
-and the rule preview that the API and the admin's "Test this rule" page share.
+"""Manager API serializers for earning rules, the input pieces every manager serializer shares
+(`StrictInput`, `ProgramSlugField`, ...), and the rule preview that the API and the admin's
+"Test this rule" page share. Tiers and tier history are in `tier_serializers`, purchases and
+returns in `purchase_output_serializers`.
 
 Inputs are explicit and strict: a field the serializer does not know (say
 `budget_used` or `config_version`, which only the server writes) is refused
@@ -19,7 +21,7 @@ from rest_framework.fields import empty
 
 from members.models import Member, MemberStatus, Program
 
-from ..models import Account, Channel, EarningRule, Purchase, PurchaseLine, Return, TierHistory, split_list
+from ..models import Account, Channel, EarningRule, split_list
 from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
 from ..services.awards import member_context, remaining_budgets, with_budgets
@@ -402,170 +404,3 @@ class RulePreviewOutput(serializers.Serializer):
     awards = AwardOutput(many=True, help_text="As a recorded purchase would answer, the tier's award included.")
     rules = PreviewRuleOutput(many=True, help_text="Every purchase rule evaluated, in order.")
     notes = serializers.ListField(child=serializers.CharField())
-
-
-# --- Tiers ----------------------------------------------------------------------------------------
-
-
-class TierInput(StrictInput):
-    name = serializers.CharField(max_length=60)
-    rank = serializers.IntegerField(min_value=0, max_value=32767, help_text="Higher is better; unique per program.")
-    threshold = serializers.DecimalField(
-        **MONEY, min_value=Decimal(0), help_text="Metric value (points, money or purchases) needed to reach the tier."
-    )
-    earn_multiplier = serializers.DecimalField(
-        max_digits=5, decimal_places=2, min_value=Decimal(1), required=False, help_text="1 = no bonus."
-    )
-    benefits = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-
-
-class TierCreateInput(TierInput):
-    program = ProgramSlugField()
-
-
-class TierOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    program = serializers.CharField(source="program.slug")
-    name = serializers.CharField()
-    rank = serializers.IntegerField()
-    threshold = serializers.DecimalField(**MONEY)
-    earn_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
-    benefits = serializers.CharField()
-    members = serializers.IntegerField(source="member_count", help_text="Members who hold the tier now.")
-
-
-class TierNameOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
-# --- Purchases and returns ------------------------------------------------------------------------
-
-
-class PurchaseLineOutput(serializers.ModelSerializer):
-    class Meta:
-        model = PurchaseLine
-        fields = [
-            "position",
-            "sku",
-            "category",
-            "quantity",
-            "unit_price",
-            "amount",
-            "eligible",
-            "returned_quantity",
-            "returned_amount",
-        ]
-
-
-class ReturnLineOutput(serializers.Serializer):
-    sku = serializers.CharField()
-    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, allow_null=True, required=False)
-    amount = serializers.DecimalField(**MONEY)
-
-
-class ReturnOutput(serializers.ModelSerializer):
-    program = serializers.CharField(source="program.slug")
-    member_id = serializers.IntegerField()
-    purchase_id = serializers.IntegerField()
-    purchase_external_id = serializers.CharField(source="purchase.external_id")
-    lines = ReturnLineOutput(many=True)
-
-    class Meta:
-        model = Return
-        fields = [
-            "id",
-            "external_id",
-            "program",
-            "member_id",
-            "purchase_id",
-            "purchase_external_id",
-            "amount",
-            "eligible_amount",
-            "points_reversed",
-            "lines",
-            "occurred_at",
-            "created_at",
-        ]
-
-
-class PurchaseOutput(serializers.ModelSerializer):
-    program = serializers.CharField(source="program.slug")
-    member_id = serializers.IntegerField()
-
-    class Meta:
-        model = Purchase
-        fields = [
-            "id",
-            "external_id",
-            "program",
-            "member_id",
-            "store",
-            "channel",
-            "occurred_at",
-            "currency",
-            "total",
-            "eligible_amount",
-            "points_awarded",
-            "points_reversed",
-            "returned_total",
-            "created_at",
-        ]
-
-
-class PurchaseDetailOutput(PurchaseOutput):
-    awards = AwardOutput(many=True, help_text="Which rule gave how many points.")
-    lines = PurchaseLineOutput(many=True)
-    returns = ReturnOutput(many=True)
-
-    class Meta(PurchaseOutput.Meta):
-        fields = [*PurchaseOutput.Meta.fields, "awards", "lines", "returns"]
-
-
-# --- Tier history and pins ------------------------------------------------------------------------
-
-
-class TierHistoryOutput(serializers.ModelSerializer):
-    program = serializers.CharField(source="program.slug")
-    member_id = serializers.IntegerField()
-    from_tier = TierNameOutput(allow_null=True)
-    to_tier = TierNameOutput(allow_null=True)
-    reason_label = serializers.CharField(source="get_reason_display")
-    actor = serializers.CharField(source="actor.get_username", allow_null=True, default=None)
-
-    class Meta:
-        model = TierHistory
-        fields = [
-            "id",
-            "program",
-            "member_id",
-            "from_tier",
-            "to_tier",
-            "reason",
-            "reason_label",
-            "metric_value",
-            "note",
-            "actor",
-            "created_at",
-        ]
-
-
-class TierPinInput(StrictInput):
-    tier = serializers.IntegerField(
-        min_value=1, allow_null=True, help_text="Id of a tier of the member's program; null keeps them without a tier."
-    )
-    until = serializers.DateTimeField(help_text="The pin ends at this moment (in the future).")
-    note = serializers.CharField(max_length=1000, help_text="Why: kept in the tier history with your name.")
-
-    def validate_note(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("Say why the tier is pinned.")
-        return value.strip()
-
-
-class TierPinOutput(serializers.Serializer):
-    member_id = serializers.IntegerField()
-    tier = TierNameOutput(allow_null=True)
-    pinned_until = serializers.DateTimeField()
-    review_at = serializers.DateTimeField(allow_null=True)
-    history = TierHistoryOutput(help_text="The tier history row the pin wrote.")

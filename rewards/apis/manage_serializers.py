@@ -11,7 +11,8 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
-from loyalty.apis.rule_serializers import StrictInput, TierNameOutput
+from loyalty.apis.rule_serializers import StrictInput
+from loyalty.apis.tier_serializers import TierNameOutput
 
 from ..models import RewardKind, VoucherStatus
 
