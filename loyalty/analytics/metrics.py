@@ -202,22 +202,21 @@ def cohort_matrix(
     is 1 by definition). One grouped query; cohorts without members are left out."""
     tz = program.tz
     current = month_of(program, now or timezone.now())
-    first_at = (
+    # Each member's first qualifying purchase: the first row of an index scan on (member, occurred_at) that
+    # stops at the first purchase not fully returned (a GROUP BY with MIN would read all of them).
+    first_at = Subquery(
         Purchase.objects.filter(member_id=OuterRef("member_id"), returned_total__lt=F("total"))
-        .order_by()
-        .values("member_id")
-        .annotate(first=Min("occurred_at"))
-        .values("first")
+        .order_by("occurred_at")
+        .values("occurred_at")[:1]
     )
     cells = (
         qualifying_purchases(program, filters)
-        .annotate(first_at=Subquery(first_at))
+        .filter(occurred_at__lt=local_midnight(program, add_months(last_month, offsets + 1)))
+        .annotate(cohort=TruncMonth(first_at, tzinfo=tz), month=TruncMonth("occurred_at", tzinfo=tz))
         .filter(
-            first_at__gte=local_midnight(program, first_month),
-            first_at__lt=local_midnight(program, add_months(last_month, 1)),
-            occurred_at__lt=local_midnight(program, add_months(last_month, offsets + 1)),
+            cohort__gte=local_midnight(program, first_month),
+            cohort__lt=local_midnight(program, add_months(last_month, 1)),
         )
-        .annotate(cohort=TruncMonth("first_at", tzinfo=tz), month=TruncMonth("occurred_at", tzinfo=tz))
         .order_by()
         .values("cohort", "month")
         .annotate(members=Count("member_id", distinct=True))
