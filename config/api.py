@@ -30,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay
+from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 
@@ -453,6 +453,13 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
     def programs(self):
         return managed_programs(self.request.user)
+
+    def managed_program(self, slug: str) -> Program:
+        """The program with this slug if the user manages it, else ProgramNotFound (404, whether it exists)."""
+        program = self.programs().filter(slug=slug).first()
+        if program is None:
+            raise ProgramNotFound()
+        return program
 
     def idempotency_scope(self, request: Request) -> str:
         return f"manage:{request.user.pk}"

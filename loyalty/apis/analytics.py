@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse, problems
-from members.exceptions import ProgramNotFound
 from members.models import Program
 
 from ..analytics import metrics, nps
@@ -256,9 +255,7 @@ class AnalyticsView(ManageAPIView):
 
     def report_input(self, query: type[serializers.Serializer]) -> tuple[Program, MemberFilters, dict]:
         data = parse(query, self.request.query_params)
-        program = self.programs().filter(slug=data["program"]).first()
-        if program is None:
-            raise ProgramNotFound()
+        program = self.managed_program(data["program"])
         tier_id = data.get("tier")
         if tier_id is not None and not Tier.objects.filter(program=program, pk=tier_id).exists():
             raise serializers.ValidationError({"tier": [f"Not a tier of {program.slug}."]})

@@ -10,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse, problems
-from members.exceptions import ProgramNotFound
 
 from ..analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
 from ..models import ClvFit
@@ -88,10 +87,7 @@ class ClvView(ManageAPIView):
         "(404, also for a program you do not manage).",
     )
     def get(self, request: Request) -> Response:
-        slug = parse(ClvQuery, request.query_params)["program"]
-        program = self.programs().filter(slug=slug).first()
-        if program is None:
-            raise ProgramNotFound()
+        program = self.managed_program(parse(ClvQuery, request.query_params)["program"])
         distribution = clv_distribution(program=program)
         body = {
             "program": program.slug,

@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse, problems
-from members.exceptions import ProgramNotFound
 from members.models import Program
 
 from ..analytics.refresh import analytics_refresh_pending, analytics_refresh_queued, analytics_refresh_status
@@ -123,11 +122,7 @@ class RefreshStatusOutput(serializers.Serializer):
 
 
 class AnalyticsView(ManageAPIView):
-    def program(self, slug: str) -> Program:
-        program = self.programs().filter(slug=slug).first()
-        if program is None:
-            raise ProgramNotFound()
-        return program
+    """Base of the RFM grid and refresh views (program scoping and permissions from ManageAPIView)."""
 
 
 def _grid_output(program: Program) -> dict:
@@ -151,7 +146,7 @@ class RfmSummaryView(AnalyticsView):
         "validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
         return Response(RfmSummaryOutput(rfm_summary(program)).data)
 
 
@@ -169,7 +164,7 @@ class RfmGridView(AnalyticsView):
         + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
         return Response(GridOutput(_grid_output(program)).data)
 
     @extend_schema(
@@ -184,7 +179,7 @@ class RfmGridView(AnalyticsView):
     )
     def put(self, request: Request) -> Response:
         data = parse(GridInput, request.data)
-        program = self.program(data["program"])
+        program = self.managed_program(data["program"])
         segments = [SegmentSpec(**segment) for segment in data["segments"]]
         try:
             rfm_grid_save(program=program, segments=segments)
@@ -206,7 +201,7 @@ class RefreshView(AnalyticsView):
         "times. Errors: validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
         return Response(RefreshStatusOutput({"program": program.slug, **analytics_refresh_status(program)}).data)
 
     @extend_schema(
@@ -220,7 +215,7 @@ class RefreshView(AnalyticsView):
         "refresh also runs nightly. Errors: validation_error (400), program_not_found (404). " + requires(CHANGE_GRID),
     )
     def post(self, request: Request) -> Response:
-        program = self.program(parse(ProgramQuery, request.data)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.data)["program"])
         if not analytics_refresh_pending(program):
             analytics_refresh_queued(program)
             transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk))

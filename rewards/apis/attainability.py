@@ -9,8 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse, problems
-from members.exceptions import ProgramNotFound
-from members.models import Program
 
 from ..attainability import WhatIf, program_report, rewards_on_offer
 
@@ -93,12 +91,6 @@ class WhatIfInput(ProgramQuery):
 class ReportView(ManageAPIView):
     required_permissions = {"GET": ("rewards.view_reward",), "POST": ("rewards.view_reward",)}
 
-    def program(self, slug: str) -> Program:
-        program = self.programs().filter(slug=slug).first()
-        if program is None:
-            raise ProgramNotFound()
-        return program
-
 
 class AttainabilityView(ReportView):
     @extend_schema(
@@ -110,7 +102,7 @@ class AttainabilityView(ReportView):
         description=DESCRIPTION + " Errors: validation_error (400, no program), program_not_found (404).",
     )
     def get(self, request: Request) -> Response:
-        program = self.program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
         return Response(AttainabilityReportOutput(program_report(program=program)).data)
 
 
@@ -128,7 +120,7 @@ class AttainabilityWhatIfView(ReportView):
     )
     def post(self, request: Request) -> Response:
         data = parse(WhatIfInput, request.data)
-        program = self.program(data["program"])
+        program = self.managed_program(data["program"])
         costs = {item["reward_id"]: item["points_cost"] for item in data.get("reward_costs", [])}
         now = timezone.now()
         on_offer = set(rewards_on_offer(program_id=program.pk, now=now).values_list("pk", flat=True))

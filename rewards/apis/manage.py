@@ -140,9 +140,7 @@ class RewardListView(RewardView):
     )
     def post(self, request: Request) -> Response:
         data = parse(RewardCreateInput, request.data)
-        program = self.programs().filter(slug=data.pop("program")).first()
-        if program is None:
-            raise ProgramNotFound()
+        program = self.managed_program(data.pop("program"))
         errors = _resolve_tier(data, program)
         reward = _saved(Reward(program=program, **data), None, errors)
         return Response(RewardOutput(reward).data, status=201)
@@ -284,9 +282,7 @@ class CampaignView(ManageAPIView):
     )
     def post(self, request: Request) -> Response:
         data = parse(CampaignIn, request.data)
-        program = self.programs().filter(slug=data["program"]).first()
-        if program is None:
-            raise ProgramNotFound()
+        program = self.managed_program(data["program"])
         reward = reward_get(program=program, reward_id=data["reward_id"])
         issued = campaign_issue(
             program=program,
