@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
@@ -57,6 +58,28 @@ def dashboard_panel(builder: PanelBuilder) -> PanelBuilder:
 def dashboard_panels(program: Program, now: datetime | None = None) -> list[Panel]:
     now = now or timezone.now()
     return [panel for builder in _builders if (panel := builder(program, now)) is not None]
+
+
+CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _cache_key(program_id: int) -> str:
+    return f"loyalty:dashboard:{program_id}"
+
+
+def dashboard_panels_store(program: Program, now: datetime | None = None) -> tuple[list[Panel], datetime]:
+    """Computes the panels and keeps them in the cache (the analytics refresh does this after its other steps,
+    so that opening the dashboard of a large program does not recompute every figure)."""
+    now = now or timezone.now()
+    panels = dashboard_panels(program, now)
+    cache.set(_cache_key(program.pk), (panels, now), CACHE_SECONDS)
+    return panels, now
+
+
+def dashboard_panels_cached(program: Program) -> tuple[list[Panel], datetime]:
+    """The panels as of the last analytics refresh (or the last time they were computed), else computed now."""
+    cached = cache.get(_cache_key(program.pk))
+    return cached if cached is not None else dashboard_panels_store(program)
 
 
 def bar_chart(labels: list[str], datasets: list[dict[str, Any]], *, stacked: bool = False, **options: Any) -> dict:

@@ -1,7 +1,8 @@
 """The analytics dashboard page of a program: every registered panel (`loyalty.dashboard`) as a chart.
 
 Served at /admin/loyalty/dashboard/ (see config/urls.py) through the admin site, so only staff reach it;
-a manager sees the programs they manage and needs the permission to view member analytics.
+a manager sees the programs they manage and needs the permission to view member analytics. The panels are
+those of the last analytics refresh (kept in the cache); `?refresh=1` recomputes them now.
 """
 
 from dataclasses import asdict
@@ -13,7 +14,7 @@ from django.template.response import TemplateResponse
 
 from config.api import managed_programs
 
-from ..dashboard import dashboard_panels
+from ..dashboard import dashboard_panels_cached, dashboard_panels_store
 from ..models import MemberAnalytics
 
 PERMISSION = "loyalty.view_memberanalytics"
@@ -27,7 +28,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     programs = list(managed_programs(request.user).order_by("name"))
     chosen = request.GET.get("program")
     program = next((p for p in programs if str(p.pk) == chosen), programs[0] if programs else None)
-    panels = dashboard_panels(program) if program else []
+    refresh = program is not None and request.GET.get("refresh") == "1"
+    panels, computed_at = (
+        (dashboard_panels_store(program) if refresh else dashboard_panels_cached(program)) if program else ([], None)
+    )
     context = {
         **admin.site.each_context(request),
         "opts": MemberAnalytics._meta,
@@ -35,6 +39,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "programs": programs,
         "program": program,
         "panels": panels,
+        "computed_at": computed_at,
         "charts": {panel.id: {**asdict(panel)} for panel in panels},
     }
     return TemplateResponse(request, "admin/loyalty/dashboard.html", context)

@@ -55,10 +55,21 @@ def clv_step(*, program: Program, as_of: datetime, progress: Progress) -> dict[s
     return {"converged": result.fit.converged, "members_written": result.written, "message": result.fit.message}
 
 
+def dashboard_step(*, program: Program, as_of: datetime, progress: Progress) -> dict[str, Any]:
+    """The dashboard's panels, computed once and kept in the cache for the admin page."""
+    from ..dashboard import dashboard_panels_store  # the dashboard reads the figures this module refreshes
+
+    progress(0, 1)
+    panels, _ = dashboard_panels_store(program)
+    progress(1, 1)
+    return {"panels": len(panels)}
+
+
 # The steps of a refresh, in order. Append a step to add it to every refresh (scheduled and on demand).
 REFRESH_STEPS: list[RefreshStep] = [
     RefreshStep("members", "Member figures, RFM scores and segments", member_figures_step),
     RefreshStep("clv", "Customer lifetime value", clv_step),
+    RefreshStep("dashboard", "Dashboard charts", dashboard_step),
 ]
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.utils import timezone
 
 from loyalty.analytics.nps import nps_record
@@ -17,6 +18,14 @@ from tests.loyalty.test_tiers import buy, make_program
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/loyalty/dashboard/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Panels are cached per program id, which the database reuses between tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -98,3 +107,17 @@ def test_admin_home_links_to_the_dashboard(client, shop):
     page = login(client, shop[0], "view_memberanalytics", "view_reward").get("/admin/").content.decode()
 
     assert URL in page and "/admin/rewards/reward/attainability/" in page
+
+
+def test_dashboard_shows_the_panels_of_the_last_refresh_until_recomputed(client, shop):
+    program, _, members = shop
+    manager_client = login(client, program, "view_memberanalytics")
+    assert charts(manager_client.get(URL))["members-by-tier"]["chart"]["data"]["datasets"][0]["data"] == [1, 1, 1]
+    MemberFactory(program=program)  # a fourth member, without a tier
+
+    cached = manager_client.get(URL)
+    recomputed = manager_client.get(URL, {"refresh": "1"})
+
+    assert charts(cached)["members-by-tier"]["chart"]["data"]["datasets"][0]["data"] == [1, 1, 1]
+    assert charts(recomputed)["members-by-tier"]["chart"]["data"]["datasets"][0]["data"] == [2, 1, 1]
+    assert "Figures as of" in recomputed.content.decode()

@@ -319,6 +319,10 @@ def test_the_refresh_reports_each_step_as_it_goes(shop):
         ("running", "clv", 8, 8),
         ("running", "clv", 8, 8),
         ("running", "clv", 8, 8),
+        ("running", "dashboard", 8, 8),  # the dashboard's panels: started, 0 of 1, 1 of 1, finished
+        ("running", "dashboard", 8, 8),
+        ("running", "dashboard", 8, 8),
+        ("running", "dashboard", 8, 8),
         ("done", None, 8, 8),
     ]
     assert analytics_refresh_status(shop) == status
