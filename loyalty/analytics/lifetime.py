@@ -12,8 +12,10 @@ query for the spend of each member's first purchase day:
 - mean repeat value = (net spend - first day's net spend) / x, for x > 0.
 
 A member without a purchase is a new customer (x = t_x = T = 0): the population-level prediction. The
-predictions are written only when both fits converged; otherwise the fit is stored with the optimizer's
-message and the members keep their previous predictions.
+predictions are written when the BG/NBD fit converged; when the Gamma-Gamma fit did not (the data do not
+identify it, e.g. members whose mean spend does not differ), every purchase is valued at the members' mean
+repeat purchase value and the message says so. Without a BG/NBD fit nothing is written: the fit is stored
+with the optimizer's message and the members keep their previous predictions.
 """
 
 from dataclasses import dataclass
@@ -124,6 +126,9 @@ def clv_refresh(
     spend = gamma_gamma_fit(data.frequency[repeat], data.mean_value[repeat])
     converged = bgnbd.converged and spend.converged
     messages = [f"BG/NBD: {bgnbd.message}", f"Gamma-Gamma: {spend.message}"]
+    mean_value = _mean_repeat_value(data) if not spend.converged else None
+    if bgnbd.converged and mean_value is not None:
+        messages.append(f"every purchase valued at the members' mean repeat purchase value, {mean_value:.2f}")
     params: dict[str, Any] = {name: getattr(bgnbd.params, name) for name in ("r", "alpha", "a", "b")}
     params |= {name: getattr(spend.params, name) for name in ("p", "q", "gamma")} if spend.params else {}
     params["population_mean_value"] = spend.population_mean
@@ -135,26 +140,42 @@ def clv_refresh(
             time_unit=unit,
             members_used=int(purchased.sum()),
             repeat_members=int(repeat.sum()),
-            params=params,
-            log_likelihood={"bgnbd": bgnbd.log_likelihood, "gamma_gamma": spend.log_likelihood},
+            params={name: _finite(value) for name, value in params.items()},
+            log_likelihood={"bgnbd": _finite(bgnbd.log_likelihood), "gamma_gamma": _finite(spend.log_likelihood)},
             converged=converged,
             message="; ".join(messages),
             horizon_months=program.clv_horizon_months,
             discount_rate=program.clv_discount_rate,
             margin_rate=program.margin_rate,
         )
-        if converged and write and data.member_ids.size:
-            written = _write_predictions(program, data, bgnbd.params, spend, unit)
+        if bgnbd.converged and write and data.member_ids.size:
+            written = _write_predictions(program, data, bgnbd.params, spend, unit, mean_value)
     return ClvResult(fit=fit, written=written)
 
 
-def _write_predictions(program: Program, data: ClvData, bgnbd_params: Any, spend: Any, unit: str) -> int:
+def _finite(value: float | None) -> float | None:
+    """A number JSON can store: None for a missing, infinite or NaN one."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _mean_repeat_value(data: ClvData) -> float:
+    """The mean value of all repeat purchases (0 without any): each member's mean weighted by their repeats."""
+    repeat = (data.frequency > 0) & np.isfinite(data.mean_value)
+    return float(np.average(data.mean_value[repeat], weights=data.frequency[repeat])) if repeat.any() else 0.0
+
+
+def _write_predictions(
+    program: Program, data: ClvData, bgnbd_params: Any, spend: Any, unit: str, mean_value: float | None
+) -> int:
     periods = WEEKS_PER_MONTH if unit == TimeUnit.WEEKS else DAYS_PER_MONTH
     horizon = program.clv_horizon_months
     x, t_x, age = data.frequency, data.recency, data.age
     alive = bgnbd_probability_alive(bgnbd_params, x, t_x, age)
     expected = bgnbd_expected_purchases(bgnbd_params, horizon * periods, x, t_x, age)
-    value = gamma_gamma_expected_value(spend.params, x, data.mean_value, population_mean=spend.population_mean)
+    if mean_value is None:
+        value = gamma_gamma_expected_value(spend.params, x, data.mean_value, population_mean=spend.population_mean)
+    else:  # the spend model is not identified (e.g. no spread between members): the mean for everyone
+        value = np.full(x.shape, mean_value)
     clv = clv_predict(
         bgnbd_params,
         x,

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             self.stdout.write(f"CLV fit of {program.slug} as of {summary['as_of']} ({fit.time_unit})")
             self.stdout.write(f"  members used: {fit.members_used:,} ({fit.repeat_members:,} with repeat purchases)")
             for name in ("r", "alpha", "a", "b", "p", "q", "gamma"):
-                if name in params:
+                if params.get(name) is not None:
                     self.stdout.write(f"  {name:>6} = {params[name]:.6g}")
             self.stdout.write(f"  log-likelihood: {fit.log_likelihood}")
             self.stdout.write(f"  predictions written for {result.written:,} members")

@@ -214,14 +214,16 @@ class Command(BaseCommand):
         """Purchases with their points, now and then a return, a reward or an NPS answer, rarely a manual
         correction, in time order, all through the services."""
         pace_days = rng.choice([30, 45, 60, 90, 180])
+        basket = rng.choice([1, 1, 2, 3, 4])  # some members buy a coffee, others fill a bag: spend differs by member
         moment = member.enrolled_at
         n = 0
         while (moment := moment + timedelta(days=rng.expovariate(1 / pace_days))) < now:
             n += 1
             external_id = f"{member.external_id}-{n:03d}"
+            size = min(len(CATALOG), max(1, basket + rng.randint(-1, 1)))
             lines = tuple(
                 LineInput(sku=sku, category=category, quantity=Decimal(1), unit_price=price, amount=price)
-                for sku, category, price in rng.sample(CATALOG, k=rng.randint(1, 3))
+                for sku, category, price in rng.sample(CATALOG, k=size)
             )
             data = PurchaseInput(
                 external_id=external_id,

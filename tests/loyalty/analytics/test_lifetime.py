@@ -240,3 +240,21 @@ def test_clv_endpoint_answers_the_fit_distribution_and_channels(simulated, clien
     other.force_authenticate(StaffFactory())
     assert other.get("/api/manage/v1/analytics/clv/", {"program": program.slug}).status_code in (403, 404)
     assert api.get("/api/manage/v1/analytics/clv/").status_code == 400
+
+
+def test_without_a_spend_model_every_purchase_is_valued_at_the_mean(simulated, monkeypatch):
+    from loyalty.analytics import lifetime
+    from loyalty.analytics.clv import GammaGammaFit
+
+    program, as_of = simulated
+    not_identified = GammaGammaFit(None, 0.0, float("nan"), 0, False, "q at the bound: not identified")
+    monkeypatch.setattr(lifetime, "gamma_gamma_fit", lambda *args, **kwargs: not_identified)
+
+    result = clv_refresh(program=program, as_of=as_of)
+
+    data = clv_data(program=program, as_of=as_of, time_unit="days")
+    repeat = data.frequency > 0
+    mean = np.average(data.mean_value[repeat], weights=data.frequency[repeat])
+    assert not result.fit.converged and result.written == 320
+    assert f"mean repeat purchase value, {mean:.2f}" in result.fit.message
+    assert MemberAnalytics.objects.filter(program=program, clv_predicted__gt=0).exists()
