@@ -7,11 +7,12 @@
   save through `loyalty.services.rules`, so every change invalidates the compiled rules.
 - `purchases`: purchases, returns and tier history, read-only.
 - `nps`: NPS answers, read-only; acquisition costs per channel, entered by managers.
+- `events`: the outbox of business events, read-only.
 
 Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
 """
 
-from . import ledger, members, nps, purchases, rules, tiers
+from . import events, ledger, members, nps, purchases, rules, tiers
 from .analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
 from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
 from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
@@ -31,6 +32,7 @@ __all__ = [
     "ReturnAdmin",
     "TierAdmin",
     "TierHistoryAdmin",
+    "events",
     "ledger",
     "members",
     "nps",

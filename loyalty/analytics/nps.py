@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from members.events import EventType, event_emit
 from members.exceptions import DomainError
 from members.models import Member, Program
 
@@ -80,6 +81,13 @@ def nps_record(
         answered_at=answered_at,
     )
     event = event_post(account=account, event=EventName.NPS_ANSWER, key=f"nps:{answer.pk}", occurred_at=answered_at)
+    event_emit(
+        program_id=member.program_id,
+        member_id=member.pk,
+        type=EventType.NPS_ANSWERED,
+        occurred_at=answered_at,
+        data={"member_id": member.pk, "answer_id": answer.pk, "score": score, "comment": comment, "source": source},
+    )
     return NpsResult(
         answer=answer,
         points=event.points,

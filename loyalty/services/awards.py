@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Case, F, Sum, When
 
+from members.events import EventType, event_emit
 from members.models import Program
 
 from ..models import Account, Award, EarningRule, Entry, EntryKind
@@ -134,6 +135,21 @@ def awards_post(
         for a in evaluation.awards
     )
     rule_budgets_spend({a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids})
+    event_emit(
+        program_id=program.pk,
+        member_id=account.pk,
+        type=EventType.POINTS_EARNED,
+        occurred_at=occurred_at,
+        data={
+            "member_id": account.pk,
+            "points": evaluation.points,
+            "awards": awards_as_json(evaluation),
+            "reason": {**(details or {}), **({"event": event} if event else {})},
+            "available_at": available_at,
+            "expires_at": program.expires_at_for(occurred_at),
+            "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
+        },
+    )
     return entry
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import transaction
 
+from members.events import EventType, event_emit
 from members.models import Member
 from members.services import member_create
 
@@ -17,5 +18,20 @@ def member_enroll(**fields: Any) -> Member:
     and the signup bonus of the program's signup rules."""
     member = member_create(**fields)
     Account.objects.create(member=member, program=member.program)
+    event_emit(
+        program_id=member.program_id,
+        member_id=member.pk,
+        type=EventType.MEMBER_ENROLLED,
+        occurred_at=member.enrolled_at,
+        data={
+            "member_id": member.pk,
+            "external_id": member.external_id,
+            "email": member.email,
+            "enrolled_at": member.enrolled_at,
+            "acquisition_channel": member.acquisition_channel,
+            "referred_by": member.referred_by_id,
+            "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
+        },
+    )
     signup_bonus(member=member)
     return member

@@ -20,6 +20,7 @@ from django.utils import timezone
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
 from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
+from members.events import EventType, event_emit
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
 
@@ -163,7 +164,31 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         redemption_entry=entry,
         redeem_key=key,
     )
-    return RedemptionResult(voucher=voucher, entry=entry, balances=_balances(account))
+    balances = _balances(account)
+    reward_data = {"id": locked.pk, "name": locked.name, "kind": locked.kind, "points_cost": locked.points_cost}
+    event_emit(
+        program_id=member.program_id,
+        member_id=member.pk,
+        type=EventType.REWARD_REDEEMED,
+        occurred_at=now,
+        data={"member_id": member.pk, "reward": reward_data, "points_spent": locked.points_cost, "balances": balances},
+    )
+    event_emit(
+        program_id=member.program_id,
+        member_id=member.pk,
+        type=EventType.VOUCHER_ISSUED,
+        occurred_at=now,
+        data={
+            "member_id": member.pk,
+            "voucher_id": voucher.pk,
+            "code": voucher.display_code,
+            "reward": reward_data,
+            "value": voucher.value,
+            "min_basket": voucher.min_basket,
+            "expires_at": voucher.expires_at,
+        },
+    )
+    return RedemptionResult(voucher=voucher, entry=entry, balances=balances)
 
 
 # --- Vouchers at the till -----------------------------------------------------------

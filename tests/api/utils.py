@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.test import APIClient
 
 from loyalty.models import Account, Allocation, Entry, Lot
-from members.models import IdempotencyRecord, Member, Program
+from members.models import IdempotencyRecord, Member, OutboxEvent, Program
 from members.services import api_key_create
 
 PROBLEM = "application/problem+json"
@@ -73,6 +73,7 @@ def db_state() -> dict[str, Any]:
         "lots": list(Lot.objects.order_by("pk").values_list("pk", "remaining", "pending")),
         "allocations": Allocation.objects.count(),
         "idempotency_records": list(IdempotencyRecord.objects.order_by("pk").values_list("pk", "state")),
+        "events": list(OutboxEvent.objects.order_by("pk").values_list("pk", "type")),
     }
 
 

@@ -1,0 +1,112 @@
+"""The outbox: business events written in the transaction of their change, never for a rolled-back one."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty.analytics.nps import nps_record
+from loyalty.models import NpsSource
+from loyalty.services.enrollment import member_enroll
+from members.events import EventOutsideTransaction, EventType, event_emit
+from members.models import OutboxEvent
+from rewards.services import reward_redeem
+from tests.loyalty.test_tiers import buy, make_program
+from tests.rewards.conftest import fund, make_reward
+
+pytestmark = pytest.mark.django_db
+
+
+def events(**filters):
+    return list(OutboxEvent.objects.filter(**filters).order_by("id"))
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it
+def test_an_event_outside_a_transaction_is_refused(program):
+    with pytest.raises(EventOutsideTransaction):
+        event_emit(program_id=program.pk, type=EventType.MEMBER_INACTIVE, data={})
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_rolled_back_change_leaves_no_event(program):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        member_enroll(program=program, external_id="CUST-1", email="a@example.com")
+        raise RuntimeError("the till's connection dropped")
+
+    assert not OutboxEvent.objects.exists()
+
+
+def test_enrolment_emits_member_enrolled(program):
+    member = member_enroll(program=program, external_id="CUST-2", email="b@example.com", acquisition_channel="app")
+
+    [event] = events(type=EventType.MEMBER_ENROLLED)
+    assert (event.program_id, event.member_id, event.version) == (program.pk, member.pk, 1)
+    assert event.event_id.startswith("evt_") and len(event.event_id) == 36
+    assert event.data | {"enrolled_at": None} == {
+        "member_id": member.pk,
+        "external_id": "CUST-2",
+        "email": "b@example.com",
+        "enrolled_at": None,
+        "acquisition_channel": "app",
+        "referred_by": None,
+        "consents": {"email": False, "sms": False, "push": False},
+    }
+
+
+def test_a_purchase_emits_points_earned_once_even_when_retried():
+    program, _ = make_program()  # base rate 1 point per EUR
+    member = member_enroll(program=program, external_id="CUST-3", email="c@example.com")
+
+    at = timezone.now()
+    buy(program, member, "P-1", "120", occurred_at=at)
+    buy(program, member, "P-1", "120", occurred_at=at)  # a retry replays the first answer
+
+    [event] = events(type=EventType.POINTS_EARNED)
+    assert event.data["points"] == 120 and event.data["member_id"] == member.pk
+    assert event.data["awards"] == [{"rule": "Base", "rule_id": program.earning_rules.get().pk, "points": 120}]
+    assert event.data["reason"] == {"purchase": "P-1"}
+    assert event.data["balances"] == {"available": 120, "pending": 0, "debt": 0}
+
+
+def test_a_redemption_emits_reward_redeemed_and_voucher_issued(program, member):
+    fund(member, 500)
+    reward = make_reward(program, name="Coffee", points_cost=200)
+
+    voucher = reward_redeem(member=member, reward=reward).voucher
+
+    redeemed, issued = events(member=member)
+    assert (redeemed.type, issued.type) == (EventType.REWARD_REDEEMED, EventType.VOUCHER_ISSUED)
+    assert redeemed.data["points_spent"] == 200 and redeemed.data["balances"]["available"] == 300
+    assert issued.data["code"] == voucher.display_code and issued.data["value"] == "5.00"
+    assert redeemed.occurred_at == issued.occurred_at <= timezone.now()
+
+
+def test_an_nps_answer_emits_nps_answered(program, member):
+    result = nps_record(member=member, score=9, comment="Lovely staff", source=NpsSource.APP)
+
+    [event] = events(type=EventType.NPS_ANSWERED)
+    assert event.data == {
+        "member_id": member.pk,
+        "answer_id": result.answer.pk,
+        "score": 9,
+        "comment": "Lovely staff",
+        "source": "app",
+    }
+    assert Decimal(9) == event.data["score"]
+
+
+def test_the_outbox_is_read_only_in_the_admin_and_scoped(client, program, other_program, member, manager):
+    from django.contrib.auth.models import Permission
+
+    member_enroll(program=other_program, external_id="ELSEWHERE", email="x@example.com")
+    nps_record(member=member, score=7, source=NpsSource.APP)
+    manager.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
+    client.force_login(manager)
+
+    listing = client.get("/admin/members/outboxevent/")
+
+    assert listing.status_code == 200
+    assert [event.type for event in listing.context["cl"].result_list] == [EventType.NPS_ANSWERED]
+    event = OutboxEvent.objects.get(type=EventType.NPS_ANSWERED)
+    assert client.post(f"/admin/members/outboxevent/{event.pk}/delete/").status_code == 403
