@@ -34,6 +34,34 @@ class EventOutsideTransaction(RuntimeError):
     """An event emitted outside a transaction could outlive a rolled-back change."""
 
 
+def _checked(type: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise EventOutsideTransaction(f"{type} must be emitted inside the transaction of its change.")
+
+
+def events_emit(
+    *, program_id: int, type: EventType, events: list[tuple[int | None, dict[str, Any]]], occurred_at: datetime
+) -> int:
+    """Writes one event per (member id, data) to the outbox in one bulk insert, in the caller's transaction
+    (for the jobs that change many members at once)."""
+    _checked(type)
+    OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(
+                event_id=f"evt_{uuid.uuid4().hex}",
+                program_id=program_id,
+                member_id=member_id,
+                type=type,
+                data=data,
+                occurred_at=occurred_at,
+            )
+            for member_id, data in events
+        ],
+        batch_size=2000,
+    )
+    return len(events)
+
+
 def event_emit(
     *,
     program_id: int,
@@ -43,8 +71,7 @@ def event_emit(
     occurred_at: datetime | None = None,
 ) -> OutboxEvent:
     """Writes one event to the outbox, in the caller's transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise EventOutsideTransaction(f"{type} must be emitted inside the transaction of its change.")
+    _checked(type)
     return OutboxEvent.objects.create(
         event_id=f"evt_{uuid.uuid4().hex}",
         program_id=program_id,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
+from members.events import EventType, events_emit
 from members.expiry import ExpiryPolicy
 from members.models import Program
 
@@ -126,6 +127,22 @@ def _expire_batch(accounts: dict[int, Account], lots_by_member: dict[int, list[L
     }
     Lot.objects.filter(pk__in=[lot.pk for lots in lots_by_member.values() for lot in lots]).update(remaining=0)
     _save_balances(accounts, deltas)
+    by_program: dict[int, list[tuple[int, dict]]] = defaultdict(list)
+    for entry in entries:
+        account = accounts[entry.member_id]
+        by_program[entry.program_id].append(
+            (
+                entry.member_id,
+                {
+                    "member_id": entry.member_id,
+                    "points": -entry.amount,
+                    "lots": len(lots_by_member[entry.member_id]),
+                    "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
+                },
+            )
+        )
+    for program_id, events in by_program.items():
+        events_emit(program_id=program_id, type=EventType.POINTS_EXPIRED, events=events, occurred_at=now)
 
 
 def lots_warn_expiring(*, now: datetime | None = None) -> JobReport:
@@ -151,6 +168,18 @@ def lots_warn_expiring(*, now: datetime | None = None) -> JobReport:
                 marked.values("member_id").annotate(points=Sum("remaining"), first_expiry=Min("expires_at"))
             )
             marked.update(warned_at=now)
+            events_emit(
+                program_id=program.pk,
+                type=EventType.POINTS_EXPIRING_SOON,
+                occurred_at=now,
+                events=[
+                    (
+                        row["member_id"],
+                        {"member_id": row["member_id"], "points": row["points"], "expires_at": row["first_expiry"]},
+                    )
+                    for row in per_member
+                ],
+            )
         report.batches += 1
         report.members += len(per_member)
         report.lots += len(lot_ids)

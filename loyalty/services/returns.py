@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from members.events import EventType, event_emit
 from members.models import Member, Program
 
 from ..exceptions import PurchaseNotFound, ReturnConflict, ReturnExceedsPurchase, ReturnLineNotInPurchase
@@ -165,6 +166,22 @@ def return_record(
         lines=[_line_json(line) for line in lines],
         outcome={"balances": _balances(account), "tier": tier},
     )
+    if points:
+        event_emit(
+            program_id=program.pk,
+            member_id=account.pk,
+            type=EventType.POINTS_REVERSED,
+            occurred_at=now,
+            data={
+                "member_id": account.pk,
+                "points": points,
+                "purchase": purchase.external_id,
+                "return": external_id,
+                "amount": money,
+                "debt_added": entry.uncovered if entry else 0,
+                "balances": _balances(account),
+            },
+        )
     return ReturnResult(record=record, member=account.member, balances=_balances(account), tier=tier)
 
 

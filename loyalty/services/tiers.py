@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from members.events import EventType, events_emit
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 
 from ..exceptions import InvalidPin, TierNotInProgram
@@ -106,8 +107,46 @@ def _tier_change(
 
 
 def _set_tier(*, account: Account, **change: Any) -> None:
-    _tier_change(account=account, **change).save()
+    history = _tier_change(account=account, **change)
+    history.save()
     account.save(update_fields=TIER_FIELDS)
+    _tier_events(account.member.program, [history])
+
+
+def _tier_events(program: Program, histories: list[TierHistory]) -> None:
+    """tier.promoted or tier.downgraded for each history row that moved a member up or down (outbox)."""
+    ruleset = program_ruleset(program)
+
+    def ref(tier_id: int | None) -> dict[str, Any] | None:
+        tier = ruleset.tier(tier_id)
+        return {"id": tier.id, "name": tier.name, "rank": tier.rank} if tier else None
+
+    for kind, up in ((EventType.TIER_PROMOTED, True), (EventType.TIER_DOWNGRADED, False)):
+        moved = [
+            h
+            for h in histories
+            if h.from_tier_id != h.to_tier_id
+            and (_rank(ruleset.tier(h.to_tier_id)) > _rank(ruleset.tier(h.from_tier_id))) == up
+        ]
+        if moved:
+            events_emit(
+                program_id=program.pk,
+                type=kind,
+                occurred_at=moved[0].created_at,
+                events=[
+                    (
+                        h.member_id,
+                        {
+                            "member_id": h.member_id,
+                            "from": ref(h.from_tier_id),
+                            "to": ref(h.to_tier_id),
+                            "reason": h.reason,
+                            "metric_value": h.metric_value,
+                        },
+                    )
+                    for h in moved
+                ],
+            )
 
 
 @dataclass(frozen=True)
@@ -246,6 +285,7 @@ def _review_batch(program: Program, member_ids: list[int], now: datetime, report
                 account.updated_at = now
         TierHistory.objects.bulk_create(histories)
         Account.objects.bulk_update(accounts.values(), TIER_FIELDS)
+        _tier_events(program, histories)
     downgraded = sum(history.from_tier_id != history.to_tier_id for history in histories)
     report.reviewed += len(accounts)
     report.downgraded += downgraded

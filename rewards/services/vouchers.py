@@ -266,6 +266,21 @@ def voucher_redeem(
     voucher.redeemed_reference = reference
     voucher.redeemed_discount = voucher_discount(voucher, basket_amount)
     voucher.save(update_fields=["status", "redeemed_at", "redeemed_reference", "redeemed_discount"])
+    event_emit(
+        program_id=program.pk,
+        member_id=voucher.member_id,
+        type=EventType.VOUCHER_REDEEMED,
+        occurred_at=now,
+        data={
+            "member_id": voucher.member_id,
+            "voucher_id": voucher.pk,
+            "code": voucher.display_code,
+            "reward_id": voucher.reward_id,
+            "campaign": voucher.campaign,
+            "reference": reference,
+            "discount": voucher.redeemed_discount,
+        },
+    )
     return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount)
 
 

@@ -110,3 +110,95 @@ def test_the_outbox_is_read_only_in_the_admin_and_scoped(client, program, other_
     assert [event.type for event in listing.context["cl"].result_list] == [EventType.NPS_ANSWERED]
     event = OutboxEvent.objects.get(type=EventType.NPS_ANSWERED)
     assert client.post(f"/admin/members/outboxevent/{event.pk}/delete/").status_code == 403
+
+
+def test_a_return_emits_points_reversed_with_the_debt_it_made():
+    from loyalty.services.ledger import ledger_debit
+    from loyalty.services.returns import return_record
+
+    program, _ = make_program()
+    member = member_enroll(program=program, external_id="CUST-R", email="r@example.com")
+    buy(program, member, "P-R", "100", occurred_at=timezone.now())
+    ledger_debit(member=member, amount=80)  # 20 left
+
+    return_record(program=program, external_id="RET-1", purchase_external_id="P-R", amount=Decimal("50"))
+
+    [event] = events(type=EventType.POINTS_REVERSED)
+    assert event.data | {"balances": None} == {
+        "member_id": member.pk,
+        "points": 50,
+        "purchase": "P-R",
+        "return": "RET-1",
+        "amount": "50",
+        "debt_added": 30,  # 50 reversed, 20 there
+        "balances": None,
+    }
+    assert event.data["balances"] == {"available": 0, "pending": 0, "debt": 30}
+
+
+def test_a_voucher_used_at_the_till_emits_voucher_redeemed(program, member):
+    from rewards.services import voucher_redeem
+
+    fund(member, 500)
+    voucher = reward_redeem(member=member, reward=make_reward(program, points_cost=100)).voucher
+
+    voucher_redeem(program=program, code=voucher.code, reference="TILL7-9", basket_amount=Decimal("40"))
+    voucher_redeem(program=program, code=voucher.code, reference="TILL7-9", basket_amount=Decimal("40"))  # replay
+
+    [event] = events(type=EventType.VOUCHER_REDEEMED)
+    assert (event.data["voucher_id"], event.data["reference"], event.data["discount"]) == (
+        voucher.pk,
+        "TILL7-9",
+        "5.00",
+    )
+
+
+def test_the_expiry_jobs_emit_once_per_member_and_run(program, member):
+    from datetime import timedelta
+
+    from loyalty.services.jobs import lots_expire, lots_warn_expiring
+
+    program.expiry_policy = "days"
+    program.save(update_fields=["expiry_policy"])
+    now = timezone.now()
+    fund(member, 70, expires_in_days=10)
+    fund(member, 30, expires_in_days=12)
+
+    lots_warn_expiring(now=now)
+    lots_warn_expiring(now=now)  # warned once
+    lots_expire(now=now + timedelta(days=13))
+    lots_expire(now=now + timedelta(days=13))  # nothing left to expire
+
+    [warning] = events(type=EventType.POINTS_EXPIRING_SOON)
+    [expired] = events(type=EventType.POINTS_EXPIRED)
+    assert (warning.member_id, warning.data["points"]) == (member.pk, 100)
+    assert (expired.data["points"], expired.data["lots"], expired.data["balances"]["available"]) == (100, 2, 0)
+
+
+def test_tier_changes_emit_promoted_and_downgraded():
+    from datetime import timedelta
+
+    from loyalty.models import Account, Purchase
+    from loyalty.services.tiers import tier_review
+
+    program, _ = make_program()  # Silver 100, Gold 500 qualifying points
+    member = member_enroll(program=program, external_id="CUST-T", email="t@example.com")
+    buy(program, member, "P-T", "150", occurred_at=timezone.now())  # Silver at once
+    # A year on: the purchase has left the 365-day window and the review date has passed.
+    Purchase.objects.filter(external_id="P-T").update(occurred_at=timezone.now() - timedelta(days=400))
+    Account.objects.filter(pk=member.pk).update(tier_review_at=timezone.now() - timedelta(days=1))
+
+    tier_review()
+
+    promoted, downgraded = events(type__startswith="tier.")
+    assert (promoted.type, promoted.data["from"], promoted.data["to"]["name"]) == (
+        EventType.TIER_PROMOTED,
+        None,
+        "Silver",
+    )
+    assert (downgraded.type, downgraded.data["from"]["name"], downgraded.data["to"], downgraded.data["reason"]) == (
+        EventType.TIER_DOWNGRADED,
+        "Silver",
+        None,
+        "review",
+    )
