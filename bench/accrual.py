@@ -73,7 +73,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from ledger import ensure_database  # bench/ is the script's folder, first on sys.path
+from ledger import create_members, ensure_database  # bench/ is the script's folder, first on sys.path
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,6 @@ TIME_ZONE = "Europe/Prague"
 PENDING_DAYS = 14
 EXPIRY_DAYS = 365
 PATH = "/api/pos/v1/purchases/"
-BATCH = 5000
 DATABASE_MARK = "created by bench/accrual.py, the accrual benchmark"
 CENT = Decimal("0.01")
 
@@ -243,48 +242,21 @@ def ensure_rules(program: Any, tiers: dict[str, Any]) -> list[Any]:
 
 
 def ensure_members(program: Any, tiers: dict[str, Any], count: int) -> list[tuple[int, str]]:
-    """(id, card) of `count` members of the program, each with an account; the accounts created here get
-    a tier for one member in five (15 % Silver, 4 % Gold, 1 % Platinum).
-
-    Bulk inserts: the set-up is not what is measured, and `member_enroll` would take minutes.
-    """
+    """(id, card) of `count` members of the program, each with an account (`ledger.create_members`); the
+    accounts created here get a tier for one member in five (15 % Silver, 4 % Gold, 1 % Platinum)."""
     from django.db import connection
-    from django.utils import timezone
 
-    from loyalty.models import Account
     from members.models import Member
 
-    have = Member.objects.filter(program=program).count()
-    if have < count:
-        log(f"creating {count - have} members")
-        now = timezone.now()
-        for start in range(have, count, BATCH):
-            Member.objects.bulk_create(
-                [
-                    Member(
-                        program=program,
-                        external_id=f"acc-{i}",
-                        card=f"9{i:011d}",
-                        referral_code=f"ACC{i:09d}",
-                        enrolled_at=now,
-                    )
-                    for i in range(start, min(start + BATCH, count))
-                ],
-                ignore_conflicts=True,
-            )
-    without = list(Member.objects.filter(program=program, account__isnull=True).values_list("pk", flat=True))
-    if without:
-        log(f"creating {len(without)} accounts")
-        Account.objects.bulk_create(
-            [Account(member_id=pk, program_id=program.pk) for pk in without], batch_size=BATCH, ignore_conflicts=True
-        )
+    created = create_members(program, count, prefix="acc")
+    if created:
         with connection.cursor() as cursor:
             for name, low, high in (("Silver", 0, 15), ("Gold", 15, 19), ("Platinum", 19, 20)):
                 cursor.execute(
                     "UPDATE loyalty_account SET tier_id = %s, tier_achieved_at = now(), "
                     "tier_review_at = now() + interval '365 days' "
                     "WHERE member_id = ANY(%s) AND member_id %% 100 >= %s AND member_id %% 100 < %s",
-                    [tiers[name].pk, without, low, high],
+                    [tiers[name].pk, created, low, high],
                 )
             cursor.execute("ANALYZE members_member")
             cursor.execute("ANALYZE loyalty_account")

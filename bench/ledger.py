@@ -137,11 +137,12 @@ def ensure_program() -> Any:
     return program
 
 
-def ensure_members(program: Any, count: int) -> list[int]:
-    """The ids of `count` members of the program, each with an account.
+def create_members(program: Any, count: int, prefix: str = "bench") -> list[int]:
+    """Bulk-inserts the program's members numbered below `count` that are missing (external id
+    `<prefix>-<n>`), and an account for each member without one; returns the ids of the new accounts.
 
-    Bulk inserts: the set-up is not what is measured, and `member_create`
-    would take minutes for 100,000 members.
+    Bulk inserts: the set-up is not what is measured, and `member_create` would take minutes for
+    100,000 members. Shared by the benchmarks that need a large program.
     """
     from django.utils import timezone
 
@@ -157,9 +158,9 @@ def ensure_members(program: Any, count: int) -> list[int]:
                 [
                     Member(
                         program=program,
-                        external_id=f"bench-{i}",
+                        external_id=f"{prefix}-{i}",
                         card=f"9{i:011d}",
-                        referral_code=f"BENCH{i:08d}",
+                        referral_code=f"{prefix.upper()}{i:08d}",
                         enrolled_at=now,
                     )
                     for i in range(start, min(start + BATCH, count))
@@ -172,6 +173,14 @@ def ensure_members(program: Any, count: int) -> list[int]:
         Account.objects.bulk_create(
             [Account(member_id=pk, program_id=program.pk) for pk in without], batch_size=BATCH, ignore_conflicts=True
         )
+    return without
+
+
+def ensure_members(program: Any, count: int) -> list[int]:
+    """The ids of `count` members of the program, each with an account."""
+    from members.models import Member
+
+    create_members(program, count)
     return list(Member.objects.filter(program=program).order_by("pk").values_list("pk", flat=True)[:count])
 
 
