@@ -2,42 +2,20 @@ import hashlib
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.contrib.messages import get_messages
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from loyalty.admin import LEDGER_ENTRIES_ON_MEMBER_PAGE
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from members.models import ApiKey, Member, MemberStatus, Program
 from members.services import api_key_authenticate, api_key_create, format_card
+from tests.admin.utils import grant, messages_of, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 PLAIN_KEY = re.compile(r"lk_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
-
-
-def url(name, *args):
-    return reverse(f"admin:{name}", args=args)
-
-
-def grant(user, *codenames):
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return User.objects.get(pk=user.pk)  # permissions are cached on the instance
-
-
-def messages_of(response):
-    """The messages a response left for the next page; reading them clears them, as showing them would."""
-    found = [str(message) for message in get_messages(response.wsgi_request)]
-    response.client.cookies.pop("messages", None)
-    return found
-
-
-def shown(response):
-    """The primary keys on a changelist page."""
-    return sorted(obj.pk for obj in response.context["cl"].result_list)
 
 
 def available(member):

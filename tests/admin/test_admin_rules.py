@@ -5,11 +5,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.contrib.messages import get_messages
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.models import (
@@ -30,6 +28,7 @@ from loyalty.services.rules import earning_rule_deactivate, earning_rule_save, t
 from loyalty.services.tiers import tier_pin
 from members.models import Program
 from members.services import format_card
+from tests.admin.utils import grant, messages_of, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -47,25 +46,6 @@ RULE_PERMISSIONS = [
     "change_account",
 ]
 BASKET = "BK-1, books, 1, 600.00\nGC-1, gift-cards, 1, 500.00\nTO-1, toys, 2, 134.50"
-
-
-def url(name, *args):
-    return reverse(f"admin:{name}", args=args)
-
-
-def grant(user, *codenames):
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return User.objects.get(pk=user.pk)  # permissions are cached on the instance
-
-
-def messages_of(response):
-    found = [str(message) for message in get_messages(response.wsgi_request)]
-    response.client.cookies.pop("messages", None)
-    return found
-
-
-def shown(response):
-    return sorted(obj.pk for obj in response.context["cl"].result_list)
 
 
 def version(program):

@@ -1,0 +1,26 @@
+"""Helpers of the admin tests."""
+
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+
+def url(name, *args):
+    return reverse(f"admin:{name}", args=args)
+
+
+def grant(user, *codenames):
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return User.objects.get(pk=user.pk)  # permissions are cached on the instance
+
+
+def messages_of(response):
+    """The messages a response left for the next page; reading them clears them, as showing them would."""
+    found = [str(message) for message in get_messages(response.wsgi_request)]
+    response.client.cookies.pop("messages", None)
+    return found
+
+
+def shown(response):
+    """The primary keys on a changelist page."""
+    return sorted(obj.pk for obj in response.context["cl"].result_list)
