@@ -1,5 +1,5 @@
-"""What every API endpoint shares: the base classes of the three surfaces,
-RFC 9457 problem documents, Idempotency-Key handling and pagination.
+"""What every API endpoint shares: the base classes of the three surfaces, Idempotency-Key handling,
+pagination and input parsing (errors leave as problem documents: `config.problems`).
 
 A view picks its surface by subclassing `PosAPIView`, `ManageAPIView` (or,
 later, the member app's base); authentication, permissions, throttling,
@@ -13,14 +13,10 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import ObjectDoesNotExist
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.generics import GenericAPIView
@@ -30,176 +26,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from members.exceptions import DomainError, IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
+from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 
 logger = logging.getLogger(__name__)
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-# --- Problem documents -------------------------------------------------------
-
-
-def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": f"urn:loyalty:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail or title,
-        "code": code,
-        **extra,
-    }
-
-
-def problem_response(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response:
-    return Response(problem(status, code, title, detail, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE)
-
-
-def _field_errors(detail: Any) -> dict[str, Any]:
-    if isinstance(detail, dict):
-        return {str(field): _messages(value) for field, value in detail.items()}
-    return {"non_field_errors": _messages(detail)}
-
-
-def _messages(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _field_errors(value)
-    if isinstance(value, list):
-        if any(isinstance(item, dict | list) for item in value):
-            return [_messages(item) for item in value]
-        return [str(item) for item in value]
-    return [str(value)]
-
-
-_DRF_CODES: list[tuple[type[exceptions.APIException], str, str]] = [
-    (exceptions.ParseError, "malformed_request", "The request body could not be parsed"),
-    (exceptions.UnsupportedMediaType, "unsupported_media_type", "Send the body as application/json"),
-    (exceptions.NotAuthenticated, "not_authenticated", "Authentication credentials were not provided"),
-    (exceptions.AuthenticationFailed, "authentication_failed", "The credentials are not valid"),
-    (exceptions.PermissionDenied, "permission_denied", "You may not do this"),
-    (exceptions.NotFound, "not_found", "Not found"),
-    (exceptions.MethodNotAllowed, "method_not_allowed", "Method not allowed"),
-    (exceptions.NotAcceptable, "not_acceptable", "Cannot answer in the requested format"),
-    (exceptions.Throttled, "throttled", "Too many requests"),
-]
-
-
-def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's exception handler: every error becomes a problem document with a stable code."""
-    if isinstance(exc, DomainError):
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
-    if isinstance(exc, Http404 | ObjectDoesNotExist):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    if isinstance(exc, exceptions.ValidationError):
-        return problem_response(
-            400,
-            "validation_error",
-            "The request is not valid",
-            "One or more fields are not valid.",
-            errors=_field_errors(exc.detail),
-        )
-    if isinstance(exc, exceptions.APIException):
-        return _api_exception_response(exc, context)
-    if isinstance(exc, IntegrityError):
-        logger.warning("integrity error answered with 409: %s", exc)
-        return problem_response(
-            409,
-            "conflict",
-            "The request conflicts with the current state",
-            "A simultaneous request changed the same data; retry it.",
-        )
-    if isinstance(exc, OperationalError | InterfaceError):
-        logger.warning("database unavailable: %s", exc)
-        response = problem_response(
-            503, "service_unavailable", "The service is temporarily unavailable", "Retry the request in a moment."
-        )
-        response["Retry-After"] = "5"
-        return response
-    return None
-
-
-def _api_exception_response(exc: exceptions.APIException, context: dict[str, Any]) -> Response:
-    code, title = next(((c, t) for cls, c, t in _DRF_CODES if isinstance(exc, cls)), ("error", "Request failed"))
-    detail = exc.detail if isinstance(exc.detail, str) else title
-    response = problem_response(exc.status_code, code, title, str(detail))
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
-    request = context.get("request")
-    view = context.get("view")
-    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and view and request:
-        if header := view.get_authenticate_header(request):
-            response["WWW-Authenticate"] = header
-    return response
-
-
-class ProblemJsonMiddleware:
-    """Unhandled errors under /api/ still answer with a problem document, never an HTML page."""
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if not request.path.startswith("/api/"):
-            return None
-        if isinstance(exc, DatabaseError) and (handled := problem_exception_handler(exc, {})):
-            response = JsonResponse(handled.data, status=handled.status_code, content_type=PROBLEM_CONTENT_TYPE)
-            for header in ("Retry-After",):
-                if header in handled:
-                    response[header] = handled[header]
-            return response
-        logger.exception("unhandled error on %s", request.path)
-        body = problem(500, "internal_error", "Internal error", "The error was logged; retry later.")
-        return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
-
-
-def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Django's 404 handler: problem+json under /api/, the usual page elsewhere."""
-    if request.path.startswith("/api/"):
-        body = problem(404, "not_found", "Not found", f"No endpoint at {request.path}.")
-        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
-    return page_not_found(request, exception)
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details, as every error is answered."""
-
-    type = serializers.CharField(help_text="urn:loyalty:problem:<code>")
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Per-field messages, with code validation_error.",
-    )
-
-
-def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
-    """OpenAPI responses for the listed error statuses."""
-    descriptions = {
-        400: "validation_error or malformed_request",
-        401: "not_authenticated or authentication_failed",
-        403: "permission_denied",
-        404: "not_found or member_not_found",
-        409: "conflict, idempotency_in_flight",
-        415: "unsupported_media_type",
-        422: "a domain error such as insufficient_points or idempotency_key_reused",
-        429: "throttled",
-    }
-    return {
-        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions.get(status, ""))
-        for status in statuses
-    }
 
 
 class LoyaltyAutoSchema(AutoSchema):

@@ -9,7 +9,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse, problems
+from config.api import ManageAPIView, parse
+from config.problems import problems
 
 from ..analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
 from ..models import ClvFit

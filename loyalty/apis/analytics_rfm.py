@@ -13,7 +13,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse, problems
+from config.api import ManageAPIView, parse
+from config.problems import problems
 from members.models import Program
 
 from ..analytics.refresh import analytics_refresh_pending, analytics_refresh_queued, analytics_refresh_status

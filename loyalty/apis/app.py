@@ -8,7 +8,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AppAPIView, FailureThrottle, LedgerCursorPagination, parse, problems
+from config.api import AppAPIView, FailureThrottle, LedgerCursorPagination, parse
+from config.problems import problems
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
 from members.services import member_export, member_update, normalize_card, normalize_email
 

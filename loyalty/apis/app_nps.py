@@ -5,7 +5,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AppAPIView, parse, problems
+from config.api import AppAPIView, parse
+from config.problems import problems
 
 from ..analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
 from ..models import NpsSource

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import problems
+from config.problems import problems
 
 from ..models import Channel, Purchase, Return
 from .manage_rules import ProgramRowsView, _id_filter, requires

@@ -23,7 +23,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse, problems
+from config.api import ManageAPIView, parse
+from config.problems import problems
 from members.models import Program
 from members.selectors import member_get
 

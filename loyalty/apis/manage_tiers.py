@@ -11,7 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import parse, problems
+from config.api import parse
+from config.problems import problems
 
 from ..models import Account, Tier, TierChangeReason, TierHistory
 from ..services.rules import tier_save

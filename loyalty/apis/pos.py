@@ -6,7 +6,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import LedgerCursorPagination, PosAPIView, parse, problems
+from config.api import LedgerCursorPagination, PosAPIView, parse
+from config.problems import problems
 from members.models import Member
 from members.selectors import MemberRef, member_get
 

@@ -5,7 +5,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import parse, problems
+from config.api import parse
+from config.problems import problems
 
 from ..analytics.nps import nps_record
 from ..models import NpsSource

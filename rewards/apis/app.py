@@ -5,7 +5,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AppAPIView, parse, problems
+from config.api import AppAPIView, parse
+from config.problems import problems
 from members.exceptions import DomainError
 
 from ..attainability import member_reward_list, rewards_on_offer

@@ -16,7 +16,7 @@ def test_unknown_page_outside_the_api_is_html(client):
 def test_unhandled_errors_under_the_api_answer_problem_json(rf):
     from django.db import OperationalError
 
-    from config.api import ProblemJsonMiddleware
+    from config.problems import ProblemJsonMiddleware
 
     middleware = ProblemJsonMiddleware(lambda request: None)
 
@@ -26,6 +26,6 @@ def test_unhandled_errors_under_the_api_answer_problem_json(rf):
 
     assert (crashed.status_code, crashed["Content-Type"]) == (500, "application/problem+json")
     assert b'"internal_error"' in crashed.content and b"boom" not in crashed.content
-    assert (database_down.status_code, database_down["Retry-After"]) == (503, "5")
-    assert b'"service_unavailable"' in database_down.content
+    assert (database_down.status_code, database_down["Retry-After"]) == (503, "2")
+    assert b'"database_unavailable"' in database_down.content
     assert elsewhere is None
