@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv serve-demo bench clean chromium
+.PHONY: demo test lint venv serve-demo serve bench clean chromium
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+## make serve: gunicorn, a Celery worker and beat on this machine's PostgreSQL and Redis (bin/serve; Ctrl-C stops all).
+serve: $(STAMP)
+	bin/serve
 
 ## make lint: ruff and the migrations check.
 lint: $(STAMP)
@@ -40,4 +44,4 @@ bench: $(STAMP)
 	$(PY) bench/ledger.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis staticfiles

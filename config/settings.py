@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request gets its id and its log line, whatever the layers below answer.
+    "config.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.api.ProblemJsonMiddleware",
+    "config.problems.ProblemJsonMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +113,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     # (about half of its CPU per purchase, docs/benchmarks.md). Turn off (DB_PREPARED_STATEMENTS=0)
     # behind a pooler in transaction mode that does not keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer (failover, network) fails a request with 503 after this
+    # many seconds instead of holding a gunicorn worker until its timeout kills it.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,7 +162,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task taken by a worker that died (acks_late) goes back to the queue after this many seconds; no countdown
+# may exceed it (DESIGN.md section 11). Webhook deliveries do not wait for it: see WEBHOOK_* and docs/webhooks.md.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TIMEZONE = "UTC"
 
 REST_FRAMEWORK = {
@@ -166,7 +174,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
-    "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
+    "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),
         "manage": os.environ.get("THROTTLE_MANAGE", "1200/min"),
@@ -174,6 +182,9 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Behind N load balancers/proxies: the client address of the per-IP throttles (failed logins, voucher
+    # guesses) is the N-th address from the right of X-Forwarded-For. Unset: REMOTE_ADDR, or the whole header.
+    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -213,10 +224,40 @@ IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "48"
 # A request that holds an idempotency key longer than this is taken as crashed.
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = 60
 
+# Webhooks (docs/webhooks.md): how long one attempt may take, how often and for how long a failing delivery
+# is retried (exponential backoff with jitter from BASE up to MAX between attempts), how often the scheduler
+# looks for due deliveries, and whether endpoints may point at loopback/private addresses (tests, on-premise).
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "12"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", "7200"))
+WEBHOOK_POLL_SECONDS = float(os.environ.get("WEBHOOK_POLL_SECONDS", "5"))
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+
+# GET /health/ready/: how long the broker check may take (config/health.py).
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+
+# One JSON object per line in production (log shippers parse it), readable text for the demo.
+# Every record carries the request id (or the Celery task id): config/observability.py.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC
+        },
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import health
 from loyalty.admin.dashboard import dashboard_view
 from loyalty.apis import (
     analytics,
@@ -11,6 +12,7 @@ from loyalty.apis import (
     manage_purchases,
     manage_rules,
     manage_tiers,
+    manage_webhooks,
     pos,
     pos_nps,
 )
@@ -51,6 +53,7 @@ manage_patterns = [
     path("analytics/", include(analytics.urlpatterns)),
     path("analytics/", include(analytics_rfm.urlpatterns)),
     path("analytics/", include(analytics_clv.urlpatterns)),
+    path("webhooks/", include(manage_webhooks.urlpatterns)),
     *reward_manage_patterns,
 ]
 
@@ -62,6 +65,9 @@ urlpatterns = [
     path("api/app/v1/", include(([*loyalty_app_patterns, *reward_app_patterns], "app"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ready, name="health-ready"),
 ]
 
-handler404 = "config.api.api_not_found"
+handler404 = "config.problems.api_not_found"
+handler500 = "config.problems.server_error"
