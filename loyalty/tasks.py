@@ -8,6 +8,7 @@ from .analytics.refresh import analytics_refresh, analytics_refresh_queued
 from .services.events import birthday_bonuses
 from .services.jobs import lots_activate, lots_expire, lots_warn_expiring
 from .services.tiers import tier_review
+from .services.timing import members_inactive_notify, next_purchases_due_notify
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -28,6 +29,15 @@ def lots_warn_expiring_task() -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def tier_review_task() -> dict:
     return tier_review().as_dict()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def member_timing_events_task() -> dict:
+    """Daily, after the nightly analytics refresh: member.inactive and member.next_purchase_due, once each."""
+    return {
+        "inactive": members_inactive_notify().as_dict(),
+        "next_purchase_due": next_purchases_due_notify().as_dict(),
+    }
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -95,3 +95,15 @@ def eager_tasks(monkeypatch):
     from config.celery import app
 
     monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def celery_worker(monkeypatch, tmp_path):
+    """A real Celery worker process on Redis and the test database (tests/worker.py); stopped afterwards."""
+    from config.celery import app
+    from tests.worker import Worker
+
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    worker = Worker(tmp_path)
+    yield worker
+    worker.stop()

@@ -8,11 +8,14 @@
 - `purchases`: purchases, returns and tier history, read-only.
 - `nps`: NPS answers, read-only; acquisition costs per channel, entered by managers.
 - `events`: the outbox of business events, read-only.
+- `webhooks`: webhook endpoints (saved through `members.webhooks.services`), rotating their secret and
+  replaying their failed deliveries; `webhook_deliveries`: the deliveries with every attempt, read-only apart
+  from replaying.
 
 Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
 """
 
-from . import events, ledger, members, nps, purchases, rules, tiers
+from . import events, ledger, members, nps, purchases, rules, tiers, webhook_deliveries, webhooks
 from .analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
 from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
 from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
@@ -39,4 +42,6 @@ __all__ = [
     "purchases",
     "rules",
     "tiers",
+    "webhook_deliveries",
+    "webhooks",
 ]

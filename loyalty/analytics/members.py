@@ -20,7 +20,8 @@ Definitions (as_of included, days in the program's time zone):
 
 Members without a counted purchase get a row too: purchases 0, no scores, an empty segment. A member whose
 segment differs from the last refresh's (no row counts as "") gets a `SegmentChange` and a new
-`segment_since`; a refresh at the same as_of as the last one changes nothing.
+`segment_since`, and a move from one segment to another emits `member.segment_changed` (`segment_events`) in
+the same transaction; a refresh at the same as_of as the last one changes nothing.
 """
 
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from members.models import Member, Program
 
 from ..models import MemberAnalytics, Purchase, SegmentChange
 from .rfm import quintile_scores, rfm_grid, segments_of
+from .segment_events import segment_changes_emit
 
 I64 = NDArray[np.int64]
 NULL = np.iinfo(np.int64).min  # in the integer columns: no value
@@ -426,4 +428,5 @@ def member_analytics_refresh(*, program: Program, as_of: datetime | None = None)
         figures = member_figures(program=program, as_of=as_of)
         write = _write_postgresql if connection.vendor == "postgresql" else _write_elsewhere
         changes = write(program, figures, as_of)
+        segment_changes_emit(program=program, figures=figures, as_of=as_of)
     return RefreshResult(as_of=as_of, members=figures.size, purchasers=figures.purchasers, segment_changes=changes)

@@ -54,6 +54,15 @@ class Account(models.Model):
     tier_achieved_at = models.DateTimeField(null=True, blank=True)
     tier_review_at = models.DateTimeField(null=True, blank=True, help_text="When the tier is reviewed next.")
     tier_pinned_until = models.DateTimeField(null=True, blank=True, help_text="A manager keeps the tier until then.")
+    # Marks of the time-driven events (loyalty.services.timing), set in the transaction that emits them.
+    inactive_notified_for = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Start (last purchase, or enrolment) of the inactivity member.inactive was sent for.",
+    )
+    next_purchase_notified_for = models.DateTimeField(
+        null=True, blank=True, help_text="Expected next purchase date member.next_purchase_due was sent for."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -61,17 +61,11 @@ def member_search_q(term: str, prefix: str = "") -> Q | None:
 # --- Shared pieces ---------------------------------------------------------------
 
 
-class ManagedProgramFilter(admin.SimpleListFilter):
-    """Filter by program, offering only the programs the user manages (and hidden when that is one)."""
+class OfferedIdFilter(admin.SimpleListFilter):
+    """A list filter on the id of a row chosen from `lookups` (`field`: the lookup it filters on); an id the
+    user was not offered (another program's, typed into the address) shows nothing."""
 
-    title = "program"
-    parameter_name = "program"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(str(pk), name) for pk, name in managed_programs(request.user).values_list("pk", "name")]
-
-    def has_output(self) -> bool:
-        return len(self.lookup_choices) > 1
+    field = ""
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
@@ -79,7 +73,21 @@ class ManagedProgramFilter(admin.SimpleListFilter):
             return queryset
         if value not in {key for key, _ in self.lookup_choices}:
             return queryset.none()
-        return queryset.filter(program_id=int(value))
+        return queryset.filter(**{self.field: int(value)})
+
+
+class ManagedProgramFilter(OfferedIdFilter):
+    """Filter by program, offering only the programs the user manages (and hidden when that is one)."""
+
+    title = "program"
+    parameter_name = "program"
+    field = "program_id"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(pk), name) for pk, name in managed_programs(request.user).values_list("pk", "name")]
+
+    def has_output(self) -> bool:
+        return len(self.lookup_choices) > 1
 
 
 class ProgramScopedAdmin(admin.ModelAdmin):

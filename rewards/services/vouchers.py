@@ -68,6 +68,35 @@ class RedeemResult:
     replayed: bool = False
 
 
+
+def reward_event_data(reward: Reward) -> dict[str, Any]:
+    """How events name a reward (docs/events.md)."""
+    return {"id": reward.pk, "name": reward.name, "kind": reward.kind, "points_cost": reward.points_cost}
+
+
+def voucher_issued_data(
+    *,
+    member_id: int,
+    voucher_id: int,
+    code: str,
+    reward: dict[str, Any],
+    value: Decimal | None,
+    min_basket: Decimal | None,
+    expires_at: datetime | None,
+    campaign: str,
+) -> dict[str, Any]:
+    """The payload of `voucher.issued`, for a voucher bought with points (`campaign` "") or given by a campaign."""
+    return {
+        "member_id": member_id,
+        "voucher_id": voucher_id,
+        "code": code,
+        "reward": reward,
+        "value": value,
+        "min_basket": min_basket,
+        "expires_at": expires_at,
+        "campaign": campaign,
+    }
+
 def _balances(account: Account) -> dict[str, int]:
     return {"available": account.available, "pending": account.pending, "debt": account.debt}
 
@@ -165,7 +194,7 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         redeem_key=key,
     )
     balances = _balances(account)
-    reward_data = {"id": locked.pk, "name": locked.name, "kind": locked.kind, "points_cost": locked.points_cost}
+    reward_data = reward_event_data(locked)
     event_emit(
         program_id=member.program_id,
         member_id=member.pk,
@@ -178,15 +207,16 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         member_id=member.pk,
         type=EventType.VOUCHER_ISSUED,
         occurred_at=now,
-        data={
-            "member_id": member.pk,
-            "voucher_id": voucher.pk,
-            "code": voucher.display_code,
-            "reward": reward_data,
-            "value": voucher.value,
-            "min_basket": voucher.min_basket,
-            "expires_at": voucher.expires_at,
-        },
+        data=voucher_issued_data(
+            member_id=member.pk,
+            voucher_id=voucher.pk,
+            code=voucher.display_code,
+            reward=reward_data,
+            value=voucher.value,
+            min_basket=voucher.min_basket,
+            expires_at=voucher.expires_at,
+            campaign=voucher.campaign,
+        ),
     )
     return RedemptionResult(voucher=voucher, entry=entry, balances=balances)
 

@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
-from .expiry import ExpiryPolicy, expiry_date
+from ..expiry import ExpiryPolicy, expiry_date
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, e.g. EUR.")
 
@@ -261,27 +261,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} ({self.state})"
-
-
-class OutboxEvent(models.Model):
-    """A business event, written in the same transaction as the change that caused it (the outbox):
-    a rolled-back change leaves no event. Delivery to webhooks reads these rows in `id` order."""
-
-    event_id = models.CharField(
-        max_length=40, unique=True, editable=False, help_text="evt_<uuid>: stable, for receivers to deduplicate."
-    )
-    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    type = models.CharField(max_length=40)
-    version = models.PositiveSmallIntegerField(default=1, help_text="Version of the payload of this type.")
-    data = models.JSONField(encoder=DjangoJSONEncoder)
-    occurred_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = "event"
-        ordering = ["id"]
-        indexes = [models.Index(fields=["program", "id"], name="outbox_program_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"

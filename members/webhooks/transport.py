@@ -1,0 +1,148 @@
+"""HTTP POST to a webhook receiver without letting a URL reach what it must not.
+
+Only http(s); the host is resolved once and every address it resolves to is checked (no loopback, private,
+link-local, multicast or reserved addresses unless WEBHOOK_ALLOW_PRIVATE_TARGETS is set); the connection is made
+to the checked address (a second DNS answer cannot redirect it), with TLS verified against the host name;
+redirects are not followed; one timeout bounds connecting and each read.
+"""
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
+
+EXCERPT_CHARS = 500
+URL_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
+class TargetRefused(ValueError):
+    """The URL may not be called; `code` is stable (problem+json)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None
+    latency_ms: int
+    excerpt: str = ""
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _address_refused(address: str) -> bool:
+    """Not a public unicast address, or an IPv6 address that carries a refused IPv4 one (mapped, 6to4, Teredo,
+    NAT64: a gateway would forward to it)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if ip in NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.is_site_local or any(v4 is not None and _address_refused(str(v4)) for v4 in embedded):
+            return True
+    return not ip.is_global or ip.is_multicast
+
+
+def url_checked(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path with query) of an acceptable URL, or TargetRefused. No DNS."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("webhook_url_scheme", "Only http and https URLs can receive webhooks.")
+    if not parts.hostname or parts.username or parts.password:
+        raise TargetRefused("webhook_url_invalid", "The URL needs a host and no user name or password.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise TargetRefused("webhook_url_invalid", "The URL's port is not a number from 1 to 65535.") from exc
+    # Percent-encoded as the request line needs (a receiver's path may hold any character); `%` already there
+    # is kept, so an encoded URL goes out as written.
+    path = quote(parts.path or "/", safe=URL_SAFE) + (f"?{quote(parts.query, safe=URL_SAFE)}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path
+
+
+def target_resolve(url: str) -> Target:
+    """The URL's parts and the address to connect to, refusing hosts that resolve to private addresses."""
+    scheme, host, port, path = url_checked(url)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetRefused("webhook_host_unresolved", f"The host {host} does not resolve.") from exc
+    addresses = [info[4][0] for info in infos]
+    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS and any(_address_refused(a) for a in addresses):
+        raise TargetRefused(
+            "webhook_target_private",
+            f"The host {host} resolves to a loopback, private or reserved address; webhooks go to public "
+            "addresses only (WEBHOOK_ALLOW_PRIVATE_TARGETS allows others).",
+        )
+    return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
+        self.address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+
+
+def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
+    """POSTs `body` and reports the answer; never raises for network or receiver failures."""
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return round((time.monotonic() - started) * 1000)
+
+    try:
+        target = target_resolve(url)
+    except TargetRefused as exc:
+        return Answer(status_code=None, latency_ms=elapsed(), error=f"{exc.code}: {exc}"[:300])
+    pinned = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = pinned(target, timeout)
+    try:
+        connection.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={**headers, "Content-Type": "application/json", "User-Agent": "loyalty-webhooks/1"},
+        )
+        response = connection.getresponse()
+        excerpt = response.read(EXCERPT_CHARS * 4).decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+        return Answer(status_code=response.status, latency_ms=elapsed(), excerpt=excerpt)
+    except Exception as exc:  # noqa: BLE001 (whatever the receiver or the network did is this attempt's failure)
+        return Answer(status_code=None, latency_ms=elapsed(), error=f"{type(exc).__name__}: {exc}"[:300])
+    finally:
+        connection.close()

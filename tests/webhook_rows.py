@@ -1,0 +1,40 @@
+"""Webhook endpoints and deliveries for the admin and API tests, made by the real services: an event emitted in
+a transaction, dispatched to the endpoints, and attempted against a stand-in for the receiver's answers."""
+
+from unittest import mock
+
+from django.db import transaction
+
+from members.events import EventType, event_emit
+from members.models import WebhookDelivery, WebhookEndpoint
+from members.webhooks import transport
+from members.webhooks.services import webhook_deliver, webhook_endpoint_save, webhooks_dispatch
+
+# An IP literal on the public internet: accepted without a DNS lookup, never called (the transport is replaced).
+PUBLIC_URL = "http://93.184.216.34/hook"
+
+
+def endpoint_add(program, url=PUBLIC_URL, **fields) -> WebhookEndpoint:
+    return webhook_endpoint_save(program=program, url=url, **fields)
+
+
+def answer(status_code=None, error="", excerpt="", latency_ms=12) -> transport.Answer:
+    return transport.Answer(status_code=status_code, latency_ms=latency_ms, excerpt=excerpt, error=error)
+
+
+def delivery_make(endpoint, member=None, answers=(), type=EventType.POINTS_EARNED) -> WebhookDelivery:
+    """One event of `endpoint`'s program (about `member`) dispatched to it, then attempted once per answer."""
+    with transaction.atomic():
+        event = event_emit(
+            program_id=endpoint.program_id,
+            type=type,
+            data={"member_id": member.pk if member else None, "points": 10},
+            member_id=member.pk if member else None,
+        )
+    webhooks_dispatch()
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint, event=event)
+    for one in answers:
+        with mock.patch.object(transport, "post", return_value=one):
+            webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
