@@ -1,6 +1,7 @@
 """Webhook endpoints and deliveries for the admin and API tests, made by the real services: an event emitted in
 a transaction, dispatched to the endpoints, and attempted against a stand-in for the receiver's answers."""
 
+import socket
 from unittest import mock
 
 from django.db import transaction
@@ -12,6 +13,19 @@ from members.webhooks.services import webhook_deliver, webhook_endpoint_save, we
 
 # An IP literal on the public internet: accepted without a DNS lookup, never called (the transport is replaced).
 PUBLIC_URL = "http://93.184.216.34/hook"
+
+
+def intranet_name(monkeypatch, name: str = "crm", address: str = "10.0.0.5") -> str:
+    """Makes the single-label host `name` resolve to `address`, as an on-premise DNS would (no such name here)."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == name:
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return name
 
 
 def endpoint_add(program, url=PUBLIC_URL, **fields) -> WebhookEndpoint:

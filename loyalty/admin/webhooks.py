@@ -40,9 +40,8 @@ def _deliveries_url(**filters: Any) -> str:
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(
+    url = forms.CharField(
         max_length=2000,
-        assume_scheme="https",
         label="URL",
         help_text="Where the events are sent (HTTP POST with a JSON body), e.g. https://crm.example.com/hooks/loyalty. "
         "The receiver's documentation gives it. Only http and https addresses on the public internet.",
@@ -66,6 +65,12 @@ class WebhookEndpointForm(forms.ModelForm):
             "active": "Untick to pause: deliveries already waiting are sent once it is ticked again; events that "
             "happen meanwhile are not sent to it.",
         }
+
+    def clean_url(self) -> str:
+        """An address typed without its scheme is taken as https (the service checks the rest: scheme, host,
+        port, public addresses; intranet names such as http://crm:8080/ too, where the setting allows them)."""
+        url = self.cleaned_data["url"]
+        return url if "://" in url else f"https://{url}"
 
     def _post_clean(self) -> None:
         """Saves through the service once the fields are valid: the service is the one check of a URL (it

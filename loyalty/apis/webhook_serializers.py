@@ -24,7 +24,7 @@ class EventTypeField(serializers.CharField):
 
 
 class WebhookEndpointInput(StrictInput):
-    url = serializers.URLField(
+    url = serializers.CharField(
         max_length=2000,
         help_text="Where events are POSTed: http or https, resolving to public addresses only "
         "(422 webhook_url_scheme, webhook_url_invalid, webhook_host_unresolved, webhook_target_private).",

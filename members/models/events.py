@@ -56,7 +56,9 @@ class WebhookEndpoint(models.Model):
     """A receiver of a program's events: a URL, the secret deliveries are signed with, the event types it wants."""
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=2000, help_text="http(s) address the events are POSTed to.")
+    url = models.CharField(  # checked by the service (http(s), public addresses), which also takes intranet names
+        max_length=2000, help_text="http(s) address the events are POSTed to."
+    )
     description = models.CharField(max_length=200, blank=True)
     secret = models.CharField(
         max_length=100,

@@ -3,15 +3,19 @@
 Only http(s); the host is resolved once and every address it resolves to is checked (no loopback, private,
 link-local, multicast or reserved addresses unless WEBHOOK_ALLOW_PRIVATE_TARGETS is set); the connection is made
 to the checked address (a second DNS answer cannot redirect it), with TLS verified against the host name;
-redirects are not followed; one timeout bounds connecting and each read.
+redirects are not followed; one timeout bounds the whole exchange (connecting, sending and reading the answer:
+a receiver that drips its answer a byte at a time is cut off at the deadline too).
 """
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -65,6 +69,24 @@ def _address_refused(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _host_valid(host: str) -> bool:
+    """An IP address, or a DNS name (an intranet name without dots too; international names in their IDNA form)."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.lower().removesuffix(".").split(".")
+    return len(ascii_host) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def url_checked(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of an acceptable URL, or TargetRefused. No DNS."""
     parts = urlsplit(url)
@@ -72,6 +94,8 @@ def url_checked(url: str) -> tuple[str, str, int, str]:
         raise TargetRefused("webhook_url_scheme", "Only http and https URLs can receive webhooks.")
     if not parts.hostname or parts.username or parts.password:
         raise TargetRefused("webhook_url_invalid", "The URL needs a host and no user name or password.")
+    if not _host_valid(parts.hostname):
+        raise TargetRefused("webhook_url_invalid", f"The URL's host {parts.hostname!r} is not a host name or address.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
@@ -99,24 +123,73 @@ def target_resolve(url: str) -> Target:
     return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
 
 
+class _Deadline:
+    """Cuts a connection off when an attempt's time is up: each socket operation has its own timeout, so without
+    it a receiver answering a byte at a time could hold the attempt for ever. Connecting waits at most the time
+    left; at the deadline a timer shuts the connection down (through a duplicate of its descriptor, which TLS
+    wrapping leaves alone), which ends whatever handshake, read or write is under way."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._duplicate: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the attempt's time is up")
+        return left
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._duplicate = sock.dup()
+            if self.expired:
+                self._shutdown()
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._duplicate is not None:
+            try:
+                self._duplicate.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not connected any more
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._duplicate is not None:
+                self._duplicate.close()
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: Target, timeout: float) -> None:
-        super().__init__(target.host, target.port, timeout=timeout)
+    def __init__(self, target: Target, deadline: _Deadline, timeout: float, **kwargs: Any) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, **kwargs)
         self.address = target.address
+        self.deadline = deadline
+
+    def _socket(self) -> socket.socket:
+        return self.deadline.watch(socket.create_connection((self.address, self.port), self.deadline.remaining()))
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._socket()
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: Target, timeout: float) -> None:
+class _PinnedHTTPSConnection(_PinnedHTTPConnection, http.client.HTTPSConnection):
+    def __init__(self, target: Target, deadline: _Deadline, timeout: float) -> None:
         self.tls = ssl.create_default_context()
-        super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
-        self.address = target.address
+        super().__init__(target, deadline, timeout, context=self.tls)
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self.tls.wrap_socket(self._socket(), server_hostname=self.host)
 
 
 def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
@@ -131,7 +204,8 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> A
     except TargetRefused as exc:
         return Answer(status_code=None, latency_ms=elapsed(), error=f"{exc.code}: {exc}"[:300])
     pinned = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = pinned(target, timeout)
+    deadline = _Deadline(max(timeout - (time.monotonic() - started), 0.001))
+    connection = pinned(target, deadline, timeout)
     try:
         connection.request(
             "POST",
@@ -141,8 +215,13 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> A
         )
         response = connection.getresponse()
         excerpt = response.read(EXCERPT_CHARS * 4).decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+        if deadline.expired:
+            raise TimeoutError(f"timed out: no complete answer within {timeout:g} s")
         return Answer(status_code=response.status, latency_ms=elapsed(), excerpt=excerpt)
     except Exception as exc:  # noqa: BLE001 (whatever the receiver or the network did is this attempt's failure)
+        if deadline.expired and not isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"timed out: no complete answer within {timeout:g} s")
         return Answer(status_code=None, latency_ms=elapsed(), error=f"{type(exc).__name__}: {exc}"[:300])
     finally:
+        deadline.cancel()
         connection.close()

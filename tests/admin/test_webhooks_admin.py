@@ -10,7 +10,7 @@ from members.events import EventType
 from members.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.admin.utils import grant, messages_of, shown, url
 from tests.factories import MemberFactory, ProgramFactory
-from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add
+from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
 
 PERMISSIONS = [
     "view_webhookendpoint",
@@ -171,6 +171,18 @@ def test_manager_adds_an_endpoint_through_the_form(manager_client, program):
     ]
 
 
+def test_an_address_typed_without_scheme_is_https_and_intranet_names_are_taken(
+    manager_client, program, settings, monkeypatch
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # on-premise: the receiver is on the shop's own network
+    host = intranet_name(monkeypatch)
+
+    response = manager_client.post(url(f"{ENDPOINTS}_add"), add_form(program, url=f"{host}:8443/hooks"))
+
+    assert response.status_code == 302
+    assert WebhookEndpoint.objects.get().url == "https://crm:8443/hooks"
+
+
 def test_no_ticked_type_means_every_type(manager_client, program):
     manager_client.post(url(f"{ENDPOINTS}_add"), add_form(program))
 
@@ -182,7 +194,7 @@ def test_no_ticked_type_means_every_type(manager_client, program):
     [
         ({"url": "http://127.0.0.1:8080/hook"}, "url", "resolves to a loopback, private or reserved address"),
         ({"url": "ftp://93.184.216.34/hook"}, "url", "Only http and https URLs can receive webhooks."),
-        ({"url": "not a url"}, "url", "Enter a valid URL."),
+        ({"url": "not a url"}, "url", "The URL's host 'not a url' is not a host name or address."),
         ({"event_types": ["points.stolen"]}, "event_types", "Select a valid choice."),
     ],
 )

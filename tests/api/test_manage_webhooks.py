@@ -15,7 +15,7 @@ from members.models import DeliveryStatus, IdempotencyRecord, OutboxEvent, Webho
 from members.models import WebhookEndpoint as Endpoint
 
 from ..factories import MemberFactory, StaffFactory
-from ..webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add
+from ..webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
 from .utils import MANAGE, assert_problem, db_state, staff_client
 
 WEBHOOKS_URL = f"{MANAGE}/webhooks/"
@@ -224,6 +224,7 @@ def test_rotate_secret_answers_the_new_secret_once(api, endpoint):
         ({"url": "http://127.0.0.1:8080/hook"}, "webhook_target_private"),
         ({"url": "http://10.1.2.3/hook"}, "webhook_target_private"),
         ({"url": "ftp://93.184.216.34/hook"}, "webhook_url_scheme"),
+        ({"url": "not a url"}, "webhook_url_scheme"),
         ({"url": "http://user:password@93.184.216.34/hook"}, "webhook_url_invalid"),
         ({"event_types": ["points.earned", "points.stolen"]}, "webhook_event_type_unknown"),
     ],
@@ -241,6 +242,18 @@ def test_create_refuses_what_the_service_refuses_and_saves_nothing(api, program,
     assert not IdempotencyRecord.objects.exists()  # the key is released for a corrected retry
 
 
+def test_an_intranet_host_name_is_accepted_on_premise_and_a_malformed_one_refused(api, program, settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    host = intranet_name(monkeypatch)
+
+    accepted = api.post(WEBHOOKS_URL, create_body(program, url=f"http://{host}:8080/hook"), format="json")
+    refused = api.post(WEBHOOKS_URL, create_body(program, url="http://crm_box:8080/hook"), format="json")
+
+    assert accepted.status_code == 201, accepted.content
+    assert list(Endpoint.objects.values_list("url", flat=True)) == ["http://crm:8080/hook"]
+    assert_problem(refused, 422, "webhook_url_invalid")
+
+
 def test_private_targets_are_accepted_when_the_setting_allows_them(api, program, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 
@@ -253,7 +266,8 @@ def test_private_targets_are_accepted_when_the_setting_allows_them(api, program,
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"url": "not a url"}, "url"),
+        ({"url": ["http://93.184.216.34/hook"]}, "url"),
+        ({"url": "x" * 2001}, "url"),
         ({"secret": "whsec_chosen"}, "secret"),
         ({"event_types": "points.earned"}, "event_types"),
         ({"description": "x" * 201}, "description"),

@@ -2,6 +2,8 @@
 dead-lettering, replay, ordering per member, refused targets."""
 
 import json
+import socket
+import threading
 from datetime import timedelta
 
 import pytest
@@ -214,6 +216,42 @@ def test_a_slow_receiver_times_out_and_is_retried(program, receiver, settings):
     assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at > timezone.now()
 
 
+@pytest.fixture
+def dripping_receiver():
+    """A receiver that answers one header line every 0.1 s for 5 s: no single read waits long enough to time out."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(50):
+                    if stop.wait(0.1):
+                        return
+                    try:
+                        connection.sendall(b"X-Drip: 1\r\n")
+                    except OSError:
+                        return  # the sender hung up
+                connection.sendall(b"Content-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read(dripping_receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+    answer = transport.post(url=dripping_receiver, body=b"{}", headers={}, timeout=0.5)
+
+    assert answer.status_code is None and not answer.succeeded
+    assert answer.error == "TimeoutError: timed out: no complete answer within 0.5 s"
+    assert 450 <= answer.latency_ms < 1500  # the receiver would have taken 5 s
+
+
 def test_a_redirect_is_not_followed(program, receiver):
     endpoint_for(program, receiver)
     emit(program, score=1)
@@ -321,6 +359,8 @@ def test_the_retry_schedule_doubles_up_to_the_cap_then_dies(settings):
         ("http://[fec0::1]/hook", "webhook_target_private"),  # site-local
         ("http://user:pw@93.184.216.34/hook", "webhook_url_invalid"),
         ("http://93.184.216.34:99999/hook", "webhook_url_invalid"),
+        ("http://not a host/hook", "webhook_url_invalid"),
+        ("http://-crm-.example.com/hook", "webhook_url_invalid"),
         ("http://no-such-host.invalid/hook", "webhook_host_unresolved"),
     ],
 )
