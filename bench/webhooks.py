@@ -293,7 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"backlog: {args.backlog} events in one transaction")
         since = timezone.now()
         written = backlog_write(program, members, args.backlog)
-        drained = wait_for(receiver, events_since(since), 600) - written
+        backlog = events_since(since)
+        drained = wait_for(receiver, backlog, 600) - written
+        recorded = WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded")
+        give_up = time.time() + 60  # the last batches' answers are being recorded: stop the workers after that
+        while recorded.count() < len(earned) + len(backlog) and time.time() < give_up:
+            time.sleep(0.2)
     finally:
         serve_stop(process)
 
@@ -323,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events_delivered": len({a[1] for a in pipeline}),
         "repeated_deliveries": len(pipeline) - len({a[1] for a in pipeline}),
         "bad_signatures": sum(1 for a in deliveries if not a[3]),
-        "deliveries_recorded": WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").count(),
+        "deliveries_recorded": recorded.count(),
     }
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

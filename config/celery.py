@@ -33,6 +33,7 @@ def _connections_as_for_a_request(task: Any = None, **kwargs: Any) -> None:
     if task is not None and not getattr(task.request, "is_eager", False):
         close_old_connections()
 
+
 app.conf.beat_schedule = {
     "activate-pending-points": {
         "task": "loyalty.tasks.lots_activate_task",

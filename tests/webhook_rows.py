@@ -48,7 +48,7 @@ def delivery_make(endpoint, member=None, answers=(), type=EventType.POINTS_EARNE
     webhooks_dispatch()
     delivery = WebhookDelivery.objects.get(endpoint=endpoint, event=event)
     for one in answers:
-        with mock.patch.object(transport, "post", return_value=one):
+        with mock.patch.object(transport.Sender, "post", return_value=one):
             webhook_deliver(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     return delivery

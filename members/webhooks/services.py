@@ -9,6 +9,7 @@ one of the same member is still pending (a dead one no longer holds the rest bac
 
 import json
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -157,15 +158,19 @@ def webhook_deliveries_claim(
     *,
     limit: int = 500,
     now: datetime | None = None,
-    after: WebhookDelivery | None = None,
+    after: list[WebhookDelivery] | None = None,
     claim: str | None = None,
 ) -> list[int]:
     """Takes up to `limit` due deliveries of active endpoints, each the earliest pending one of its member at
     its endpoint, and leases them to this round (`claim`): they are not due again until the lease ends, and only
-    a task of this round may attempt them (`webhook_deliver(claim=...)`). Returns their ids.
-    `after`: only the next one in line behind this finished delivery (same endpoint and member)."""
+    a task of this round may attempt them (`webhook_deliveries_send(claim=...)`). Returns their ids.
+    `after`: only the next ones in line behind these finished deliveries (same endpoint and member)."""
     now = now or timezone.now()
-    line = Q(endpoint_id=after.endpoint_id, member_id=after.member_id) if after else Q()
+    line = Q()
+    for finished in after or []:
+        line |= Q(endpoint_id=finished.endpoint_id, member_id=finished.member_id)
+    if after is not None and not line:
+        return []
     with transaction.atomic():
         ids = list(
             WebhookDelivery.objects.filter(
@@ -177,6 +182,16 @@ def webhook_deliveries_claim(
         )
         WebhookDelivery.objects.filter(id__in=ids).update(next_attempt_at=now + _lease(), claim=claim or claim_new())
     return ids
+
+
+def webhook_batches(*, delivery_ids: list[int], size: int) -> list[list[int]]:
+    """The deliveries split into batches of up to `size` of one endpoint each (sent over one connection)."""
+    by_endpoint: dict[int, list[int]] = {}
+    for pk, endpoint_id in (
+        WebhookDelivery.objects.filter(id__in=delivery_ids).order_by("id").values_list("id", "endpoint_id")
+    ):
+        by_endpoint.setdefault(endpoint_id, []).append(pk)
+    return [ids[i : i + size] for ids in by_endpoint.values() for i in range(0, len(ids), size)]
 
 
 def claim_new() -> str:
@@ -198,80 +213,116 @@ def event_body(event: OutboxEvent) -> bytes:
 
 
 def webhook_deliver(*, delivery_id: int, claim: str | None = None) -> WebhookDelivery | None:
-    """Makes one attempt of a pending delivery and records it: delivered on a 2xx answer, otherwise due again
-    after the backoff, or dead after WEBHOOK_MAX_ATTEMPTS. Returns None when there was nothing to do.
+    """One delivery's attempt (see webhook_deliveries_send); None when there was nothing to do."""
+    sent = webhook_deliveries_send(delivery_ids=[delivery_id], claim=claim)
+    return sent[0] if sent else None
 
-    With `claim` (the scheduler's tasks), only while the delivery is still leased to that round: a copy of the
-    task from an older round, or one the broker gives back after its attempt was recorded, does nothing. A task
-    whose worker died before recording comes back with the same claim and sends again (at least once)."""
+
+def webhook_deliveries_send(*, delivery_ids: list[int], claim: str | None = None) -> list[WebhookDelivery]:
+    """Makes one attempt of each pending delivery, over one kept-alive connection per receiver, and records them
+    together: delivered on a 2xx answer, otherwise due again after the backoff, or dead after WEBHOOK_MAX_ATTEMPTS.
+    Returns the deliveries attempted (those with nothing to do are left out).
+
+    With `claim` (the scheduler's tasks), only those still leased to that round: a copy of the task from an older
+    round, or one the broker gives back after its attempts were recorded, does nothing. A task whose worker died
+    before recording comes back with the same claim and sends again (at least once). No attempt starts after
+    WEBHOOK_TIMEOUT_SECONDS (a slow receiver): the rest are handed back, due at once, without an attempt counted,
+    so every attempt is recorded within the lease."""
+    pending = WebhookDelivery.objects.filter(id__in=delivery_ids, status=DeliveryStatus.PENDING)
     if claim is not None:
-        renewed = WebhookDelivery.objects.filter(id=delivery_id, status=DeliveryStatus.PENDING, claim=claim)
-        if not renewed.update(next_attempt_at=timezone.now() + _lease()):  # the lease runs from the attempt
-            return None
-    delivery = (
-        WebhookDelivery.objects.select_related("endpoint", "event__program")
-        .filter(id=delivery_id, status=DeliveryStatus.PENDING)
-        .first()
-    )
-    if delivery is None:
-        return None
-    started = timezone.now()
-    timestamp = int(started.timestamp())
-    body = event_body(delivery.event)
-    headers = signed_headers(
-        secret=delivery.endpoint.secret, message_id=delivery.event.event_id, timestamp=timestamp, body=body
-    )
-    answer = transport.post(
-        url=delivery.endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
-    )
-    return _attempt_record(delivery_id=delivery_id, claim=claim, started=started, answer=answer)
+        pending = pending.filter(claim=claim)
+        if not pending.update(next_attempt_at=timezone.now() + _lease()):  # the lease runs from the attempts
+            return []
+    deliveries = list(pending.select_related("endpoint", "event__program").order_by("endpoint_id", "id"))
+    began = time.monotonic()
+    attempts: list[tuple[WebhookDelivery, datetime, transport.Answer]] = []
+    with transport.Sender() as sender:
+        for delivery in deliveries:
+            if attempts and time.monotonic() - began >= settings.WEBHOOK_TIMEOUT_SECONDS:
+                break
+            started = timezone.now()
+            body = event_body(delivery.event)
+            headers = signed_headers(
+                secret=delivery.endpoint.secret,
+                message_id=delivery.event.event_id,
+                timestamp=int(started.timestamp()),
+                body=body,
+            )
+            answer = sender.post(
+                url=delivery.endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+            )
+            attempts.append((delivery, started, answer))
+    unsent = [delivery.pk for delivery in deliveries[len(attempts) :]]
+    return _attempts_record(attempts=attempts, claim=claim, unsent=unsent)
 
 
-def _attempt_record(
-    *, delivery_id: int, claim: str | None, started: datetime, answer: transport.Answer
-) -> WebhookDelivery | None:
+def _attempts_record(
+    *, attempts: list[tuple[WebhookDelivery, datetime, transport.Answer]], claim: str | None, unsent: list[int]
+) -> list[WebhookDelivery]:
+    """Records a batch's attempts in one transaction, each only if its delivery is still pending and (with a
+    claim) still leased to this round: another copy finished first, the delivery was replayed meanwhile, or
+    its endpoint was deleted otherwise."""
+    answers = {delivery.pk: (started, answer) for delivery, started, answer in attempts}
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().filter(id=delivery_id).first()
-        if delivery is None or delivery.status != DeliveryStatus.PENDING or claim not in (None, delivery.claim):
-            return None  # another copy finished first, the delivery was replayed meanwhile, or its endpoint deleted
-        delivery.attempts += 1
-        delivery.failures = 0 if answer.succeeded else delivery.failures + 1
-        delivery.claim = ""
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            started_at=started,
-            succeeded=answer.succeeded,
-            status_code=answer.status_code,
-            latency_ms=answer.latency_ms,
-            response_excerpt=answer.excerpt,
-            error=answer.error,
+        current = (
+            WebhookDelivery.objects.select_for_update()
+            .filter(id__in=answers, status=DeliveryStatus.PENDING)
+            .order_by("id")
         )
+        recorded = [delivery for delivery in current if claim in (None, delivery.claim)]
         now = timezone.now()
-        delivery.last_attempt_at, delivery.last_status_code = now, answer.status_code
-        delivery.last_error = answer.error or ("" if answer.succeeded else f"HTTP {answer.status_code}")
-        if answer.succeeded:
-            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
-        else:
-            delay = retry_delay(delivery.failures)
-            if delay is None:
-                delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
-                logger.warning("webhook delivery %s dead after %s attempts", delivery.pk, delivery.attempts)
-            else:
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-        delivery.save(
-            update_fields=[
-                "attempts",
-                "failures",
-                "claim",
-                "status",
-                "next_attempt_at",
-                "last_attempt_at",
-                "last_status_code",
-                "last_error",
+        for delivery in recorded:
+            _outcome_apply(delivery, answers[delivery.pk][1], now)
+        WebhookAttempt.objects.bulk_create(
+            [
+                WebhookAttempt(
+                    delivery=delivery,
+                    number=delivery.attempts,
+                    started_at=answers[delivery.pk][0],
+                    succeeded=answers[delivery.pk][1].succeeded,
+                    status_code=answers[delivery.pk][1].status_code,
+                    latency_ms=answers[delivery.pk][1].latency_ms,
+                    response_excerpt=answers[delivery.pk][1].excerpt,
+                    error=answers[delivery.pk][1].error,
+                )
+                for delivery in recorded
             ]
         )
-    return delivery
+        WebhookDelivery.objects.bulk_update(recorded, OUTCOME_FIELDS)
+        if unsent and claim is not None:
+            WebhookDelivery.objects.filter(id__in=unsent, status=DeliveryStatus.PENDING, claim=claim).update(
+                claim="", next_attempt_at=now
+            )
+    return recorded
+
+
+OUTCOME_FIELDS = [
+    "attempts",
+    "failures",
+    "claim",
+    "status",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+]
+
+
+def _outcome_apply(delivery: WebhookDelivery, answer: transport.Answer, now: datetime) -> None:
+    delivery.attempts += 1
+    delivery.failures = 0 if answer.succeeded else delivery.failures + 1
+    delivery.claim = ""
+    delivery.last_attempt_at, delivery.last_status_code = now, answer.status_code
+    delivery.last_error = answer.error or ("" if answer.succeeded else f"HTTP {answer.status_code}")
+    if answer.succeeded:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+        return
+    delay = retry_delay(delivery.failures)
+    if delay is None:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
+        logger.warning("webhook delivery %s dead after %s attempts", delivery.pk, delivery.attempts)
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=delay)
 
 
 def webhook_deliveries_replay(*, deliveries: QuerySet[WebhookDelivery]) -> int:

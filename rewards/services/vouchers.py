@@ -68,7 +68,6 @@ class RedeemResult:
     replayed: bool = False
 
 
-
 def reward_event_data(reward: Reward) -> dict[str, Any]:
     """How events name a reward (docs/events.md)."""
     return {"id": reward.pk, "name": reward.name, "kind": reward.kind, "points_cost": reward.points_cost}
@@ -96,6 +95,7 @@ def voucher_issued_data(
         "expires_at": expires_at,
         "campaign": campaign,
     }
+
 
 def _balances(account: Account) -> dict[str, int]:
     return {"available": account.available, "pending": account.pending, "debt": account.debt}

@@ -1,4 +1,4 @@
-"""A real HTTP receiver for webhook tests: a threaded server on 127.0.0.1 that records every request and
+"""A real HTTP receiver for webhook tests: a threaded HTTP/1.1 server on 127.0.0.1 that records every request and
 answers with the statuses it is told to (200 once the list runs out), optionally after a delay."""
 
 import threading
@@ -12,6 +12,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # the sender's side of the connection: the same for requests on a kept-alive one
 
 
 @dataclass
@@ -35,9 +36,12 @@ class Receiver:
 
 def receiver_start(receiver: Receiver) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps the connection open between requests (answers have a length)
+
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            receiver.received.append(Received(self.path, headers, body, self.client_address[1]))
             receiver.arrived.set()
             delay = receiver.delays.pop(0) if receiver.delays else receiver.delay
             if delay:

@@ -30,7 +30,7 @@ def test_a_delivery_cut_off_by_a_killed_worker_is_delivered_by_the_next_one(rece
     receiver.delays = [30.0]
     celery_worker.env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
     celery_worker.start()
-    celery_worker.send(webhook_deliver_task, delivery_id, "round-1")
+    celery_worker.send(webhook_deliver_task, [delivery_id], "round-1")
     assert receiver.arrived.wait(30), celery_worker.log()
 
     # when the worker is killed mid-request and another starts after the broker's visibility timeout

@@ -4,24 +4,28 @@ dead-lettering, replay, ordering per member, refused targets."""
 import json
 import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 import standardwebhooks
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from members.events import EventType, event_emit
 from members.exceptions import WebhookEndpointInvalid
 from members.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from members.tasks import webhooks_run_task
+from members.tasks import webhook_deliver_task, webhooks_run_task
 from members.webhooks import transport
 from members.webhooks.schedule import retry_delay, retry_window
 from members.webhooks.services import (
     event_body,
+    webhook_batches,
     webhook_deliver,
     webhook_deliveries_claim,
     webhook_deliveries_replay,
+    webhook_deliveries_send,
     webhook_endpoint_delete,
     webhook_endpoint_save,
     webhook_failed_replay,
@@ -323,6 +327,141 @@ def test_a_dead_delivery_no_longer_holds_back_the_members_next_event(program, re
     assert (delivered.event_id, delivered.status) == (second.pk, DeliveryStatus.SUCCEEDED)
 
 
+# --- Batches: one task, one kept-alive connection, one transaction ----------------------------------
+
+
+def events_of_members(program, count, per_member=1):
+    members = [MemberFactory(program=program) for _ in range(count)]
+    return [emit(program, member=member, n=n) for n in range(per_member) for member in members]
+
+
+def test_a_batch_goes_over_one_kept_alive_connection_and_is_recorded_together(program, receiver):
+    endpoint_for(program, receiver)
+    events = events_of_members(program, 6)
+    webhooks_dispatch()
+    ids = webhook_deliveries_claim(claim="round")
+
+    sent = webhook_deliveries_send(delivery_ids=ids, claim="round")
+
+    assert [delivery.status for delivery in sent] == [DeliveryStatus.SUCCEEDED] * 6
+    assert sorted(json.loads(r.body)["event_id"] for r in receiver.received) == sorted(e.event_id for e in events)
+    assert len({r.client_port for r in receiver.received}) == 1  # one connection for the six
+    assert WebhookAttempt.objects.filter(number=1, succeeded=True, status_code=200).count() == 6
+
+
+def test_a_batch_takes_the_same_statements_whatever_its_size(program, receiver):
+    endpoint_for(program, receiver)
+
+    def statements(size):
+        events_of_members(program, size)
+        webhooks_dispatch()
+        ids = webhook_deliveries_claim(claim=f"round-{size}")
+        with CaptureQueriesContext(connection) as queries:
+            assert len(webhook_deliveries_send(delivery_ids=ids, claim=f"round-{size}")) == size
+        return len(queries)
+
+    assert statements(2) == statements(12)
+
+
+def test_a_slow_receiver_hands_the_rest_of_the_batch_back_unattempted(program, receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    receiver.delay = 1.0
+    endpoint_for(program, receiver)
+    events_of_members(program, 3)
+    webhooks_dispatch()
+    ids = webhook_deliveries_claim(claim="round")
+
+    [attempted] = webhook_deliveries_send(delivery_ids=ids, claim="round")
+
+    assert (attempted.attempts, attempted.status) == (1, DeliveryStatus.PENDING)
+    assert "timed out" in attempted.last_error
+    rest = WebhookDelivery.objects.exclude(pk=attempted.pk).order_by("pk")
+    assert [(d.attempts, d.claim, d.status) for d in rest] == [(0, "", DeliveryStatus.PENDING)] * 2
+    assert sorted(webhook_deliveries_claim()) == [d.pk for d in rest]  # due again at once, not after the lease
+
+
+def test_the_scheduler_sends_batches_and_keeps_each_members_order(program, receiver, eager_tasks, settings):
+    settings.WEBHOOK_BATCH_SIZE = 2
+    endpoint_for(program, receiver)
+    events = events_of_members(program, 3, per_member=3)
+
+    report = webhooks_run_task()
+
+    assert report == {"events_dispatched": 9, "deliveries_queued": 3}  # each member's first; the rest follow
+    sent = [json.loads(r.body)["event_id"] for r in receiver.received]
+    assert sorted(sent) == sorted(event.event_id for event in events)
+    for member_id in {event.member_id for event in events}:
+        own = [event.event_id for event in events if event.member_id == member_id]
+        assert [event_id for event_id in sent if event_id in own] == own
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 9
+
+
+def test_batches_hold_one_endpoints_deliveries_each(program, receiver):
+    first = endpoint_for(program, receiver)
+    second = webhook_endpoint_save(program=program, url=receiver.url + "/second")
+    events_of_members(program, 3)
+    webhooks_dispatch()
+    ids = webhook_deliveries_claim()
+
+    batches = webhook_batches(delivery_ids=ids, size=2)
+
+    def endpoint_of(batch):
+        return {WebhookDelivery.objects.get(pk=pk).endpoint_id for pk in batch}
+
+    assert [len(batch) for batch in batches] == [2, 1, 2, 1]
+    assert [endpoint_of(batch) for batch in batches] == [{first.pk}, {first.pk}, {second.pk}, {second.pk}]
+
+
+def test_a_task_queued_with_one_delivery_id_still_runs(program, receiver):
+    endpoint_for(program, receiver)
+    emit(program, score=1)
+    webhooks_dispatch()
+    [pk] = webhook_deliveries_claim(claim="round")
+
+    assert webhook_deliver_task(pk, "round") == {"pending": 0, "succeeded": 1, "dead": 0}
+    assert len(receiver.received) == 1
+
+
+@pytest.fixture
+def forgetful_receiver():
+    """Answers the first request and keeps the connection open, then closes it unused (an idle timeout):
+    the sender's next request on it finds it gone. Answers every later request on a new connection."""
+    server = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def serve() -> None:
+        with server:
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                with connection:
+                    request = b""
+                    while not request.endswith(b"}"):  # headers, then the JSON body
+                        request += connection.recv(65536) or b"}"
+                    connections.append(request)
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    time.sleep(0.2)  # then closes: the kept-alive connection is stale
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook", connections
+    server.close()
+
+
+def test_a_kept_alive_connection_the_receiver_closed_is_replaced(forgetful_receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    url, connections = forgetful_receiver
+
+    with transport.Sender() as sender:
+        first = sender.post(url=url, body=b'{"n":1}', headers={}, timeout=2)
+        time.sleep(0.5)
+        second = sender.post(url=url, body=b'{"n":2}', headers={}, timeout=2)
+
+    assert (first.status_code, first.excerpt, second.status_code, second.excerpt) == (200, "ok", 200, "ok")
+    assert len(connections) == 2 and connections[1].endswith(b'{"n":2}')
+
+
 # --- Retry schedule -------------------------------------------------------------------------------
 
 
@@ -434,14 +573,14 @@ def test_a_delivery_whose_endpoint_was_deleted_mid_attempt_records_nothing(progr
     emit(program, score=1)
     webhooks_dispatch()
     [pk] = webhook_deliveries_claim()
-    send = transport.post
+    send = transport.Sender.post
 
-    def post_then_delete(**kwargs):
-        answer = send(**kwargs)
+    def post_then_delete(sender, **kwargs):
+        answer = send(sender, **kwargs)
         webhook_endpoint_delete(endpoint=endpoint)  # a manager deletes it while the receiver answers
         return answer
 
-    monkeypatch.setattr(transport, "post", post_then_delete)
+    monkeypatch.setattr(transport.Sender, "post", post_then_delete)
 
     assert webhook_deliver(delivery_id=pk) is None
     assert len(receiver.received) == 1
@@ -487,16 +626,16 @@ def test_a_replay_while_an_attempt_is_under_way_wins(program, receiver, monkeypa
     webhooks_dispatch()
     [pk] = webhook_deliveries_claim(claim="round")
     receiver.statuses = [500]
-    send = transport.post
+    send = transport.Sender.post
 
-    def replayed_meanwhile(**kwargs):
-        answer = send(**kwargs)
+    def replayed_meanwhile(sender, **kwargs):
+        answer = send(sender, **kwargs)
         webhook_deliveries_replay(deliveries=WebhookDelivery.objects.filter(pk=pk))
         return answer
 
-    monkeypatch.setattr(transport, "post", replayed_meanwhile)
+    monkeypatch.setattr(transport.Sender, "post", replayed_meanwhile)
     assert webhook_deliver(delivery_id=pk, claim="round") is None  # its answer is not recorded
-    monkeypatch.setattr(transport, "post", send)
+    monkeypatch.setattr(transport.Sender, "post", send)
 
     [delivery] = deliver_due()  # the replay goes out
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 1)
