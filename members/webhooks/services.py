@@ -271,23 +271,23 @@ def _attempts_record(
         )
         recorded = [delivery for delivery in current if claim in (None, delivery.claim)]
         now = timezone.now()
+        logged = []
         for delivery in recorded:
-            _outcome_apply(delivery, answers[delivery.pk][1], now)
-        WebhookAttempt.objects.bulk_create(
-            [
+            started, answer = answers[delivery.pk]
+            _outcome_apply(delivery, answer, now)
+            logged.append(
                 WebhookAttempt(
                     delivery=delivery,
                     number=delivery.attempts,
-                    started_at=answers[delivery.pk][0],
-                    succeeded=answers[delivery.pk][1].succeeded,
-                    status_code=answers[delivery.pk][1].status_code,
-                    latency_ms=answers[delivery.pk][1].latency_ms,
-                    response_excerpt=answers[delivery.pk][1].excerpt,
-                    error=answers[delivery.pk][1].error,
+                    started_at=started,
+                    succeeded=answer.succeeded,
+                    status_code=answer.status_code,
+                    latency_ms=answer.latency_ms,
+                    response_excerpt=answer.excerpt,
+                    error=answer.error,
                 )
-                for delivery in recorded
-            ]
-        )
+            )
+        WebhookAttempt.objects.bulk_create(logged)
         WebhookDelivery.objects.bulk_update(recorded, OUTCOME_FIELDS)
         if unsent and claim is not None:
             WebhookDelivery.objects.filter(id__in=unsent, status=DeliveryStatus.PENDING, claim=claim).update(
