@@ -43,7 +43,7 @@ from .clv import (
     gamma_gamma_expected_value,
     gamma_gamma_fit,
 )
-from .members import EpochDays
+from .member_figures import EpochDays
 
 EPOCH_DAY = date(1970, 1, 1)
 CAC_TARGET = 3  # channels whose CLV is under three times what acquiring a member cost are flagged

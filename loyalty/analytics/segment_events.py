@@ -10,20 +10,17 @@ send one event per member. Losing the segment (every counted purchase returned) 
 are still recorded as `SegmentChange` rows. A refresh that changes nothing emits nothing.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from members.events import EventType, events_emit
 from members.models import Program
 
-if TYPE_CHECKING:  # members.py calls this module
-    from .members import Figures
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from .member_figures import EPOCH, Figures
 
 
-def _moves(figures: "Figures") -> list[tuple[int, dict[str, Any]]]:
+def _moves(figures: Figures) -> list[tuple[int, dict[str, Any]]]:
     moved = figures.changed & (figures.previous_segment != "") & (figures.segment != "")
     columns = {
         name: figures.columns[name][moved].tolist()
@@ -47,7 +44,7 @@ def _moves(figures: "Figures") -> list[tuple[int, dict[str, Any]]]:
     return events
 
 
-def segment_changes_emit(*, program: Program, figures: "Figures", as_of: datetime) -> int:
+def segment_changes_emit(*, program: Program, figures: Figures, as_of: datetime) -> int:
     """Writes one `member.segment_changed` event per member who moved from one segment to another (see the
     module docstring), in the caller's transaction; returns how many."""
     events = _moves(figures)
