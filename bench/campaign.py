@@ -11,11 +11,14 @@ accounts (bulk inserts, as bench/ledger.py does) and one reward. Then `--rounds`
   Crockford base32; batches of 2,000 ids read by keyset and inserted with one multi-row INSERT each;
   one transaction);
 - hand SQL: one `INSERT INTO rewards_voucher ... SELECT ... FROM members_member` with 12-character codes
-  made in SQL from `md5(random())` (48 bits: cheaper codes than the service's), one transaction.
+  made in SQL from `md5(random())` (48 bits: cheaper codes than the service's), then one
+  `INSERT INTO members_outboxevent ... SELECT` of their `voucher.issued` events with the same payload built by
+  `jsonb_build_object`, one transaction.
 
-Both write the same columns into the same table, with its unique (program, code) index. After each phase
-the run checks that every member got exactly one voucher of that campaign with a distinct code, then deletes
-the campaign's vouchers so that the table does not grow from run to run.
+Both write the same columns into the same tables, with their indexes (vouchers' unique (program, code), the
+outbox's unique event id). After each phase the run checks that every member got exactly one voucher of that
+campaign with a distinct code and one `voucher.issued` event for it, then deletes the campaign's vouchers and
+events so that the tables do not grow from run to run.
 """
 
 import argparse
@@ -42,6 +45,20 @@ SELECT m.program_id, m.id, %(reward)s, upper(substr(md5(random()::text || m.id::
        %(value)s, NULL, 'issued', now(), now() + interval '30 days', 0, '', NULL, %(campaign)s
 FROM members_member m
 WHERE m.program_id = %(program)s AND m.status = 'active'
+"""
+
+HAND_EVENTS_SQL = """
+INSERT INTO members_outboxevent (event_id, program_id, member_id, type, version, data, occurred_at, created_at)
+SELECT 'evt_' || md5(random()::text || v.id::text), v.program_id, v.member_id, 'voucher.issued', 1,
+       jsonb_build_object(
+           'member_id', v.member_id, 'voucher_id', v.id, 'code', v.code,
+           'reward', jsonb_build_object('id', r.id, 'name', r.name, 'kind', r.kind, 'points_cost', r.points_cost),
+           'value', v.value::text, 'min_basket', v.min_basket::text,
+           'expires_at', to_char(v.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'campaign', v.campaign),
+       v.issued_at, now()
+FROM rewards_voucher v JOIN rewards_reward r ON r.id = v.reward_id
+WHERE v.program_id = %(program)s AND v.campaign = %(campaign)s
 """
 
 
@@ -88,8 +105,20 @@ def verify_and_clear(program: Any, campaign: str, members: int) -> None:
     codes = vouchers.values("code").distinct().count()
     if not facts["rows"] == facts["members"] == codes == members:
         raise SystemExit(f"campaign {campaign}: {facts} and {codes} distinct codes for {members} members")
+    events = campaign_events(program, campaign)
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), count(DISTINCT (data->>'voucher_id')::bigint) FROM members_outboxevent {events}"
+        )
+        if cursor.fetchone() != (members, members):
+            raise SystemExit(f"campaign {campaign}: not one voucher.issued per voucher")
+        cursor.execute(f"DELETE FROM members_outboxevent {events}")
         cursor.execute("DELETE FROM rewards_voucher WHERE program_id = %s AND campaign = %s", [program.pk, campaign])
+
+
+def campaign_events(program: Any, campaign: str) -> str:
+    """The WHERE clause of a campaign's events (names from the benchmark itself, no user input)."""
+    return f"WHERE program_id = {int(program.pk)} AND type = 'voucher.issued' AND data->>'campaign' = '{campaign}'"
 
 
 def service_round(program: Any, reward: Any, campaign: str) -> tuple[float, int, int]:
@@ -116,6 +145,7 @@ def hand_round(program: Any, reward: Any, campaign: str) -> tuple[float, int]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(HAND_SQL, {**params, "campaign": campaign})
         issued = cursor.rowcount
+        cursor.execute(HAND_EVENTS_SQL, {"program": program.pk, "campaign": campaign})
     return time.perf_counter() - started, issued
 
 
@@ -133,6 +163,7 @@ def main() -> None:
     ensure_members(program, args.members)
     reward = ensure_reward(program)
     with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM members_outboxevent WHERE data->>'campaign' LIKE 'bench-%%'")
         cursor.execute("DELETE FROM rewards_voucher WHERE campaign LIKE 'bench-%%'")
         cursor.execute("ANALYZE members_member; ANALYZE rewards_voucher")
         cursor.execute("SHOW server_version")
