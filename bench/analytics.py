@@ -242,7 +242,7 @@ def data_facts(url: str, program: Any) -> dict[str, Any]:
     query = """
     SELECT (SELECT count(*) FROM members_member WHERE program_id = %(p)s),
            count(*), count(DISTINCT member_id), min(occurred_at), max(occurred_at),
-           count(*) FILTER (WHERE returned_total = total), count(*) FILTER (WHERE returned_total > 0
+           count(*) FILTER (WHERE returned_total = total AND total > 0), count(*) FILTER (WHERE returned_total > 0
                                                                          AND returned_total < total),
            pg_size_pretty(pg_total_relation_size('loyalty_purchase'))
     FROM loyalty_purchase WHERE program_id = %(p)s

@@ -76,10 +76,9 @@ def clv_data(*, program: Program, as_of: datetime, time_unit: str) -> ClvData:
         .values_list("member_id", "first_day", "last_day", "purchase_days", "monetary")
     )
     first_spend = dict(
-        Purchase.objects.filter(
+        Purchase.objects.counted().filter(
             program=program,
             occurred_at__lte=as_of,
-            returned_total__lt=F("total"),
             occurred_at__lt=F("member__analytics__first_purchase_at") + timedelta(days=1),
         )
         .annotate(

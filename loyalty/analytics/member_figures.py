@@ -3,8 +3,8 @@ section 8): one aggregate query (GROUP BY member) that answers in whole numbers 
 then NumPy. `loyalty.analytics.members` writes them.
 
 Definitions (as_of included, days in the program's time zone):
-- a purchase counts when it is not fully returned (returned_total < total); first and last purchase,
-  purchases (frequency) and purchase days are over those;
+- a purchase counts when it is not fully returned (`Purchase.objects.counted()`: one for 0 counts); first and
+  last purchase, purchases (frequency) and purchase days are over those;
 - monetary = sum(total - returned_total); average order value = monetary / purchases; historical CLV =
   monetary x the program's margin rate; money rounded half up to cents;
 - mean days between purchases = (last purchase day - first purchase day) / (purchase days - 1), with two
@@ -122,7 +122,7 @@ def _purchase_rows(program: Program, as_of: datetime) -> I64:
 
     # Days of the first and last purchase from their times: one time-zone conversion per member, not per row.
     rows = list(
-        Purchase.objects.filter(program=program, occurred_at__lte=as_of, returned_total__lt=F("total"))
+        Purchase.objects.counted().filter(program=program, occurred_at__lte=as_of)
         .order_by()
         .values("member_id")
         .annotate(

@@ -7,8 +7,8 @@ program's, in its time zone. Works on SQLite and PostgreSQL.
 
 Definitions:
 
-- A *qualifying purchase* is one not fully returned (`returned_total < total`); a partly returned one counts
-  with its net amount.
+- A *qualifying purchase* is one not fully returned (`Purchase.objects.counted()`: a purchase for 0 counts);
+  a partly returned one counts with its net amount.
 - A member is *active at* an instant `t` when they made a qualifying purchase in the program's
   `inactive_days` days up to `t`: `t - inactive_days <= occurred_at < t` (local calendar days, so a day of a
   daylight-saving change is one day).
@@ -105,7 +105,7 @@ def money(program: Program, points: int) -> Decimal:
 
 
 def qualifying_purchases(program: Program, filters: MemberFilters = ALL_MEMBERS) -> QuerySet[Purchase]:
-    return Purchase.objects.filter(program=program, returned_total__lt=F("total")).filter(filters.q("member__"))
+    return Purchase.objects.counted().filter(program=program).filter(filters.q("member__"))
 
 
 # --- Retention and churn -------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def cohort_matrix(
     # Each member's first qualifying purchase: the first row of an index scan on (member, occurred_at) that
     # stops at the first purchase not fully returned (a GROUP BY with MIN would read all of them).
     first_at = Subquery(
-        Purchase.objects.filter(member_id=OuterRef("member_id"), returned_total__lt=F("total"))
+        Purchase.objects.counted().filter(member_id=OuterRef("member_id"))
         .order_by("occurred_at")
         .values("occurred_at")[:1]
     )
@@ -299,7 +299,7 @@ def inactive_members(
     purchase (a till's clock ahead) counts; with it, purchases from `as_of` on are ignored."""
     moment = as_of or timezone.now()
     cutoff = moment.astimezone(program.tz) - timedelta(days=program.inactive_days)
-    recent = Purchase.objects.filter(member_id=OuterRef("pk"), returned_total__lt=F("total"), occurred_at__gte=cutoff)
+    recent = Purchase.objects.counted().filter(member_id=OuterRef("pk"), occurred_at__gte=cutoff)
     if as_of is not None:
         recent = recent.filter(occurred_at__lt=as_of)
     return (

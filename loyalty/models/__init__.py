@@ -12,7 +12,7 @@ from .ledger import (
     Lot,
     lifetime_deltas,
 )
-from .purchases import Award, Channel, Purchase, PurchaseLine, Return
+from .purchases import FULLY_RETURNED, Award, Channel, Purchase, PurchaseLine, Return
 from .rules import EarningRule, EventName, split_list
 from .tiers import Tier, TierChangeReason, TierHistory
 
@@ -25,6 +25,7 @@ __all__ = [
     "RfmSegment",
     "SegmentChange",
     "Award",
+    "FULLY_RETURNED",
     "Channel",
     "EarningRule",
     "EventName",

@@ -18,6 +18,16 @@ class Channel(models.TextChoices):
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
+# The one definition of a fully returned purchase: returns reached its total, and the total is above 0. A purchase
+# for 0 has nothing to return, so it always counts (as a visit) in member figures, metrics, tiers and CLV.
+FULLY_RETURNED = Q(total__gt=0, returned_total__gte=F("total"))
+
+
+class PurchaseQuerySet(models.QuerySet):
+    def counted(self) -> "PurchaseQuerySet":
+        """Purchases not fully returned (see FULLY_RETURNED): the ones figures count."""
+        return self.exclude(FULLY_RETURNED)
+
 
 class Purchase(models.Model):
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
@@ -37,6 +47,8 @@ class Purchase(models.Model):
     awards = models.JSONField(default=list, help_text="Which rule gave how many points.")
     outcome = models.JSONField(default=dict, help_text="Balances and tier change as first answered (for retries).")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PurchaseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -58,7 +70,8 @@ class Purchase(models.Model):
 
     @property
     def fully_returned(self) -> bool:
-        return self.returned_total >= self.total
+        """See FULLY_RETURNED."""
+        return self.total > 0 and self.returned_total >= self.total
 
 
 class PurchaseLine(models.Model):

@@ -21,7 +21,7 @@ from members.events import EventType, events_emit
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 
 from ..exceptions import InvalidPin, TierNotInProgram
-from ..models import Account, Purchase, Tier, TierChangeReason, TierHistory
+from ..models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from ..ruleset import ProgramRuleset, TierSpec, program_ruleset
 from .ledger import lock_accounts, lock_accounts_by_id
 
@@ -39,7 +39,7 @@ def _metric_expression(program: Program):
     if program.tier_metric == TierMetric.SPEND:
         return Coalesce(Sum(F("total") - F("returned_total")), ZERO)
     if program.tier_metric == TierMetric.PURCHASES:
-        return Count("id", filter=Q(returned_total__lt=F("total")) | Q(total=0))
+        return Count("id", filter=~FULLY_RETURNED)
     return Coalesce(Sum(F("points_awarded") - F("points_reversed")), 0)
 
 

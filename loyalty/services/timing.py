@@ -53,7 +53,7 @@ class TimingReport:
 
 def _counted_purchases(member: str) -> QuerySet[Purchase]:
     """Purchases not fully returned of the member named by the outer query's field `member`."""
-    return Purchase.objects.filter(member_id=OuterRef(member), returned_total__lt=F("total"))
+    return Purchase.objects.counted().filter(member_id=OuterRef(member))
 
 
 def _batches(due: QuerySet, batch_size: int) -> Iterator[list[int]]:
