@@ -350,7 +350,7 @@ def measure_cohorts(program: Any) -> dict[str, Any]:
     first = add_months(last, -(COHORT_MONTHS - 1))
     log(f"cohort_matrix {first:%Y-%m}..{last:%Y-%m}")
     seconds, cohorts = timed(
-        lambda: cohort_matrix(program, first_month=first, last_month=last, offsets=COHORT_MONTHS - 1, now=DATA_END)
+        lambda: cohort_matrix(program, first_month=first, last_month=last, offsets=COHORT_MONTHS - 1, as_of=DATA_END)
     )
     return {
         "seconds": round(seconds, 3),

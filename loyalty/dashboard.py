@@ -4,6 +4,9 @@ Chart.js configuration (plain data, drawn by the page's script) with a title and
 Panels come from builders registered with `@dashboard_panel`, in registration order: this module registers
 the loyalty panels; `rewards` registers its attainability panel when it loads (`rewards/dashboard.py`), so
 this app never imports the one above it.
+
+Every panel is as of one moment, the as-of of the analytics refresh that computed it (`analytics_as_of`): after a
+refresh as of a past day, months after it show no data yet (an empty cell, a gap), not 0.
 """
 
 from collections.abc import Callable
@@ -17,22 +20,18 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
+from .analytics.liability import points_liability, upcoming_expiries
 from .analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
-from .analytics.metrics import (
-    add_months,
-    cohort_matrix,
-    month_of,
-    month_periods,
-    points_liability,
-    upcoming_expiries,
-)
+from .analytics.metrics import add_months, cohort_matrix, month_of, month_periods
 from .analytics.nps import nps_by_month
+from .analytics.refresh import analytics_as_of
 from .analytics.rfm import rfm_summary
 from .models import Account
 from .ruleset import program_ruleset
 
 PALETTE = ["#417690", "#79aec8", "#f5dd5d", "#e68a00", "#ba2121", "#70bf2b", "#8e5ea2", "#3cba9f", "#c45850"]
 COHORT_MONTHS = 12
+NO_DATA = "no data yet"  # a month not begun at the panels' as-of
 TREND_MONTHS = 12
 
 
@@ -55,9 +54,10 @@ def dashboard_panel(builder: PanelBuilder) -> PanelBuilder:
     return builder
 
 
-def dashboard_panels(program: Program, now: datetime | None = None) -> list[Panel]:
-    now = now or timezone.now()
-    return [panel for builder in _builders if (panel := builder(program, now)) is not None]
+def dashboard_panels(program: Program, as_of: datetime | None = None) -> list[Panel]:
+    """Every panel as of `as_of` (now by default)."""
+    as_of = as_of or timezone.now()
+    return [panel for builder in _builders if (panel := builder(program, as_of)) is not None]
 
 
 CACHE_SECONDS = 7 * 24 * 3600
@@ -67,17 +67,19 @@ def _cache_key(program_id: int) -> str:
     return f"loyalty:dashboard:{program_id}"
 
 
-def dashboard_panels_store(program: Program, now: datetime | None = None) -> tuple[list[Panel], datetime]:
-    """Computes the panels and keeps them in the cache (the analytics refresh does this after its other steps,
-    so that opening the dashboard of a large program does not recompute every figure)."""
-    now = now or timezone.now()
-    panels = dashboard_panels(program, now)
-    cache.set(_cache_key(program.pk), (panels, now), CACHE_SECONDS)
-    return panels, now
+def dashboard_panels_store(program: Program, as_of: datetime | None = None) -> tuple[list[Panel], datetime]:
+    """Computes the panels as of `as_of` (by default the last analytics refresh's as-of, else now) and keeps them
+    in the cache (the analytics refresh does this after its other steps, so that opening the dashboard of a large
+    program does not recompute every figure)."""
+    as_of = as_of or analytics_as_of(program) or timezone.now()
+    panels = dashboard_panels(program, as_of)
+    cache.set(_cache_key(program.pk), (panels, as_of), CACHE_SECONDS)
+    return panels, as_of
 
 
 def dashboard_panels_cached(program: Program) -> tuple[list[Panel], datetime]:
-    """The panels as of the last analytics refresh (or the last time they were computed), else computed now."""
+    """The panels of the last analytics refresh (or the last time they were computed), else computed now as of
+    the last refresh's as-of."""
     cached = cache.get(_cache_key(program.pk))
     return cached if cached is not None else dashboard_panels_store(program)
 
@@ -123,7 +125,7 @@ def matrix_chart(cells: list[dict[str, Any]], *, x_labels: list[str], y_labels: 
 
 
 @dashboard_panel
-def members_by_tier(program: Program, now: datetime) -> Panel:
+def members_by_tier(program: Program, as_of: datetime) -> Panel:
     counts = dict(
         Account.objects.filter(program=program, member__status=MemberStatus.ACTIVE)
         .values_list("tier_id")
@@ -139,7 +141,7 @@ def members_by_tier(program: Program, now: datetime) -> Panel:
 
 
 @dashboard_panel
-def rfm_grid_panel(program: Program, now: datetime) -> Panel:
+def rfm_grid_panel(program: Program, as_of: datetime) -> Panel:
     summary = rfm_summary(program)
     matrix = summary["matrix"]
     most = max((n for row in matrix for n in row), default=0) or 1
@@ -167,10 +169,10 @@ def rfm_grid_panel(program: Program, now: datetime) -> Panel:
 
 
 @dashboard_panel
-def retention_cohorts(program: Program, now: datetime) -> Panel:
-    last = month_of(program, now)
+def retention_cohorts(program: Program, as_of: datetime) -> Panel:
+    last = month_of(program, as_of)
     first = add_months(last, -(COHORT_MONTHS - 1))
-    cohorts = cohort_matrix(program, first_month=first, last_month=last, offsets=COHORT_MONTHS - 1, now=now)
+    cohorts = cohort_matrix(program, first_month=first, last_month=last, offsets=COHORT_MONTHS - 1, as_of=as_of)
     offsets = [f"+{k}" for k in range(COHORT_MONTHS)]
     months = [_month_label(cohort.month) for cohort in cohorts]
     cells = [
@@ -178,23 +180,25 @@ def retention_cohorts(program: Program, now: datetime) -> Panel:
             "x": offsets[k],
             "y": _month_label(cohort.month),
             "v": share,
-            "label": f"{cohort.size} members; {'' if share is None else f'{share:.0%}'}",
+            "label": f"{cohort.size} members; {NO_DATA if share is None else f'{share:.0%}'}",
         }
         for cohort in cohorts
         for k, share in enumerate(cohort.shares)
-        if share is not None
     ]
     chart = matrix_chart(cells, x_labels=offsets, y_labels=months, title="Share of the cohort buying")
-    note = "Rows: members by the month of their first purchase; columns: months after it; darker = more bought."
+    note = (
+        "Rows: members by the month of their first purchase; columns: months after it; darker = more bought; "
+        f"grey: {NO_DATA} (after {as_of:%Y-%m})."
+    )
     return Panel(
         "retention-cohorts", "Retention by cohort", chart, note=note, matrix={"x": COHORT_MONTHS, "y": len(months) or 1}
     )
 
 
 @dashboard_panel
-def nps_trend(program: Program, now: datetime) -> Panel:
-    periods = month_periods(program, months=TREND_MONTHS, through=month_of(program, now))
-    rows = nps_by_month(program, periods)
+def nps_trend(program: Program, as_of: datetime) -> Panel:
+    periods = month_periods(program, months=TREND_MONTHS, through=month_of(program, as_of))
+    rows = nps_by_month(program, periods, as_of=as_of)
     chart = {
         "type": "line",
         "data": {
@@ -210,16 +214,16 @@ def nps_trend(program: Program, now: datetime) -> Panel:
         },
         "options": {"scales": {"y": {"min": -100, "max": 100}}},
     }
-    answered = sum(figures.respondents for _, figures in rows)
+    answered = sum(figures.respondents or 0 for _, figures in rows)
     return Panel(
         "nps-trend", "Net Promoter Score by month", chart, note=f"{answered:,} respondents over the months shown."
     )
 
 
 @dashboard_panel
-def liability_and_expiries(program: Program, now: datetime) -> Panel:
-    liability = points_liability(program)
-    expiries = upcoming_expiries(program, now=now)
+def liability_and_expiries(program: Program, as_of: datetime) -> Panel:
+    liability = points_liability(program, as_of=as_of)
+    expiries = upcoming_expiries(program, as_of=as_of)
     chart = bar_chart(
         [_month_label(expiry.month) for expiry in expiries],
         [
@@ -238,7 +242,7 @@ def liability_and_expiries(program: Program, now: datetime) -> Panel:
 
 
 @dashboard_panel
-def clv_panel(program: Program, now: datetime) -> Panel:
+def clv_panel(program: Program, as_of: datetime) -> Panel:
     distribution = clv_distribution(program=program)
     labels = [f"{low:,.0f}–{high:,.0f}" for low, high, _ in distribution.bins]
     chart = bar_chart(
@@ -250,7 +254,7 @@ def clv_panel(program: Program, now: datetime) -> Panel:
 
 
 @dashboard_panel
-def clv_cac_panel(program: Program, now: datetime) -> Panel:
+def clv_cac_panel(program: Program, as_of: datetime) -> Panel:
     channels = clv_cac_by_channel(program=program)
     colours = [PALETTE[4] if row.below_target else PALETTE[5] for row in channels]
     chart = bar_chart(

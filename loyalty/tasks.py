@@ -1,5 +1,7 @@
 """Celery tasks for the scheduled ledger jobs. Each calls a service and reports what it did."""
 
+from datetime import datetime
+
 from celery import shared_task
 
 from members.models import Program
@@ -46,12 +48,13 @@ def birthday_bonuses_task() -> dict:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def analytics_refresh_task(program_id: int) -> dict:
-    """Refreshes one program's analytics (every step of `loyalty.analytics.refresh.REFRESH_STEPS`)."""
+def analytics_refresh_task(program_id: int, as_of: str | None = None) -> dict:
+    """Refreshes one program's analytics (every step of `loyalty.analytics.refresh.REFRESH_STEPS`) as of
+    `as_of` (an ISO datetime; now when None)."""
     program = Program.objects.filter(pk=program_id).first()
     if program is None:
         return {"program": program_id, "state": "missing"}
-    status = analytics_refresh(program=program)
+    status = analytics_refresh(program=program, as_of=datetime.fromisoformat(as_of) if as_of else None)
     return {"program": program.slug, "state": status["state"], "results": status["results"]}
 
 

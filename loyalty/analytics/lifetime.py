@@ -76,7 +76,8 @@ def clv_data(*, program: Program, as_of: datetime, time_unit: str) -> ClvData:
         .values_list("member_id", "first_day", "last_day", "purchase_days", "monetary")
     )
     first_spend = dict(
-        Purchase.objects.counted().filter(
+        Purchase.objects.counted()
+        .filter(
             program=program,
             occurred_at__lte=as_of,
             occurred_at__lt=F("member__analytics__first_purchase_at") + timedelta(days=1),

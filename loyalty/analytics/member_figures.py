@@ -122,7 +122,8 @@ def _purchase_rows(program: Program, as_of: datetime) -> I64:
 
     # Days of the first and last purchase from their times: one time-zone conversion per member, not per row.
     rows = list(
-        Purchase.objects.counted().filter(program=program, occurred_at__lte=as_of)
+        Purchase.objects.counted()
+        .filter(program=program, occurred_at__lte=as_of)
         .order_by()
         .values("member_id")
         .annotate(

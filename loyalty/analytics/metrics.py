@@ -1,5 +1,5 @@
 """Program-level figures for managers (DESIGN.md section 8): retention and churn, the cohort matrix, order
-figures, inactive members, and the points liability with upcoming expiries and breakage.
+figures and inactive members (the points liability, upcoming expiries and breakage: `liability`).
 
 Every figure is a few set-based queries whatever the number of members (aggregates in the database; the mean
 time between purchases is averaged with NumPy over one row per repeat buyer). Months and days are the
@@ -17,6 +17,8 @@ Definitions:
   at end, not at start, first purchase before `start`. Active at end = retained + new + reactivated.
   Retention = (active at end - new) / active at start (so reactivated members count as kept, as the
   formula says, and retention can exceed 1); churn = 1 - retention; both null when nobody was active at start.
+- As of a moment `as_of` (the last analytics refresh's, in the manager API), a month or period that begins after
+  it has *no data yet*: its figures are None (null), not 0.
 - Filters (tier, segment, acquisition channel) select members by their *current* tier (`Account.tier`),
   segment (`MemberAnalytics.segment`, as of the last refresh) and `Member.acquisition_channel`.
 """
@@ -32,7 +34,7 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
-from ..models import Account, Entry, EntryKind, Lot, Purchase
+from ..models import Purchase
 
 CENT = Decimal("0.01")
 RATE_DIGITS = 4
@@ -95,6 +97,11 @@ def month_periods(program: Program, *, months: int, through: date) -> list[Perio
     ]
 
 
+def begun(period: Period, as_of: datetime | None) -> bool:
+    """Whether the period has begun by `as_of` (None: every period has)."""
+    return as_of is None or period.start <= as_of
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, RATE_DIGITS) if denominator else None
 
@@ -113,24 +120,35 @@ def qualifying_purchases(program: Program, filters: MemberFilters = ALL_MEMBERS)
 
 @dataclass(frozen=True)
 class Retention:
+    """A period's figures; all None when it had not begun (no data yet)."""
+
     start: datetime
     end: datetime
-    active_at_start: int
-    active_at_end: int
-    new: int
-    retained: int
-    reactivated: int
-    retention: float | None
-    churn: float | None
+    active_at_start: int | None = None
+    active_at_end: int | None = None
+    new: int | None = None
+    retained: int | None = None
+    reactivated: int | None = None
+    retention: float | None = None
+    churn: float | None = None
 
 
 def _flag(name: str) -> Sum:
     return Sum(Case(When(**{name: 1}, then=Value(1)), default=Value(0)))
 
 
-def retention(program: Program, periods: list[Period], filters: MemberFilters = ALL_MEMBERS) -> list[Retention]:
-    """Retention and churn of each period (see the module docstring), in one query for all periods:
-    one row per member (first purchase, active or not at each boundary), summed."""
+def retention(
+    program: Program, periods: list[Period], filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
+) -> list[Retention]:
+    """Retention and churn of each period (see the module docstring), in one query for all periods begun by
+    `as_of`: one row per member (first purchase, active or not at each boundary), summed. Periods not begun
+    come back without figures."""
+    counted = [period for period in periods if begun(period, as_of)]
+    rows = {(row.start, row.end): row for row in _retention(program, counted, filters)}
+    return [rows.get((p.start, p.end), Retention(p.start, p.end)) for p in periods]
+
+
+def _retention(program: Program, periods: list[Period], filters: MemberFilters) -> list[Retention]:
     if not periods:
         return []
     window = timedelta(days=program.inactive_days)
@@ -195,17 +213,19 @@ def cohort_matrix(
     last_month: date,
     offsets: int,
     filters: MemberFilters = ALL_MEMBERS,
-    now: datetime | None = None,
+    as_of: datetime | None = None,
 ) -> list[Cohort]:
     """Members by the month of their first qualifying purchase (cohorts `first_month`..`last_month`), and for
     each month offset 0..`offsets` the share of the cohort with a qualifying purchase in that month (offset 0
-    is 1 by definition). One grouped query; cohorts without members are left out."""
+    is 1 by definition; None for months after the month of `as_of`, now by default). One grouped query;
+    cohorts without members are left out."""
     tz = program.tz
-    current = month_of(program, now or timezone.now())
+    current = month_of(program, as_of or timezone.now())
     # Each member's first qualifying purchase: the first row of an index scan on (member, occurred_at) that
     # stops at the first purchase not fully returned (a GROUP BY with MIN would read all of them).
     first_at = Subquery(
-        Purchase.objects.counted().filter(member_id=OuterRef("member_id"))
+        Purchase.objects.counted()
+        .filter(member_id=OuterRef("member_id"))
         .order_by("occurred_at")
         .values("occurred_at")[:1]
     )
@@ -307,103 +327,3 @@ def inactive_members(
         .filter(filters.q())
         .filter(~Exists(recent))
     )
-
-
-# --- Points liability -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Liability:
-    available: int
-    pending: int
-    outstanding: int
-    value: Decimal
-    debt: int
-
-
-def points_liability(program: Program, *, filters: MemberFilters = ALL_MEMBERS) -> Liability:
-    """Outstanding points (available + pending) of members not closed, times the program's point value.
-    A closed account can never spend again, so its points are not owed. Debt (points members owe after
-    returns) is reported beside it, not netted."""
-    totals = (
-        Account.objects.filter(program=program)
-        .exclude(member__status=MemberStatus.CLOSED)
-        .filter(filters.q("member__"))
-        .aggregate(available=Sum("available"), pending=Sum("pending"), debt=Sum("debt"))
-    )
-    available, pending = totals["available"] or 0, totals["pending"] or 0
-    return Liability(
-        available=available,
-        pending=pending,
-        outstanding=available + pending,
-        value=money(program, available + pending),
-        debt=totals["debt"] or 0,
-    )
-
-
-@dataclass(frozen=True)
-class Expiry:
-    month: date
-    points: int
-    value: Decimal
-
-
-def upcoming_expiries(
-    program: Program, *, months: int = 12, now: datetime | None = None, filters: MemberFilters = ALL_MEMBERS
-) -> list[Expiry]:
-    """Points that will expire, by month (the current one and the next `months - 1`, in the program's time
-    zone): the remainder of lots, pending or not, of members not closed, expiring after `now`."""
-    now = now or timezone.now()
-    first = month_of(program, now)
-    rows = (
-        Lot.objects.filter(
-            program=program,
-            remaining__gt=0,
-            expires_at__gt=now,
-            expires_at__lt=local_midnight(program, add_months(first, months)),
-        )
-        .exclude(member__status=MemberStatus.CLOSED)
-        .filter(filters.q("member__"))
-        .annotate(month=TruncMonth("expires_at", tzinfo=program.tz))
-        .order_by()
-        .values("month")
-        .annotate(points=Sum("remaining"))
-    )
-    by_month = {month_of(program, row["month"]): row["points"] for row in rows}
-    return [
-        Expiry(month=month, points=by_month.get(month, 0), value=money(program, by_month.get(month, 0)))
-        for month in (add_months(first, i) for i in range(months))
-    ]
-
-
-@dataclass(frozen=True)
-class Breakage:
-    issued: int
-    expired: int
-    rate: float | None
-
-
-def breakage(
-    program: Program,
-    *,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    filters: MemberFilters = ALL_MEMBERS,
-) -> Breakage:
-    """Points expired / points issued, both by their entries' time in `[start, end)` (all time by default).
-
-    Issued = points the program put into circulation: earned (purchases and event rules) and added by hand
-    (positive adjustments). Transfers and voucher refunds move points issued before, so they are left out.
-    Expired = points lost to expiry. Over all time this is the share of issued points that expired unused;
-    over a short period it compares flows (points issued in it mostly expire in a later one)."""
-    entries = Entry.objects.filter(program=program).filter(filters.q("member__"))
-    if start is not None:
-        entries = entries.filter(occurred_at__gte=start)
-    if end is not None:
-        entries = entries.filter(occurred_at__lt=end)
-    issued_q = Q(kind=EntryKind.EARN) | Q(kind=EntryKind.ADJUST, amount__gt=0)
-    totals = entries.aggregate(
-        issued=Sum("amount", filter=issued_q), expired=Sum("amount", filter=Q(kind=EntryKind.EXPIRE))
-    )
-    issued, expired = totals["issued"] or 0, -(totals["expired"] or 0)
-    return Breakage(issued=issued, expired=expired, rate=ratio(expired, issued))

@@ -25,7 +25,7 @@ from ..models import EventName, NpsAnswer, NpsSource
 from ..services.events import event_post
 from ..services.ledger import ensure_active, lock_accounts
 from ..services.purchases import FUTURE_TOLERANCE
-from .metrics import ALL_MEMBERS, MemberFilters, Period, month_of
+from .metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
 
 PROMOTER_MIN = 9
 PASSIVE_MIN = 7
@@ -101,11 +101,13 @@ def nps_record(
 
 @dataclass(frozen=True)
 class NpsFigures:
-    respondents: int
-    promoters: int
-    passives: int
-    detractors: int
-    nps: float | None
+    """None throughout for a month not begun (no data yet)."""
+
+    respondents: int | None = None
+    promoters: int | None = None
+    passives: int | None = None
+    detractors: int | None = None
+    nps: float | None = None
 
 
 _COUNTS = {
@@ -152,10 +154,11 @@ def nps_summary(program: Program, period: Period, filters: MemberFilters = ALL_M
 
 
 def nps_by_month(
-    program: Program, periods: list[Period], filters: MemberFilters = ALL_MEMBERS
+    program: Program, periods: list[Period], filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
 ) -> list[tuple[date, NpsFigures]]:
     """The NPS of each month of `periods` (consecutive calendar months), from each member's latest answer in
-    the month; months without answers have zero respondents. One grouped query."""
+    the month; months without answers have zero respondents, months begun after `as_of` no figures at all
+    (no data yet). One grouped query."""
     if not periods:
         return []
     span = Period(periods[0].start, periods[-1].end)
@@ -171,7 +174,8 @@ def nps_by_month(
     )
     by_month = {month_of(program, row["month"]): _figures(row) for row in rows}
     empty = _figures({name: 0 for name in _COUNTS})
-    return [(m, by_month.get(m, empty)) for m in (month_of(program, p.start) for p in periods)]
+    months = [(month_of(program, p.start), begun(p, as_of)) for p in periods]
+    return [(m, by_month.get(m, empty) if started else NpsFigures()) for m, started in months]
 
 
 def nps_by_tier(

@@ -2,16 +2,18 @@
 
 `REFRESH_STEPS` is the list of steps; each is a `RefreshStep` whose `run(program=..., as_of=...,
 progress=...)` computes one part and returns a summary: the member figures and RFM segments, then the CLV
-fit and predictions (which read the figures).
+fit and predictions (which read the figures), then the dashboard's panels. Every step computes as of the one
+`as_of` of the refresh (default: now; a past date after an import of history), so every figure is as of it.
 
 Progress is kept under a per-program cache key (`analytics_refresh_status`), so the manager API can show it
 while a worker runs the refresh: the state (queued, running, done, failed), the current step and, per step,
-done/total with its start and end times.
+done/total with its start and end times. The as-of of the last finished refresh is kept beside it, without
+expiry (`analytics_as_of`): the manager API's figures default their windows to it.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any, Protocol
 
 from django.core.cache import cache
@@ -60,7 +62,7 @@ def dashboard_step(*, program: Program, as_of: datetime, progress: Progress) -> 
     from ..dashboard import dashboard_panels_store  # the dashboard reads the figures this module refreshes
 
     progress(0, 1)
-    panels, _ = dashboard_panels_store(program)
+    panels, _ = dashboard_panels_store(program, as_of)
     progress(1, 1)
     return {"panels": len(panels)}
 
@@ -80,6 +82,21 @@ def status_key(program_id: int) -> str:
     return f"analytics-refresh:{program_id}"
 
 
+def as_of_key(program_id: int) -> str:
+    return f"analytics-refresh:{program_id}:as-of"
+
+
+def day_end(program: Program, day: date) -> datetime:
+    """The last moment of `day` in the program's time zone: what "as of a date" means."""
+    return datetime.combine(day, time.max, tzinfo=program.tz)
+
+
+def analytics_as_of(program: Program) -> datetime | None:
+    """The as-of of the program's last finished refresh (None before the first one)."""
+    value = cache.get(as_of_key(program.pk))
+    return datetime.fromisoformat(value) if value else None
+
+
 def analytics_refresh_status(program: Program) -> dict[str, Any]:
     """The status of the program's last refresh: {"state": "idle"} when none is known."""
     return cache.get(status_key(program.pk)) or {"state": "idle", "step": None, "steps": []}
@@ -94,9 +111,12 @@ def _save(program: Program, status: dict[str, Any]) -> None:
     cache.set(status_key(program.pk), status, timeout=STATUS_SECONDS)
 
 
-def analytics_refresh_queued(program: Program) -> dict[str, Any]:
-    """Marks a refresh as queued (before a worker picks the task up); returns the status."""
+def analytics_refresh_queued(program: Program, as_of: datetime | None = None) -> dict[str, Any]:
+    """Marks a refresh as queued (before a worker picks the task up), as of `as_of` if given; returns the
+    status."""
     status = {"state": "queued", "step": None, "steps": [], "queued_at": _now()}
+    if as_of is not None:
+        status["as_of"] = as_of.isoformat()
     _save(program, status)
     return status
 
@@ -158,5 +178,6 @@ def analytics_refresh(
         state["finished_at"] = _now()
         publish()
     status.update(state="done", step=None, finished_at=_now(), results=results)
+    cache.set(as_of_key(program.pk), status["as_of"], timeout=None)
     publish()
     return status

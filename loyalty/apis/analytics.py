@@ -1,8 +1,10 @@
 """Manager API: program figures under /api/manage/v1/analytics/: retention, cohorts, orders, NPS, liability.
 
 Each takes `?program=<slug>` and, where they make sense, the member filters `tier` (id), `segment` and
-`channel` (acquisition channel). Definitions are in `loyalty.analytics.metrics` and `loyalty.analytics.nps`;
-months and days are the program's, in its time zone.
+`channel` (acquisition channel), and `as_of` (a day: figures as of its end). Without `as_of` the figures are as of
+the last analytics refresh's as-of (now before the first refresh): default windows end there, and months that
+begin after it answer null (no data yet), not 0. Definitions are in `loyalty.analytics.metrics`,
+`loyalty.analytics.liability` and `loyalty.analytics.nps`; months and days are the program's, in its time zone.
 """
 
 import re
@@ -21,8 +23,9 @@ from config.api import ManageAPIView, parse
 from config.problems import problems
 from members.models import Program
 
-from ..analytics import metrics, nps
+from ..analytics import liability, metrics, nps
 from ..analytics.metrics import MemberFilters, Period, add_months, local_midnight, month_of
+from ..analytics.refresh import analytics_as_of, day_end
 from ..models import Tier
 
 TAGS = ["Manage: analytics"]
@@ -31,8 +34,11 @@ LATEST = date(2999, 12, 31)
 ERRORS = " Errors: validation_error (400: a bad date or month, a tier of another program), program_not_found (404)."
 FILTERS = (
     " Filters select members by their current tier (`tier`, an id), RFM segment at the last analytics refresh "
-    "(`segment`) and acquisition channel (`channel`)."
+    "(`segment`) and acquisition channel (`channel`). Figures are as of `as_of` (the end of that day), by default "
+    "the last analytics refresh's as-of (now before the first refresh); months that begin after it are null (no "
+    "data yet)."
 )
+AS_OF = serializers.DateTimeField(help_text="The moment the figures are as of (see `as_of`).")
 
 
 # --- Query parameters ---------------------------------------------------------------------------------------
@@ -75,6 +81,11 @@ class MemberFilterQuery(ProgramQuery):
         max_length=64, required=False, help_text="RFM segment at the last analytics refresh, e.g. Champions."
     )
     channel = serializers.CharField(max_length=64, required=False, help_text="Members' acquisition channel.")
+    as_of = DayField(
+        required=False,
+        help_text="Figures as of the end of this day (program time zone); the last analytics refresh's as-of (now "
+        "before the first refresh) when left out.",
+    )
 
 
 class MonthSeriesQuery(MemberFilterQuery):
@@ -102,7 +113,7 @@ def _ordered(data: dict) -> dict:
 
 class CohortQuery(MemberFilterQuery):
     months = serializers.IntegerField(min_value=1, max_value=36, default=12, help_text="How many cohorts (1–36).")
-    through = MonthField(required=False, help_text="The last cohort month, YYYY-MM; the current month by default.")
+    through = MonthField(required=False, help_text="The last cohort month, YYYY-MM; the month of as_of by default.")
     offsets = serializers.IntegerField(
         min_value=0, max_value=36, default=12, help_text="Months after the first purchase month to follow (0–36)."
     )
@@ -126,17 +137,26 @@ class LiabilityQuery(PeriodQuery):
 
 # --- Responses ------------------------------------------------------------------------------------------------
 
+NOT_BEGUN = "Null (no data yet) when the period begins after as_of."
+
 
 class RetentionPeriodOutput(serializers.Serializer):
     start = serializers.DateField(help_text="First day of the period.")
     end = serializers.DateField(help_text="The day after its last (exclusive).")
-    active_at_start = serializers.IntegerField(help_text="Members with a purchase in the inactive_days before start.")
-    active_at_end = serializers.IntegerField(help_text="Members with a purchase in the inactive_days before end.")
-    new = serializers.IntegerField(help_text="Active at end, first purchase ever within the period.")
-    retained = serializers.IntegerField(help_text="Active at start and at end.")
-    reactivated = serializers.IntegerField(help_text="Active at end, not at start, first purchase before the period.")
+    active_at_start = serializers.IntegerField(
+        allow_null=True, help_text="Members with a purchase in the inactive_days before start. " + NOT_BEGUN
+    )
+    active_at_end = serializers.IntegerField(
+        allow_null=True, help_text="Members with a purchase in the inactive_days before end. " + NOT_BEGUN
+    )
+    new = serializers.IntegerField(allow_null=True, help_text="Active at end, first purchase ever within the period.")
+    retained = serializers.IntegerField(allow_null=True, help_text="Active at start and at end.")
+    reactivated = serializers.IntegerField(
+        allow_null=True, help_text="Active at end, not at start, first purchase before the period."
+    )
     retention = serializers.FloatField(
-        allow_null=True, help_text="(active_at_end - new) / active_at_start, 4 decimals; null when nobody was active."
+        allow_null=True,
+        help_text="(active_at_end - new) / active_at_start, 4 decimals; null when nobody was active. " + NOT_BEGUN,
     )
     churn = serializers.FloatField(allow_null=True, help_text="1 - retention.")
 
@@ -145,6 +165,7 @@ class RetentionReportOutput(serializers.Serializer):
     program = serializers.SlugField()
     timezone = serializers.CharField(help_text="Months and days are counted in this time zone.")
     inactive_days = serializers.IntegerField(help_text="The activity window of the definition.")
+    as_of = AS_OF
     periods = RetentionPeriodOutput(many=True)
 
 
@@ -154,7 +175,7 @@ class CohortOutput(serializers.Serializer):
     shares = serializers.ListField(
         child=serializers.FloatField(allow_null=True),
         help_text="For month offsets 0, 1, ...: the share of the cohort with a purchase in that month (0–1, 4 "
-        "decimals); null for months not begun yet.",
+        "decimals); null (no data yet) for months after the month of as_of.",
     )
 
 
@@ -162,6 +183,7 @@ class CohortReportOutput(serializers.Serializer):
     program = serializers.SlugField()
     timezone = serializers.CharField()
     offsets = serializers.IntegerField(help_text="Each cohort has offsets + 1 shares.")
+    as_of = AS_OF
     cohorts = CohortOutput(many=True, help_text="Oldest first; months without new buyers are left out.")
 
 
@@ -171,6 +193,7 @@ MONEY = {"max_digits": 16, "decimal_places": 2}
 class OrderReportOutput(serializers.Serializer):
     program = serializers.SlugField()
     currency = serializers.CharField()
+    as_of = AS_OF
     start = serializers.DateField()
     end = serializers.DateField(help_text="Exclusive.")
     purchases = serializers.IntegerField(help_text="Purchases not fully returned.")
@@ -199,6 +222,12 @@ class NpsFiguresOutput(serializers.Serializer):
 
 class NpsMonthOutput(NpsFiguresOutput):
     month = serializers.DateField()
+    respondents = serializers.IntegerField(
+        allow_null=True, help_text="Members counted (their latest answer). " + NOT_BEGUN
+    )
+    promoters = serializers.IntegerField(allow_null=True, help_text="Scores 9–10.")
+    passives = serializers.IntegerField(allow_null=True, help_text="Scores 7–8.")
+    detractors = serializers.IntegerField(allow_null=True, help_text="Scores 0–6.")
 
 
 class NpsTierOutput(NpsFiguresOutput):
@@ -212,6 +241,7 @@ class NpsSegmentOutput(NpsFiguresOutput):
 
 class NpsReportOutput(serializers.Serializer):
     program = serializers.SlugField()
+    as_of = AS_OF
     start = serializers.DateField()
     end = serializers.DateField(help_text="Exclusive.")
     summary = NpsFiguresOutput(help_text="Over the whole span, each member's latest answer in it.")
@@ -238,13 +268,13 @@ class LiabilityReportOutput(serializers.Serializer):
     program = serializers.SlugField()
     currency = serializers.CharField()
     point_value = serializers.DecimalField(max_digits=12, decimal_places=6)
-    as_of = serializers.DateTimeField()
-    available = serializers.IntegerField()
-    pending = serializers.IntegerField()
+    as_of = AS_OF
+    available = serializers.IntegerField(help_text="Spendable at as_of, less points past their expiry by then.")
+    pending = serializers.IntegerField(help_text="Not yet spendable at as_of, less points past their expiry by then.")
     outstanding = serializers.IntegerField(help_text="available + pending, of members not closed.")
     value = serializers.DecimalField(**MONEY, help_text="outstanding × point_value.")
     debt = serializers.IntegerField(help_text="Points members owe after returns (not netted).")
-    expiries = ExpiryOutput(many=True, help_text="Points that will expire, by month.")
+    expiries = ExpiryOutput(many=True, help_text="Points that will expire after as_of, by month.")
     breakage = BreakageOutput()
 
 
@@ -255,20 +285,20 @@ class AnalyticsView(ManageAPIView):
     required_permissions = {"GET": ("loyalty.view_memberanalytics",)}
 
     def report_input(self, query: type[serializers.Serializer]) -> tuple[Program, MemberFilters, dict]:
+        """The program, the member filters and the parsed query, whose `as_of` is the moment the figures are as
+        of: the end of the day asked, else the last analytics refresh's as-of, else now."""
         data = parse(query, self.request.query_params)
         program = self.managed_program(data["program"])
         tier_id = data.get("tier")
         if tier_id is not None and not Tier.objects.filter(program=program, pk=tier_id).exists():
             raise serializers.ValidationError({"tier": [f"Not a tier of {program.slug}."]})
+        asked = data.get("as_of")
+        data["as_of"] = day_end(program, asked) if asked else analytics_as_of(program) or timezone.now()
         return program, MemberFilters(tier_id, data.get("segment"), data.get("channel")), data
 
 
 def _day(program: Program, moment: datetime) -> date:
     return moment.astimezone(program.tz).date()
-
-
-def _today(program: Program) -> date:
-    return _day(program, timezone.now())
 
 
 class RetentionView(AnalyticsView):
@@ -281,20 +311,25 @@ class RetentionView(AnalyticsView):
         description="A member is active at a moment when they made a purchase that is not fully returned in the "
         "program's inactive_days before it. For each period: retention = (active at end - new) / active at "
         "start, churn = 1 - retention, null when nobody was active at the start. Months by default: the last "
-        "`months` up to `through` (the last complete month when left out)." + FILTERS + ERRORS,
+        "`months` up to `through` (when left out, the last month complete at as_of)." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(RetentionQuery)
         if "start" in data:
             periods = [Period(local_midnight(program, data["start"]), local_midnight(program, data["end"]))]
         else:
-            through = data.get("through") or add_months(_today(program), -1)
+            through = data.get("through") or add_months(month_of(program, data["as_of"]), -1)
             periods = metrics.month_periods(program, months=data["months"], through=through)
         rows = [
             {**asdict(row), "start": _day(program, row.start), "end": _day(program, row.end)}
-            for row in metrics.retention(program, periods, filters)
+            for row in metrics.retention(program, periods, filters, as_of=data["as_of"])
         ]
-        body = {"program": program.slug, "timezone": program.timezone, "inactive_days": program.inactive_days}
+        body = {
+            "program": program.slug,
+            "timezone": program.timezone,
+            "inactive_days": program.inactive_days,
+            "as_of": data["as_of"],
+        }
         return Response(RetentionReportOutput({**body, "periods": rows}).data)
 
 
@@ -310,15 +345,21 @@ class CohortView(AnalyticsView):
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(CohortQuery)
-        last = data.get("through") or month_of(program, timezone.now())
+        last = data.get("through") or month_of(program, data["as_of"])
         cohorts = metrics.cohort_matrix(
             program,
             first_month=add_months(last, 1 - data["months"]),
             last_month=last,
             offsets=data["offsets"],
             filters=filters,
+            as_of=data["as_of"],
         )
-        body = {"program": program.slug, "timezone": program.timezone, "offsets": data["offsets"]}
+        body = {
+            "program": program.slug,
+            "timezone": program.timezone,
+            "offsets": data["offsets"],
+            "as_of": data["as_of"],
+        }
         return Response(CohortReportOutput({**body, "cohorts": [asdict(c) for c in cohorts]}).data)
 
 
@@ -330,11 +371,11 @@ class OrderView(AnalyticsView):
         responses={200: OrderReportOutput, **problems(400, 401, 403, 404)},
         summary="Average order value, purchase frequency, time between purchases, inactive members",
         description="Over the purchases not fully returned in [start, end) (by default the 365 days up to and "
-        "including today), with returns deducted from the revenue." + FILTERS + ERRORS,
+        "including the day of as_of), with returns deducted from the revenue." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(PeriodQuery)
-        end = data.get("end") or _today(program) + timedelta(days=1)
+        end = data.get("end") or _day(program, data["as_of"]) + timedelta(days=1)
         start = data.get("start") or end - timedelta(days=365)
         if start >= end:
             raise serializers.ValidationError({"start": ["Must be before end."]})
@@ -345,6 +386,7 @@ class OrderView(AnalyticsView):
         body = {
             "program": program.slug,
             "currency": program.currency,
+            "as_of": data["as_of"],
             "start": start,
             "end": end,
             **asdict(figures),
@@ -363,19 +405,22 @@ class NpsView(AnalyticsView):
         summary="Net Promoter Score: overall, by month, by tier and by segment",
         description="Promoters answer 9–10, passives 7–8, detractors 0–6; NPS = % promoters - % detractors. A "
         "member counts once: with their latest answer in the span (summary, tiers, segments) or in the month. "
-        "The span is the last `months` months up to `through` (the current month when left out)." + FILTERS + ERRORS,
+        "The span is the last `months` months up to `through` (the month of as_of when left out)." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(MonthSeriesQuery)
-        through = data.get("through") or month_of(program, timezone.now())
+        as_of = data["as_of"]
+        through = data.get("through") or month_of(program, as_of)
         periods = metrics.month_periods(program, months=data["months"], through=through)
         span = Period(periods[0].start, periods[-1].end)
+        by_month = nps.nps_by_month(program, periods, filters, as_of=as_of)
         body = {
             "program": program.slug,
+            "as_of": as_of,
             "start": _day(program, span.start),
             "end": _day(program, span.end),
             "summary": asdict(nps.nps_summary(program, span, filters)),
-            "months": [{"month": m, **asdict(f)} for m, f in nps.nps_by_month(program, periods, filters)],
+            "months": [{"month": m, **asdict(f)} for m, f in by_month],
             "tiers": [
                 {"tier_id": tier_id, "tier": name, **asdict(f)}
                 for tier_id, name, f in nps.nps_by_tier(program, span, filters)
@@ -392,15 +437,17 @@ class LiabilityView(AnalyticsView):
         parameters=[LiabilityQuery],
         responses={200: LiabilityReportOutput, **problems(400, 401, 403, 404)},
         summary="Points liability, upcoming expiries by month and breakage",
-        description="Outstanding points (available + pending) of members not closed, valued at the program's "
-        "point_value; points that will expire in each of the next `months` months; breakage = points expired / "
-        "points issued (earned and added by hand) over [start, end), all time by default." + FILTERS + ERRORS,
+        description="Outstanding points (available + pending) of members not closed at as_of, valued at the "
+        "program's point_value: points past their expiry at as_of are not owed, even before the expiry job has run "
+        "(right after an import of history, say); points that will expire in each of the next `months` months "
+        "after as_of; breakage = points expired / points issued (earned and added by hand) over [start, end), all "
+        "time by default." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(LiabilityQuery)
-        now = timezone.now()
+        as_of = data["as_of"]
         start, end = data.get("start"), data.get("end")
-        breakage = metrics.breakage(
+        breakage = liability.breakage(
             program,
             start=local_midnight(program, start) if start else None,
             end=local_midnight(program, end) if end else None,
@@ -410,10 +457,11 @@ class LiabilityView(AnalyticsView):
             "program": program.slug,
             "currency": program.currency,
             "point_value": program.point_value,
-            "as_of": now,
-            **asdict(metrics.points_liability(program, filters=filters)),
+            "as_of": as_of,
+            **asdict(liability.points_liability(program, as_of=as_of, filters=filters)),
             "expiries": [
-                asdict(e) for e in metrics.upcoming_expiries(program, months=data["months"], now=now, filters=filters)
+                asdict(e)
+                for e in liability.upcoming_expiries(program, months=data["months"], as_of=as_of, filters=filters)
             ],
             "breakage": {"start": start, "end": end, **asdict(breakage)},
         }

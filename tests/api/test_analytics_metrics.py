@@ -75,6 +75,9 @@ def people(shop):
     return members
 
 
+AS_OF_23_NOVEMBER = "2026-11-23T22:59:59.999999Z"  # the end of that day in Prague
+
+
 def get(client, endpoint, **params):
     return client.get(f"{ANALYTICS}/{endpoint}/", {"program": "shop", **params})
 
@@ -83,13 +86,14 @@ def get(client, endpoint, **params):
 
 
 def test_retention_by_month(client, people):
-    response = get(client, "retention", months=2, through="2026-03")
+    response = get(client, "retention", months=2, through="2026-03", as_of="2026-11-23")
 
     assert response.status_code == 200, response.content
     assert response.json() == {
         "program": "shop",
         "timezone": "Europe/Prague",
         "inactive_days": 30,
+        "as_of": AS_OF_23_NOVEMBER,
         "periods": [
             {
                 "start": "2026-02-01",
@@ -134,13 +138,14 @@ def test_retention_defaults_to_the_last_complete_months(client, shop):
 
 
 def test_cohorts(client, people):
-    response = get(client, "cohorts", months=2, through="2026-03", offsets=1)
+    response = get(client, "cohorts", months=2, through="2026-03", offsets=1, as_of="2026-11-23")
 
     assert response.status_code == 200, response.content
     assert response.json() == {
         "program": "shop",
         "timezone": "Europe/Prague",
         "offsets": 1,
+        "as_of": AS_OF_23_NOVEMBER,
         "cohorts": [
             {"month": "2026-02-01", "size": 2, "shares": [1.0, 0.5]},  # A, B; A again in March
             {"month": "2026-03-01", "size": 1, "shares": [1.0, 0.0]},  # C
@@ -149,12 +154,13 @@ def test_cohorts(client, people):
 
 
 def test_orders(client, people):
-    response = get(client, "orders", start="2026-03-01", end="2026-04-01")
+    response = get(client, "orders", start="2026-03-01", end="2026-04-01", as_of="2026-11-23")
 
     assert response.status_code == 200, response.content
     assert response.json() == {
         "program": "shop",
         "currency": "EUR",
+        "as_of": AS_OF_23_NOVEMBER,
         "start": "2026-03-01",
         "end": "2026-04-01",
         "purchases": 3,
@@ -188,12 +194,13 @@ def test_nps(client, shop, people):
     for name, score, when in [("A", 10, at(2026, 3, 5)), ("B", 9, at(2026, 3, 6)), ("C", 8, at(2026, 2, 10))]:
         NpsAnswer.objects.create(program=shop, member=people[name], score=score, source="import", answered_at=when)
 
-    response = get(client, "nps", months=2, through="2026-03")
+    response = get(client, "nps", months=2, through="2026-03", as_of="2026-11-23")
 
     assert response.status_code == 200, response.content
     figures = {"respondents": 3, "promoters": 2, "passives": 1, "detractors": 0, "nps": 66.7}
     assert response.json() == {
         "program": "shop",
+        "as_of": AS_OF_23_NOVEMBER,
         "start": "2026-02-01",
         "end": "2026-04-01",
         "summary": figures,

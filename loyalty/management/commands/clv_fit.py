@@ -1,15 +1,14 @@
 """python manage.py clv_fit --program SLUG [--as-of DATE] [--time-unit weeks] [--json]"""
 
 import json
-from datetime import datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
 
 from members.models import Program, TimeUnit
 
 from ...analytics.lifetime import clv_refresh
 from ...analytics.members import member_analytics_refresh
+from ..as_of import AS_OF_HELP, as_of_parse
 
 
 class Command(BaseCommand):
@@ -21,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--program", required=True, help="Program slug.")
-        parser.add_argument("--as-of", help="Date (end of that day in the program's time zone) or datetime; now.")
+        parser.add_argument("--as-of", help=AS_OF_HELP)
         parser.add_argument("--time-unit", choices=TimeUnit.values, help="days or weeks; the program's setting.")
         parser.add_argument("--json", action="store_true", help="Print the fit as JSON.")
 
@@ -29,7 +28,7 @@ class Command(BaseCommand):
         program = Program.objects.filter(slug=options["program"]).first()
         if program is None:
             raise CommandError(f"No program {options['program']!r}.")
-        as_of = self._as_of(program, options["as_of"]) if options["as_of"] else None
+        as_of = as_of_parse(program, options["as_of"]) if options["as_of"] else None
         figures = member_analytics_refresh(program=program, as_of=as_of)
         result = clv_refresh(program=program, as_of=figures.as_of, time_unit=options["time_unit"])
         fit = result.fit
@@ -58,15 +57,3 @@ class Command(BaseCommand):
             self.stdout.write(f"  predictions written for {result.written:,} members")
         if not fit.converged:
             raise CommandError(f"The fit did not converge: {fit.message}")
-
-    def _as_of(self, program: Program, text: str) -> datetime:
-        try:
-            day = parse_date(text)  # a date: the end of that day
-            if day is not None:
-                return datetime.combine(day, time.max, tzinfo=program.tz)
-            moment = parse_datetime(text)
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise CommandError(f"--as-of: not a date or datetime: {text!r}")
-        return moment if moment.tzinfo else moment.replace(tzinfo=program.tz)

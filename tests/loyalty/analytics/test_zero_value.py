@@ -96,7 +96,7 @@ def test_a_member_who_only_bought_for_zero_is_in_the_clv_input(shop, people):
 def test_a_member_who_only_bought_for_zero_stays_in_cohorts_activity_and_orders(shop, people):
     june = date(2025, 6, 1)
 
-    cohorts = cohort_matrix(shop, first_month=june, last_month=june, offsets=1, now=AS_OF)
+    cohorts = cohort_matrix(shop, first_month=june, last_month=june, offsets=1, as_of=AS_OF)
     inactive = inactive_members(shop, as_of=AS_OF)
     orders = order_figures(shop, start=datetime(2025, 6, 1, tzinfo=UTC), end=AS_OF)
 
