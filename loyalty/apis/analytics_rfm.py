@@ -5,9 +5,12 @@ Reads need `loyalty.view_memberanalytics`; changing the grid and starting a refr
 unknown one does.
 """
 
+from datetime import date, datetime
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -17,9 +20,15 @@ from config.api import ManageAPIView, parse
 from config.problems import problems
 from members.models import Program
 
-from ..analytics.refresh import analytics_refresh_pending, analytics_refresh_queued, analytics_refresh_status
+from ..analytics.refresh import (
+    analytics_refresh_pending,
+    analytics_refresh_queued,
+    analytics_refresh_status,
+    day_end,
+)
 from ..analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
 from ..tasks import analytics_refresh_task
+from .analytics import DayField
 from .manage_rules import field_errors, requires
 
 TAGS = ["Manage: analytics"]
@@ -37,6 +46,14 @@ GRID_RULES = (
 
 class ProgramQuery(serializers.Serializer):
     program = serializers.SlugField(help_text="Program slug.")
+
+
+class RefreshInput(ProgramQuery):
+    as_of = DayField(
+        required=False,
+        help_text="Compute every figure as of the end of this day (program time zone), e.g. the last day of an "
+        "import of history; today or earlier. Now when left out.",
+    )
 
 
 class SegmentInput(serializers.Serializer):
@@ -208,20 +225,36 @@ class RefreshView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_refresh",
         tags=TAGS,
-        request=ProgramQuery,
+        request=RefreshInput,
         responses={202: RefreshStatusOutput, **problems(400, 401, 403, 404, 415)},
         summary="Refresh the program's analytics now",
         description="Queues a refresh (member figures, RFM scores and segments, and the later steps) and answers "
-        "with its status; follow it with GET. While one is queued or running, no second one is queued. The "
-        "refresh also runs nightly. Errors: validation_error (400), program_not_found (404). " + requires(CHANGE_GRID),
+        "with its status; follow it with GET. Every step computes as of one moment: the end of the day `as_of` "
+        "(after an import of history, its last day), now when left out; the analytics endpoints then default "
+        "their windows to it. While one is queued or running, no second one is queued. The refresh also runs "
+        "nightly (as of now). Errors: validation_error (400: a bad date, a day after today), program_not_found "
+        "(404). " + requires(CHANGE_GRID),
     )
     def post(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.data)["program"])
+        data = parse(RefreshInput, request.data)
+        program = self.managed_program(data["program"])
+        as_of = _refresh_as_of(program, data.get("as_of"))
         if not analytics_refresh_pending(program):
-            analytics_refresh_queued(program)
-            transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk))
+            analytics_refresh_queued(program, as_of)
+            at = as_of.isoformat() if as_of else None
+            transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk, at))
         status = analytics_refresh_status(program)
         return Response(RefreshStatusOutput({"program": program.slug, **status}).data, status=202)
+
+
+def _refresh_as_of(program: Program, day: date | None) -> datetime | None:
+    """The end of `day` in the program's time zone (now, for today); a day after today (there) is refused."""
+    if day is None:
+        return None
+    now = timezone.now()
+    if day > now.astimezone(program.tz).date():
+        raise serializers.ValidationError({"as_of": ["Must be today or earlier."]})
+    return min(day_end(program, day), now)
 
 
 urlpatterns = [
