@@ -28,7 +28,7 @@ from ..analytics.refresh import (
 )
 from ..analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
 from ..tasks import analytics_refresh_task
-from .analytics import DayField
+from .analytics_serializers import DayField
 from .manage_rules import field_errors, requires
 
 TAGS = ["Manage: analytics"]
