@@ -78,6 +78,12 @@ class HoldExceedsShare(DomainError):
     title = "The points would pay more than the share of the basket points may pay"
 
 
+class HoldBasketMismatch(DomainError):
+    code = "hold_basket_mismatch"
+    status = 409
+    title = "The basket reference is held for another member or another basket amount"
+
+
 class PointsPaymentUnavailable(DomainError):
     code = "points_payment_unavailable"
     title = "The program's points have no money value to pay with"

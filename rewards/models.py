@@ -168,6 +168,28 @@ class HoldStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class HoldBasket(models.Model):
+    """An e-shop basket that points pay part of. Its reference is unique per program and belongs to one
+    member; every hold on it locks this row, so the share cap holds across all of the basket's holds,
+    concurrent ones included (holds.py)."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    reference = models.CharField(max_length=100, help_text="The e-shop's basket or order id.")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY, help_text="The basket's total, the base of the points' share.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "reference"], name="hold_basket_unique_per_program"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_basket_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
 class Hold(models.Model):
     """Points held against an e-shop basket: spent at once (so they cannot be spent twice),
     kept on payment (captured), given back to their lots on release or expiry."""

@@ -193,9 +193,12 @@ class HoldCreateView(PosAPIView):
         description="The points leave the available balance at once (they cannot be spent twice) and pay "
         "`money_value` at the program's point value. Capture the hold when the basket is paid, release it when "
         "it is not; a hold left alone is released when it expires. Errors: member_not_found (404), "
-        "hold_exceeds_share (422, the points would pay more than the program's share of the basket; the problem "
-        "carries max_points), points_payment_unavailable, insufficient_points, member_suspended, member_closed "
-        "(422). With an Idempotency-Key a retry returns the same hold (200) and holds nothing more.",
+        "hold_exceeds_share (422, with what the basket's other held and captured holds pay, the points would pay "
+        "more than the program's share of the basket; the problem carries max_points still allowed and "
+        "basket_paid), points_payment_unavailable, insufficient_points, member_suspended, member_closed (422), "
+        "hold_basket_mismatch (409, the basket reference belongs to another member, or has live holds for another "
+        "basket_amount). A basket reference is unique in the program. With an Idempotency-Key a retry returns the "
+        "same hold (200) and holds nothing more; without one it is a second hold, within the basket's share.",
     )
     def post(self, request: Request, member_id: str) -> Response:
         member = member_get(program=self.program, field="id", value=member_id)
@@ -209,10 +212,11 @@ class HoldCaptureView(PosAPIView):
         operation_id="pos_hold_capture",
         tags=HOLD_TAGS,
         request=HoldActionIn,
-        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 429)},
+        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="The basket was paid: keep the held points",
-        description="Errors: hold_not_found (404, also for another program's hold), hold_not_active (409, the "
-        "hold was already captured, released or expired).",
+        description="The share is checked again: the basket's captured holds and this one together pay at most "
+        "the program's share of the basket. Errors: hold_not_found (404, also for another program's hold), "
+        "hold_not_active (409, the hold was already captured, released or expired), hold_exceeds_share (422).",
     )
     def post(self, request: Request, hold_id: str) -> Response:
         parse(HoldActionIn, request.data)
