@@ -62,6 +62,16 @@ class VoucherMinBasketNotMet(DomainError):
     title = "The basket is below the voucher's minimum"
 
 
+class VoucherOutOfScope(DomainError):
+    code = "voucher_out_of_scope"
+    title = "No line of the basket is in the voucher's scope"
+
+
+class VoucherBasketRequired(DomainError):
+    code = "voucher_basket_required"
+    title = "The voucher's discount needs the basket"
+
+
 class VoucherNotCancellable(DomainError):
     code = "voucher_not_cancellable"
     status = 409

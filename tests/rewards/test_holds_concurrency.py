@@ -85,9 +85,7 @@ def test_two_members_holding_one_new_basket_at_once_get_it_once():
 
     results = run_at_once(
         2,
-        lambda i: hold_create(
-            member=members[i], basket_reference="cart", basket_amount=Decimal("100.00"), points=3000
-        ),
+        lambda i: hold_create(member=members[i], basket_reference="cart", basket_amount=Decimal("100.00"), points=3000),
     )
 
     outcomes = Counter(type(r).__name__ for r in results)
