@@ -114,7 +114,12 @@ class VoucherRedeemOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=VoucherStatus.choices)
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     value = serializers.DecimalField(**MONEY, allow_null=True)
-    discount = serializers.DecimalField(**MONEY, help_text="Given on the basket's lines in scope; recorded.")
+    discount = serializers.DecimalField(
+        **MONEY,
+        allow_null=True,
+        help_text="Given on the basket's lines in scope; recorded. Null only when replaying a redemption made "
+        "before discounts were always recorded.",
+    )
     reference = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
     member_id = serializers.IntegerField(allow_null=True)

@@ -108,6 +108,8 @@ def _check_basket(
             min_basket=str(voucher.min_basket),
             amount_in_scope=str(base),
         )
+    if base is None and _voucher_scope(voucher):
+        return None  # what a voucher with a scope gives depends on the lines
     return discount_of(voucher.kind, voucher.value, base)
 
 

@@ -116,6 +116,14 @@ def test_a_voucher_without_scope_applies_to_every_line_or_the_basket_amount(prog
     assert validate(program, voucher) is None  # the code alone: the discount depends on the basket
 
 
+def test_a_voucher_with_a_scope_has_no_discount_without_the_lines(program, funded_member):
+    voucher = issue(program, funded_member, value=Decimal("500.00"), scope_skus=["NOVEL-7"])
+
+    result = voucher_validate(program=program, code=voucher.code)
+
+    assert (result.valid, result.discount) == (True, None)
+
+
 def test_redeem_records_the_discount_on_the_lines_in_scope(program, books_percent):
     result = voucher_redeem(program=program, code=books_percent.code, reference="R1", lines=[COFFEE, NOVEL])
 
