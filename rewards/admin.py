@@ -33,15 +33,44 @@ class CampaignForm(forms.Form):
     )
 
 
+class ScopeListField(forms.CharField):
+    """A scope's SKUs or categories as one comma-separated line; stored as a list (the model cleans it)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        return [item.strip() for item in (super().to_python(value) or "").split(",") if item.strip()]
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return list(initial or []) != self.to_python(data)
+
+
+class RewardForm(forms.ModelForm):
+    scope_skus = ScopeListField(
+        required=False,
+        help_text="SKUs the discount applies to, separated by commas. Empty (with no categories): the whole basket.",
+    )
+    scope_categories = ScopeListField(
+        required=False, help_text="Categories the discount applies to, separated by commas."
+    )
+
+    class Meta:
+        model = Reward
+        fields = ["scope_skus", "scope_categories"]  # the rest as the admin's fieldsets name them
+
+
 @admin.register(Reward)
 class RewardAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
+    form = RewardForm
     list_display = ["name", "kind", "value", "points_cost", "min_tier", "stock", "is_active", "program"]
     list_filter = [ManagedProgramFilter, "kind", "is_active"]
     list_select_related = ["program", "min_tier"]
     search_fields = ["name", "sku"]
     fieldsets = [
         (None, {"fields": ["program", "name", "description", "is_active"]}),
-        ("What the member gets", {"fields": ["kind", "value", "sku", "min_basket", "voucher_valid_days"]}),
+        ("What the member gets", {"fields": ["kind", "value", "sku", "voucher_valid_days"]}),
+        ("Where the voucher applies", {"fields": ["scope_skus", "scope_categories", "min_basket"]}),
         (
             "Who may redeem it, and how often",
             {"fields": ["points_cost", "min_tier", "active_from", "active_until", "stock", "per_member_limit"]},
@@ -126,6 +155,8 @@ class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
         "kind",
         "value",
         "min_basket",
+        "scope_skus",
+        "scope_categories",
         "status",
         "issued_at",
         "expires_at",

@@ -62,6 +62,16 @@ class VoucherMinBasketNotMet(DomainError):
     title = "The basket is below the voucher's minimum"
 
 
+class VoucherOutOfScope(DomainError):
+    code = "voucher_out_of_scope"
+    title = "No line of the basket is in the voucher's scope"
+
+
+class VoucherBasketRequired(DomainError):
+    code = "voucher_basket_required"
+    title = "The voucher's discount needs the basket"
+
+
 class VoucherNotCancellable(DomainError):
     code = "voucher_not_cancellable"
     status = 409
@@ -76,6 +86,12 @@ class HoldNotFound(NotFound):
 class HoldExceedsShare(DomainError):
     code = "hold_exceeds_share"
     title = "The points would pay more than the share of the basket points may pay"
+
+
+class HoldBasketMismatch(DomainError):
+    code = "hold_basket_mismatch"
+    status = 409
+    title = "The basket reference is held for another member or another basket amount"
 
 
 class PointsPaymentUnavailable(DomainError):

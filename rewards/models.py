@@ -1,7 +1,7 @@
 """The reward catalog and the vouchers members get for their points.
 
-A `Voucher` copies kind, value and minimum basket from its reward when it is
-issued: editing the catalog later never changes what a member already holds.
+A `Voucher` copies kind, value, minimum basket and scope (SKUs, categories)
+from its reward when it is issued: editing the catalog later never changes what a member already holds.
 """
 
 from decimal import Decimal
@@ -19,6 +19,24 @@ from members.models import Member, Program
 from .codes import format_code
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+SCOPE_ITEM_LENGTH = 64  # as a purchase line's SKU and category
+SCOPE_ITEMS = 1000
+
+
+def scope_list(values: Any) -> list[str]:
+    """A scope's SKUs or categories: distinct non-empty strings, in the order given; ValueError otherwise."""
+    if values is None:
+        return []
+    if not isinstance(values, list | tuple) or not all(isinstance(value, str) for value in values):
+        raise ValueError("Give a list of strings.")
+    cleaned = list(dict.fromkeys(value.strip() for value in values))
+    if "" in cleaned or any(len(value) > SCOPE_ITEM_LENGTH for value in cleaned):
+        raise ValueError(f"Each entry needs 1 to {SCOPE_ITEM_LENGTH} characters.")
+    if len(cleaned) > SCOPE_ITEMS:
+        raise ValueError(f"At most {SCOPE_ITEMS} entries.")
+    return cleaned
 
 
 class RewardKind(models.TextChoices):
@@ -52,7 +70,17 @@ class Reward(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty = no limit."
     )
     voucher_valid_days = models.PositiveSmallIntegerField(default=30, validators=[MinValueValidator(1)])
-    min_basket = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
+    min_basket = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="The least amount in scope (the whole basket when the scope is empty) the voucher needs.",
+    )
+    scope_skus = models.JSONField(
+        default=list, blank=True, help_text="SKUs the discount applies to; with no SKUs or categories, every line."
+    )
+    scope_categories = models.JSONField(default=list, blank=True, help_text="Categories the discount applies to.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +123,11 @@ class Reward(models.Model):
             errors["active_until"] = "The end must be after the start."
         if self.min_tier_id and self.program_id and self.min_tier.program_id != self.program_id:
             errors["min_tier"] = "Choose a tier of the reward's program."
+        for name in ("scope_skus", "scope_categories"):
+            try:
+                setattr(self, name, scope_list(getattr(self, name)))
+            except ValueError as exc:
+                errors[name] = str(exc)
         if errors:
             raise ValidationError(errors)
 
@@ -116,6 +149,8 @@ class Voucher(models.Model):
     kind = models.CharField(max_length=20, choices=RewardKind.choices)
     value = models.DecimalField(**MONEY, null=True, blank=True)
     min_basket = models.DecimalField(**MONEY, null=True, blank=True)
+    scope_skus = models.JSONField(default=list, blank=True, help_text="Copied from the reward: SKUs in scope.")
+    scope_categories = models.JSONField(default=list, blank=True, help_text="Copied from the reward.")
     status = models.CharField(max_length=16, choices=VoucherStatus.choices, default=VoucherStatus.ISSUED)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -124,7 +159,9 @@ class Voucher(models.Model):
     refund_entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     redeemed_at = models.DateTimeField(null=True, blank=True)
     redeemed_reference = models.CharField(max_length=100, blank=True, help_text="The till's receipt or order id.")
-    redeemed_discount = models.DecimalField(**MONEY, null=True, blank=True, help_text="The discount the till gave.")
+    redeemed_discount = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="The discount given, on the basket's lines in scope."
+    )
     redeem_key = models.CharField(
         max_length=320, null=True, blank=True, help_text="Idempotency key of the reward redemption that issued it."
     )
@@ -166,6 +203,28 @@ class HoldStatus(models.TextChoices):
     CAPTURED = "captured", "Captured"
     RELEASED = "released", "Released"
     EXPIRED = "expired", "Expired"
+
+
+class HoldBasket(models.Model):
+    """An e-shop basket that points pay part of. Its reference is unique per program and belongs to one
+    member; every hold on it locks this row, so the share cap holds across all of the basket's holds,
+    concurrent ones included (holds.py)."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    reference = models.CharField(max_length=100, help_text="The e-shop's basket or order id.")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY, help_text="The basket's total, the base of the points' share.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "reference"], name="hold_basket_unique_per_program"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_basket_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
 
 
 class Hold(models.Model):

@@ -136,7 +136,9 @@ class RewardListView(RewardView):
         summary="Add a reward to a program's catalog",
         description="Validated as in the admin: points_cost at least 1, a percent discount above 0 and at most "
         "100, a value for fixed discounts and free products, a SKU for free products, active_until after "
-        "active_from, min_tier a tier of the same program. Errors: validation_error (400, per field), "
+        "active_from, min_tier a tier of the same program; scope_skus and scope_categories (distinct, non-empty; "
+        "both empty: the voucher applies to the whole basket) and min_basket (on the amount in scope) say where "
+        "a voucher of the reward applies at the till. Errors: validation_error (400, per field), "
         "program_not_found (404, also for a program you do not manage). " + requires(ADD_REWARD),
     )
     def post(self, request: Request) -> Response:
@@ -171,8 +173,8 @@ class RewardDetailView(RewardView):
         summary="Change or switch off a reward",
         description="Only the fields sent change, and the whole reward is validated again; the program cannot "
         "change. `is_active: false` switches the reward off: members can no longer redeem it, vouchers already "
-        "issued stay valid. Rewards are never deleted (vouchers point at them). Vouchers keep the kind, value "
-        "and minimum basket they were issued with. " + requires(CHANGE_REWARD),
+        "issued stay valid. Rewards are never deleted (vouchers point at them). Vouchers keep the kind, value, "
+        "minimum basket and scope they were issued with. " + requires(CHANGE_REWARD),
     )
     def patch(self, request: Request, reward_id: str) -> Response:
         reward = self.get_reward()

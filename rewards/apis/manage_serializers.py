@@ -14,7 +14,7 @@ from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.rule_serializers import StrictInput
 from loyalty.apis.tier_serializers import TierNameOutput
 
-from ..models import RewardKind, VoucherStatus
+from ..models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 MAX_INT = 2_147_483_647  # PositiveIntegerField
@@ -54,7 +54,24 @@ class RewardInput(StrictInput):
     voucher_valid_days = serializers.IntegerField(
         max_value=MAX_SMALL_INT, required=False, help_text="Days a voucher is valid after it is issued (30)."
     )
-    min_basket = serializers.DecimalField(**MONEY, required=False, allow_null=True)
+    min_basket = serializers.DecimalField(
+        **MONEY,
+        required=False,
+        allow_null=True,
+        help_text="The least amount of the basket's lines in scope (the whole basket without a scope).",
+    )
+    scope_skus = serializers.ListField(
+        child=serializers.CharField(max_length=SCOPE_ITEM_LENGTH),
+        required=False,
+        max_length=SCOPE_ITEMS,
+        help_text="SKUs the discount applies to. With neither SKUs nor categories: the whole basket.",
+    )
+    scope_categories = serializers.ListField(
+        child=serializers.CharField(max_length=SCOPE_ITEM_LENGTH),
+        required=False,
+        max_length=SCOPE_ITEMS,
+        help_text="Categories the discount applies to (a line is in scope by its SKU or its category).",
+    )
     is_active = serializers.BooleanField(required=False, help_text="False switches the reward off (no DELETE).")
 
 
@@ -79,6 +96,8 @@ class RewardOutput(serializers.Serializer):
     per_member_limit = serializers.IntegerField(allow_null=True)
     voucher_valid_days = serializers.IntegerField()
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope_skus = serializers.ListField(child=serializers.CharField())
+    scope_categories = serializers.ListField(child=serializers.CharField())
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -99,13 +118,17 @@ class VoucherOutput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RewardKind.choices, help_text="Copied from the reward when issued.")
     value = serializers.DecimalField(**MONEY, allow_null=True)
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope_skus = serializers.ListField(child=serializers.CharField(), help_text="Copied from the reward when issued.")
+    scope_categories = serializers.ListField(child=serializers.CharField())
     status = serializers.ChoiceField(choices=VoucherStatus.choices)
     issued_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     points_cost = serializers.IntegerField(help_text="Points spent on it (0 for a campaign voucher).")
     redeemed_at = serializers.DateTimeField(allow_null=True)
     redeemed_reference = serializers.CharField(help_text="The till's receipt or order id.")
-    redeemed_discount = serializers.DecimalField(**MONEY, allow_null=True)
+    redeemed_discount = serializers.DecimalField(
+        **MONEY, allow_null=True, help_text="The discount given at redemption, on the basket's lines in scope."
+    )
     cancelled_at = serializers.DateTimeField(allow_null=True)
     cancelled_by = serializers.CharField(
         source="cancelled_by.get_username", allow_null=True, default=None, help_text="The manager who cancelled it."

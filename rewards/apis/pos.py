@@ -33,6 +33,8 @@ from .serializers import (
     VoucherRedeemOut,
     VoucherValidateIn,
     VoucherValidateOut,
+    basket_lines,
+    scope_body,
 )
 from .throttling import VoucherGuessThrottle
 
@@ -65,6 +67,7 @@ class RedemptionView(PosAPIView):
             "kind": voucher.kind,
             "value": voucher.value,
             "min_basket": voucher.min_basket,
+            "scope": scope_body(voucher),
             "status": voucher.status,
             "expires_at": voucher.expires_at,
             "points_spent": voucher.points_cost,
@@ -97,6 +100,7 @@ def _validate_body(voucher: Voucher, discount: Any) -> dict[str, Any]:
         "kind": voucher.kind,
         "value": voucher.value,
         "min_basket": voucher.min_basket,
+        "scope": scope_body(voucher),
         "discount": discount,
         "expires_at": voucher.expires_at,
         "member_id": voucher.member_id,
@@ -105,8 +109,15 @@ def _validate_body(voucher: Voucher, discount: Any) -> dict[str, Any]:
 
 VOUCHER_ERRORS = (
     "Errors: voucher_not_found (404, also for another program's code), voucher_expired, voucher_already_redeemed, "
-    "voucher_cancelled, voucher_wrong_member, voucher_min_basket_not_met (422). Too many unknown codes from one "
-    "key or address: 429 throttled."
+    "voucher_cancelled, voucher_wrong_member, voucher_out_of_scope (no line in the voucher's scope), "
+    "voucher_min_basket_not_met (the amount in scope is below the minimum), voucher_basket_required (a voucher "
+    "with a scope was sent no lines; the problem's `needs` says what to send) (422). Too many unknown codes from "
+    "one key or address: 429 throttled."
+)
+DISCOUNT = (
+    "The discount applies to the basket's lines in the voucher's scope (SKUs, categories; every line without a "
+    "scope), or to basket_amount for a voucher without scope: a fixed discount up to that amount, a percentage "
+    "of it rounded half up to cents, a free product's price, 0 for a gift. "
 )
 
 
@@ -117,8 +128,7 @@ class VoucherValidateView(VoucherView):
         request=VoucherValidateIn,
         responses={200: VoucherValidateOut, **problems(400, 401, 404, 415, 422, 429)},
         summary="Check a voucher code against a basket (changes nothing)",
-        description="The discount: a fixed discount up to the basket, a percentage of the basket rounded to "
-        "cents, a free product's price, 0 for a gift. " + VOUCHER_ERRORS,
+        description=DISCOUNT + "Without a basket the discount is null where it depends on it. " + VOUCHER_ERRORS,
     )
     def post(self, request: Request) -> Response:
         data = parse(VoucherValidateIn, request.data)
@@ -126,6 +136,7 @@ class VoucherValidateView(VoucherView):
             program=self.program,
             code=data["code"],
             basket_amount=data.get("basket_amount"),
+            lines=basket_lines(data),
             member=self.member_from(data),
         )
         return Response(VoucherValidateOut(_validate_body(result.voucher, result.discount)).data)
@@ -138,9 +149,11 @@ class VoucherRedeemView(VoucherView):
         request=VoucherRedeemIn,
         responses={200: VoucherRedeemOut, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Use a voucher on a sale",
-        description="Idempotent by reference: the same code with the same reference answers as the first time; "
-        "with another reference: voucher_already_redeemed. Of two tills using one code at once exactly one "
-        "succeeds. " + VOUCHER_ERRORS,
+        description=DISCOUNT + "The discount given is recorded. A percent discount needs basket_amount or lines, "
+        "a voucher with a scope needs lines (voucher_basket_required otherwise); a fixed discount without scope "
+        "may be redeemed without a basket (its full value). Idempotent by reference: the same code with the same "
+        "reference answers as the first time; with another reference: voucher_already_redeemed. Of two tills "
+        "using one code at once exactly one succeeds. " + VOUCHER_ERRORS,
     )
     def post(self, request: Request) -> Response:
         data = parse(VoucherRedeemIn, request.data)
@@ -149,6 +162,7 @@ class VoucherRedeemView(VoucherView):
             code=data["code"],
             reference=data["reference"],
             basket_amount=data.get("basket_amount"),
+            lines=basket_lines(data),
             member=self.member_from(data),
         )
         voucher = result.voucher
@@ -193,9 +207,12 @@ class HoldCreateView(PosAPIView):
         description="The points leave the available balance at once (they cannot be spent twice) and pay "
         "`money_value` at the program's point value. Capture the hold when the basket is paid, release it when "
         "it is not; a hold left alone is released when it expires. Errors: member_not_found (404), "
-        "hold_exceeds_share (422, the points would pay more than the program's share of the basket; the problem "
-        "carries max_points), points_payment_unavailable, insufficient_points, member_suspended, member_closed "
-        "(422). With an Idempotency-Key a retry returns the same hold (200) and holds nothing more.",
+        "hold_exceeds_share (422, with what the basket's other held and captured holds pay, the points would pay "
+        "more than the program's share of the basket; the problem carries max_points still allowed and "
+        "basket_paid), points_payment_unavailable, insufficient_points, member_suspended, member_closed (422), "
+        "hold_basket_mismatch (409, the basket reference belongs to another member, or has live holds for another "
+        "basket_amount). A basket reference is unique in the program. With an Idempotency-Key a retry returns the "
+        "same hold (200) and holds nothing more; without one it is a second hold, within the basket's share.",
     )
     def post(self, request: Request, member_id: str) -> Response:
         member = member_get(program=self.program, field="id", value=member_id)
@@ -209,10 +226,11 @@ class HoldCaptureView(PosAPIView):
         operation_id="pos_hold_capture",
         tags=HOLD_TAGS,
         request=HoldActionIn,
-        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 429)},
+        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="The basket was paid: keep the held points",
-        description="Errors: hold_not_found (404, also for another program's hold), hold_not_active (409, the "
-        "hold was already captured, released or expired).",
+        description="The share is checked again: the basket's captured holds and this one together pay at most "
+        "the program's share of the basket. Errors: hold_not_found (404, also for another program's hold), "
+        "hold_not_active (409, the hold was already captured, released or expired), hold_exceeds_share (422).",
     )
     def post(self, request: Request, hold_id: str) -> Response:
         parse(HoldActionIn, request.data)

@@ -6,14 +6,41 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from loyalty.apis.purchase_serializers import MemberRefInput, ShortBalancesOutput
+from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
 from loyalty.apis.rule_serializers import StrictInput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 
+from ..discounts import BasketLine
 from ..models import HoldStatus, RewardKind, VoucherStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class VoucherLineIn(PurchaseLineInput):
+    """A line of the basket, as a purchase sends it; quantity and unit price are optional here."""
+
+    quantity = serializers.DecimalField(
+        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), required=False, help_text="Not used."
+    )
+    unit_price = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False, help_text="Not used.")
+
+
+class ScopeOutput(serializers.Serializer):
+    skus = serializers.ListField(child=serializers.CharField(), help_text="SKUs in scope.")
+    categories = serializers.ListField(child=serializers.CharField(), help_text="Categories in scope.")
+
+
+def scope_body(voucher_or_reward: Any) -> dict[str, list[str]]:
+    """The scope, as the APIs show it: empty lists for a voucher that applies to the whole basket."""
+    return {"skus": voucher_or_reward.scope_skus, "categories": voucher_or_reward.scope_categories}
+
+
+def basket_lines(data: dict[str, Any]) -> list[BasketLine] | None:
+    """The parsed `lines` as the discount rules take them; None when the till sent none."""
+    if "lines" not in data:
+        return None
+    return [BasketLine(sku=line["sku"], category=line["category"], amount=line["amount"]) for line in data["lines"]]
 
 
 class RedemptionIn(serializers.Serializer):
@@ -33,6 +60,7 @@ class RedemptionOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     value = serializers.DecimalField(**MONEY, allow_null=True)
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope = ScopeOutput(help_text="Where the discount applies; empty lists: the whole basket.")
     status = serializers.ChoiceField(choices=VoucherStatus.choices)
     expires_at = serializers.DateTimeField()
     points_spent = serializers.IntegerField()
@@ -45,7 +73,20 @@ class VoucherValidateIn(serializers.Serializer):
         help_text="As printed (XXXX-XXXX-XXXX) or typed; case and dashes do not matter, O reads as 0 and I or L as 1.",
     )
     member = MemberRefInput(required=False, help_text="The member at the till, for member-bound vouchers.")
-    basket_amount = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False)
+    basket_amount = serializers.DecimalField(
+        **MONEY,
+        min_value=Decimal(0),
+        required=False,
+        help_text="The basket's total; enough for a voucher without scope. Not used when lines are sent.",
+    )
+    lines = VoucherLineIn(
+        many=True,
+        required=False,
+        allow_empty=False,
+        max_length=500,
+        help_text="The basket's lines: the discount applies to those in the voucher's scope (SKUs, categories). "
+        "Needed by a voucher with a scope.",
+    )
 
 
 class VoucherRedeemIn(VoucherValidateIn):
@@ -58,8 +99,11 @@ class VoucherValidateOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     value = serializers.DecimalField(**MONEY, allow_null=True)
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope = ScopeOutput(help_text="Where the discount applies; empty lists: the whole basket.")
     discount = serializers.DecimalField(
-        **MONEY, allow_null=True, help_text="Off this basket; null when the basket is needed and was not given."
+        **MONEY,
+        allow_null=True,
+        help_text="Off this basket's lines in scope; null when the basket is needed and was not given.",
     )
     expires_at = serializers.DateTimeField()
     member_id = serializers.IntegerField(allow_null=True, help_text="Null for a campaign voucher.")
@@ -70,7 +114,12 @@ class VoucherRedeemOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=VoucherStatus.choices)
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     value = serializers.DecimalField(**MONEY, allow_null=True)
-    discount = serializers.DecimalField(**MONEY, allow_null=True)
+    discount = serializers.DecimalField(
+        **MONEY,
+        allow_null=True,
+        help_text="Given on the basket's lines in scope; recorded. Null only when replaying a redemption made "
+        "before discounts were always recorded.",
+    )
     reference = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
     member_id = serializers.IntegerField(allow_null=True)

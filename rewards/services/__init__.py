@@ -1,21 +1,17 @@
-"""Every write of rewards and vouchers: redemptions and vouchers, holds (points as payment),
+"""Every write of rewards and vouchers: redemptions and vouchers, vouchers at the till, holds (points as payment),
 campaigns. The shared refund of spent points lives in `refunds`."""
 
+from ..discounts import CENT
 from .campaigns import campaign_issue
 from .catalog import reward_save
 from .holds import HoldResult, hold_capture, hold_create, hold_release, holds_expire, max_points_share
+from .till import RedeemResult, ValidationResult, voucher_discount, voucher_redeem, voucher_validate
 from .vouchers import (
-    CENT,
     CODE_ATTEMPTS,
-    RedeemResult,
     RedemptionResult,
-    ValidationResult,
     reward_redeem,
     voucher_cancel,
     voucher_create,
-    voucher_discount,
-    voucher_redeem,
-    voucher_validate,
     vouchers_expire,
 )
 

@@ -1,5 +1,6 @@
 """Campaign vouchers: a manager gives a reward to a segment of members without spending points."""
 
+import json
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -87,6 +88,12 @@ def _emit_issued(program: Program, reward: Reward, vouchers: list[Issued], field
     events_emit(program_id=program.pk, type=EventType.VOUCHER_ISSUED, events=events, occurred_at=fields["issued_at"])
 
 
+def _json_value(value: Any) -> Any:
+    """A JSON column's value for `bulk_insert`: COPY on PostgreSQL takes the JSON text; elsewhere the field
+    prepares the value itself."""
+    return json.dumps(value) if connection.vendor == "postgresql" else value
+
+
 def _member_id_batches(members: QuerySet[Member]):
     """The members' ids in primary-key order, a batch at a time (keyset, no OFFSET)."""
     ids = members.order_by("pk").values_list("pk", flat=True)
@@ -130,6 +137,8 @@ def campaign_issue(
         "kind": str(reward.kind),
         "value": reward.value,
         "min_basket": reward.min_basket,
+        "scope_skus": _json_value(reward.scope_skus),
+        "scope_categories": _json_value(reward.scope_categories),
         "status": str(VoucherStatus.ISSUED),
         "issued_at": now,
         "expires_at": now + timedelta(days=valid_days),

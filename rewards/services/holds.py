@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty.exceptions import InvalidAmount
@@ -30,14 +31,15 @@ from loyalty.services.ledger import (
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
 
-from ..exceptions import HoldExceedsShare, HoldNotActive, PointsPaymentUnavailable
-from ..models import Hold, HoldStatus
+from ..exceptions import HoldBasketMismatch, HoldExceedsShare, HoldNotActive, PointsPaymentUnavailable
+from ..models import Hold, HoldBasket, HoldStatus
 from .refunds import refund_allocations
 
 CENT = Decimal("0.01")
 MAX_BASKET_SHARE = Decimal("0.30")  # default; settings.REWARDS_MAX_POINTS_SHARE overrides it
 HOLD_TTL_MINUTES = 30
 EXPIRE_BATCH = 500
+LIVE = (HoldStatus.HELD, HoldStatus.CAPTURED)  # holds whose points pay (or will pay) for their basket
 
 
 @dataclass
@@ -69,18 +71,64 @@ def _validate(points: int, basket_amount: Decimal) -> None:
         raise InvalidAmount("The basket amount must be above zero.", field="basket_amount")
 
 
-def _check_share(program: Program, points: int, basket_amount: Decimal) -> None:
-    """Refuses (never silently caps) points worth more than the share of the basket."""
+def _ensure_payable(program: Program) -> None:
     if program.point_value <= 0:
         raise PointsPaymentUnavailable()
+
+
+def _basket_lock(*, member: Member, reference: str, amount: Decimal) -> HoldBasket:
+    """The basket's row, locked (created by its first hold). Every hold of one basket takes this lock, so
+    holds of one basket serialise even when they come from different members' requests."""
+    baskets = HoldBasket.objects.select_for_update()
+    basket = baskets.filter(program_id=member.program_id, reference=reference).first()
+    if basket is None:
+        try:
+            with transaction.atomic():
+                return HoldBasket.objects.create(
+                    program_id=member.program_id, reference=reference, member=member, amount=amount
+                )
+        except IntegrityError:  # created meanwhile by a concurrent first hold: the lock waited for its commit
+            basket = baskets.get(program_id=member.program_id, reference=reference)
+    return basket
+
+
+def _live_holds(program_id: int, reference: str, statuses: tuple[str, ...] = LIVE):
+    return Hold.objects.filter(program_id=program_id, basket_reference=reference, status__in=statuses)
+
+
+def _paid(holds) -> Decimal:
+    return holds.aggregate(paid=Sum("money_value"))["paid"] or Decimal(0)
+
+
+def _bind(basket: HoldBasket, member: Member, amount: Decimal) -> None:
+    """A basket belongs to one member and, while points pay part of it, keeps its amount: the cap of the
+    holds already on it was measured against that amount. Without live holds a new amount is taken."""
+    if basket.member_id != member.pk:
+        raise HoldBasketMismatch("The basket reference is held for another member.", field="basket_reference")
+    if basket.amount == amount:
+        return
+    if _live_holds(basket.program_id, basket.reference).exists():
+        raise HoldBasketMismatch(
+            f"The basket has holds for an amount of {basket.amount}; release them to hold against another amount.",
+            field="basket_amount",
+            basket_amount=str(basket.amount),
+        )
+    basket.amount = amount
+    basket.save(update_fields=["amount", "updated_at"])
+
+
+def _check_share(program: Program, *, amount: Decimal, paid: Decimal, money: Decimal) -> None:
+    """Refuses (never silently caps) points that, with what the basket's other holds pay (`paid`),
+    would pay more than the share of the basket."""
     share = max_points_share()
-    limit = share * basket_amount
-    if points * program.point_value > limit:
-        max_points = int(limit / program.point_value)
+    limit = share * amount
+    if paid + money > limit:
+        max_points = max(int((limit - paid) / program.point_value), 0) if program.point_value > 0 else 0
         raise HoldExceedsShare(
-            f"At most {max_points} points ({share:.0%} of the basket) can pay for this basket.",
+            f"At most {max_points} more points ({share:.0%} of the basket) can pay for this basket.",
             max_points=max_points,
             max_share=str(share),
+            basket_paid=str(paid),
         )
 
 
@@ -112,8 +160,11 @@ def hold_create(
 ) -> HoldResult:
     """Holds `points` of the member against a basket: they leave `available` at once.
 
+    The share cap counts every held and captured hold of the basket (its reference is unique per
+    program), so a second hold, or a retry without a key, cannot pay beyond it.
+
     Errors: invalid_amount, member_suspended/member_closed, points_payment_unavailable,
-    hold_exceeds_share, insufficient_points. `key` makes a retry return the first hold.
+    hold_basket_mismatch, hold_exceeds_share, insufficient_points. `key` makes a retry return the first hold.
     """
     _validate(points, basket_amount)
     account = lock_accounts([member])[member.pk]
@@ -121,7 +172,11 @@ def hold_create(
         return replay
     member = account.member
     ensure_active(member)
-    _check_share(member.program, points, basket_amount)
+    _ensure_payable(member.program)
+    basket = _basket_lock(member=member, reference=basket_reference, amount=basket_amount)
+    _bind(basket, member, basket_amount)
+    paid = _paid(_live_holds(member.program_id, basket_reference))
+    _check_share(member.program, amount=basket_amount, paid=paid, money=points * member.program.point_value)
     entry = debit_locked(
         account=account,
         kind=EntryKind.REDEEM,
@@ -144,18 +199,25 @@ def hold_create(
     return HoldResult(hold=hold, balances=_balances(account))
 
 
-def _lock(hold: Hold) -> tuple[Account, Hold]:
-    """The member's account, then the hold: the one lock order of every hold path."""
+def _lock(hold: Hold, *, basket: bool = False) -> tuple[Account, Hold]:
+    """The member's account, then (capture) the basket, then the hold: the one lock order of every hold path."""
     account = lock_accounts_by_id([hold.member_id])[hold.member_id]
+    if basket:
+        _basket_lock(member=account.member, reference=hold.basket_reference, amount=hold.basket_amount)
     return account, Hold.objects.select_for_update().get(pk=hold.pk)
 
 
 @transaction.atomic
 def hold_capture(*, hold: Hold) -> HoldResult:
-    """The basket was paid: the held points stay spent."""
-    account, hold = _lock(hold)
+    """The basket was paid: the held points stay spent. The share is checked again against what the
+    basket's captured holds already pay, so holds that together exceed it (made before the cap counted
+    per basket, or under a larger share setting) never all pay. Errors: hold_not_active, hold_exceeds_share."""
+    account, hold = _lock(hold, basket=True)
     if hold.status != HoldStatus.HELD:
         raise HoldNotActive(f"The hold is {hold.get_status_display().lower()}.", hold_status=hold.status)
+    program = account.member.program
+    captured = _paid(_live_holds(hold.program_id, hold.basket_reference, (HoldStatus.CAPTURED,)))
+    _check_share(program, amount=hold.basket_amount, paid=captured, money=hold.money_value)
     hold.status = HoldStatus.CAPTURED
     hold.captured_at = timezone.now()
     hold.save(update_fields=["status", "captured_at", "updated_at"])

@@ -1,4 +1,4 @@
-"""Redeeming rewards for vouchers, and validating, redeeming, cancelling and expiring vouchers.
+"""Redeeming rewards for vouchers, and cancelling and expiring vouchers (using them at the till: till.py).
 
 Locks: the member's account always comes first (the ledger's one lock per
 member). Redeeming a reward then locks the reward row (stock); cancelling a
@@ -10,7 +10,7 @@ or with the ledger's writers.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -22,27 +22,21 @@ from loyalty.ruleset import program_ruleset
 from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
 from members.events import EventType, event_emit
 from members.exceptions import IdempotencyKeyReused
-from members.models import Member, Program
+from members.models import Member
 
-from ..codes import code_generate, normalize_code
+from ..codes import code_generate
 from ..exceptions import (
     RewardInactive,
     RewardLimitReached,
     RewardNotFound,
     RewardOutOfStock,
     RewardTierRequired,
-    VoucherAlreadyRedeemed,
-    VoucherCancelled,
     VoucherExpired,
-    VoucherMinBasketNotMet,
     VoucherNotCancellable,
-    VoucherNotFound,
-    VoucherWrongMember,
 )
-from ..models import Reward, RewardKind, Voucher, VoucherStatus
+from ..models import Reward, Voucher, VoucherStatus
 from .refunds import refund_allocations
 
-CENT = Decimal("0.01")
 CODE_ATTEMPTS = 5  # 60-bit codes: a second attempt is already astronomically rare
 
 
@@ -51,20 +45,6 @@ class RedemptionResult:
     voucher: Voucher
     entry: Entry
     balances: dict[str, int]
-    replayed: bool = False
-
-
-@dataclass
-class ValidationResult:
-    valid: bool
-    discount: Decimal | None  # None when the basket is needed to tell and was not given
-    voucher: Voucher
-
-
-@dataclass
-class RedeemResult:
-    voucher: Voucher
-    discount: Decimal | None
     replayed: bool = False
 
 
@@ -187,6 +167,8 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         kind=locked.kind,
         value=locked.value,
         min_basket=locked.min_basket,
+        scope_skus=locked.scope_skus,
+        scope_categories=locked.scope_categories,
         issued_at=now,
         expires_at=now + timedelta(days=locked.voucher_valid_days),
         points_cost=locked.points_cost,
@@ -219,99 +201,6 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         ),
     )
     return RedemptionResult(voucher=voucher, entry=entry, balances=balances)
-
-
-# --- Vouchers at the till -----------------------------------------------------------
-
-
-def _voucher_find(*, program: Program, code: str, lock: bool = False) -> Voucher:
-    """The program's voucher with this code; a code of another program is simply not found."""
-    normalized = normalize_code(code)
-    vouchers = Voucher.objects.filter(program=program, code=normalized)
-    if lock:
-        vouchers = vouchers.select_for_update()
-    voucher = vouchers.first() if normalized else None
-    if voucher is None:
-        raise VoucherNotFound()
-    return voucher
-
-
-def voucher_discount(voucher: Voucher, basket_amount: Decimal | None) -> Decimal | None:
-    """What the voucher takes off a basket; rounded half up to cents, once, here."""
-    if voucher.kind == RewardKind.GIFT:
-        return Decimal("0.00")
-    if voucher.kind == RewardKind.FREE_PRODUCT:
-        return voucher.value
-    if basket_amount is None:
-        return voucher.value if voucher.kind == RewardKind.FIXED_DISCOUNT else None
-    value = voucher.value or Decimal(0)
-    if voucher.kind == RewardKind.PERCENT_DISCOUNT:
-        return (basket_amount * value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-    return min(value, basket_amount)
-
-
-def _check_usable(voucher: Voucher, *, basket_amount: Decimal | None, member: Member | None, now: datetime) -> None:
-    if voucher.status == VoucherStatus.REDEEMED:
-        raise VoucherAlreadyRedeemed()
-    if voucher.status == VoucherStatus.CANCELLED:
-        raise VoucherCancelled()
-    if voucher.status == VoucherStatus.EXPIRED or voucher.expires_at <= now:
-        raise VoucherExpired(expires_at=voucher.expires_at.isoformat())
-    if member is not None and voucher.member_id is not None and voucher.member_id != member.pk:
-        raise VoucherWrongMember()
-    if voucher.min_basket is not None and basket_amount is not None and basket_amount < voucher.min_basket:
-        raise VoucherMinBasketNotMet(
-            f"The voucher needs a basket of at least {voucher.min_basket}.", min_basket=str(voucher.min_basket)
-        )
-
-
-def voucher_validate(
-    *, program: Program, code: str, basket_amount: Decimal | None = None, member: Member | None = None
-) -> ValidationResult:
-    """Whether the voucher can be used now (on this basket, by this member), and its discount. Writes nothing."""
-    voucher = _voucher_find(program=program, code=code)
-    _check_usable(voucher, basket_amount=basket_amount, member=member, now=timezone.now())
-    return ValidationResult(valid=True, discount=voucher_discount(voucher, basket_amount), voucher=voucher)
-
-
-@transaction.atomic
-def voucher_redeem(
-    *,
-    program: Program,
-    code: str,
-    reference: str,
-    basket_amount: Decimal | None = None,
-    member: Member | None = None,
-) -> RedeemResult:
-    """Uses the voucher on the till's sale `reference`. The voucher's row lock makes two
-    tills presenting one code at once serialise: one redeems it, the other is refused.
-    The same code sent again with the same reference replays the first answer."""
-    voucher = _voucher_find(program=program, code=code, lock=True)
-    if voucher.status == VoucherStatus.REDEEMED and voucher.redeemed_reference == reference:
-        return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount, replayed=True)
-    now = timezone.now()
-    _check_usable(voucher, basket_amount=basket_amount, member=member, now=now)
-    voucher.status = VoucherStatus.REDEEMED
-    voucher.redeemed_at = now
-    voucher.redeemed_reference = reference
-    voucher.redeemed_discount = voucher_discount(voucher, basket_amount)
-    voucher.save(update_fields=["status", "redeemed_at", "redeemed_reference", "redeemed_discount"])
-    event_emit(
-        program_id=program.pk,
-        member_id=voucher.member_id,
-        type=EventType.VOUCHER_REDEEMED,
-        occurred_at=now,
-        data={
-            "member_id": voucher.member_id,
-            "voucher_id": voucher.pk,
-            "code": voucher.display_code,
-            "reward_id": voucher.reward_id,
-            "campaign": voucher.campaign,
-            "reference": reference,
-            "discount": voucher.redeemed_discount,
-        },
-    )
-    return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount)
 
 
 # --- Cancelling and expiring ------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_validating_a_code_against_a_basket(pos_client, voucher, funded_member):
         "kind": "fixed_discount",
         "value": "10.00",
         "min_basket": "50.00",
+        "scope": {"skus": [], "categories": []},
         "discount": "10.00",
         "expires_at": response.json()["expires_at"],
         "member_id": funded_member.pk,

@@ -58,3 +58,41 @@ def test_a_release_racing_the_expiry_job_gives_the_points_back_once(round_):
     account = Account.objects.get(pk=member.pk)
     assert (account.available, account.redeemed) == (500, 0)
     assert ledger_audit() == []
+
+
+def test_ten_simultaneous_holds_on_one_basket_pay_at_most_its_share():
+    member = MemberFactory(program=ProgramFactory())
+    fund(member, 10_000)
+
+    results = run_at_once(
+        10,
+        lambda i: hold_create(member=member, basket_reference="cart", basket_amount=Decimal("100.00"), points=1000),
+    )
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"HoldResult": 3, "HoldExceedsShare": 7}, results
+    held = Hold.objects.filter(basket_reference="cart", status=HoldStatus.HELD)
+    assert sorted(held.values_list("money_value", flat=True)) == [Decimal("10.00")] * 3
+    assert Account.objects.get(pk=member.pk).available == 7000
+    assert ledger_audit() == []
+
+
+def test_two_members_holding_one_new_basket_at_once_get_it_once():
+    program = ProgramFactory()
+    members = [MemberFactory(program=program) for _ in range(2)]
+    for member in members:
+        fund(member, 5000)
+
+    results = run_at_once(
+        2,
+        lambda i: hold_create(member=members[i], basket_reference="cart", basket_amount=Decimal("100.00"), points=3000),
+    )
+
+    outcomes = Counter(type(r).__name__ for r in results)
+    assert outcomes == {"HoldResult": 1, "HoldBasketMismatch": 1}, results
+    assert Hold.objects.filter(basket_reference="cart").count() == 1
+    assert sorted(Account.objects.filter(pk__in=[m.pk for m in members]).values_list("available", flat=True)) == [
+        2000,
+        5000,
+    ]
+    assert ledger_audit() == []

@@ -40,7 +40,13 @@ REWARDS = [
         "points_cost": 200,
     },
     {"name": "100 CZK off", "kind": RewardKind.FIXED_DISCOUNT, "value": Decimal("100.00"), "points_cost": 500},
-    {"name": "10 % off books", "kind": RewardKind.PERCENT_DISCOUNT, "value": Decimal("10.00"), "points_cost": 700},
+    {
+        "name": "10 % off books",
+        "kind": RewardKind.PERCENT_DISCOUNT,
+        "value": Decimal("10.00"),
+        "points_cost": 700,
+        "scope_categories": ["books"],
+    },
     {
         "name": "Gold lounge reading hour",
         "kind": RewardKind.FREE_PRODUCT,
