@@ -27,13 +27,16 @@ Semantics (DESIGN.md section 4):
   award is never negative; an award of 0 is left out.
 - The tier's earn multiplier applies on top of the sum of all rule awards, as
   one more award with `rule_id=None`.
+- Each purchase award carries its basis: its share of each line, the minimum
+  basket and the lines that met its "SKU in basket" condition. They are stored
+  with the award, and returns reverse by them (`loyalty.reversals`).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
@@ -109,9 +112,15 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class Award:
-    rule_id: int | None
+    rule_id: int | None  # None: the tier's multiplier on top of the rule awards
     rule: str
     points: int
+    # What a return re-checks (loyalty.reversals), recorded with the award because rules change later:
+    # the award's unrounded share of each basket line (base rate and multiplier; none for a bonus), the
+    # minimum basket the rule required, and the lines that met its "SKU in basket" condition (bonuses).
+    line_shares: tuple[Decimal, ...] = field(default=(), compare=False)
+    min_basket: Decimal | None = field(default=None, compare=False)
+    needs_lines: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,8 @@ def evaluate_purchase(rules: Sequence[RuleSpec], basket: Basket, member: MemberC
     base_rules = [rule for rule in applied if rule.kind == RuleKind.BASE_RATE]
     line_base = _line_base_points(base_rules, basket.lines)
     awards = _awards(applied, member, lambda rule: _raw_points(rule, basket, line_base))
+    by_id = {rule.id: rule for rule in applied}
+    awards = [_with_basis(award, by_id[award.rule_id], basket, line_base) for award in awards]
     awards.extend(_tier_award(awards, member))
     eligible = _eligible_amount(base_rules[0], basket.lines) if base_rules else basket.total
     lines = tuple(not (base_rules and _excluded(base_rules[0], line)) for line in basket.lines)
@@ -255,6 +266,28 @@ def _raw_points(rule: RuleSpec, basket: Basket, line_base: Sequence[Decimal]) ->
 
 def _multiplied(rule: RuleSpec, line: Line) -> bool:
     return _selects(rule, line) and not _excluded(rule, line)
+
+
+def _line_shares(rule: RuleSpec, lines: Sequence[Line], line_base: Sequence[Decimal]) -> tuple[Decimal, ...]:
+    """Each line's unrounded part of the rule's raw points (what the line earned, before rounding and limits)."""
+    if rule.kind == RuleKind.BASE_RATE:
+        return tuple(Decimal(0) if _excluded(rule, line) else line.amount * rule.rate for line in lines)
+    if rule.kind == RuleKind.MULTIPLIER:
+        return tuple(
+            (rule.multiplier - 1) * base if _multiplied(rule, line) else Decimal(0)
+            for line, base in zip(lines, line_base, strict=True)
+        )
+    return ()
+
+
+def _with_basis(award: Award, rule: RuleSpec, basket: Basket, line_base: Sequence[Decimal]) -> Award:
+    names_lines = rule.kind == RuleKind.BONUS and _names_lines(rule)
+    return replace(
+        award,
+        line_shares=_line_shares(rule, basket.lines, line_base),
+        min_basket=rule.min_basket,
+        needs_lines=tuple(i for i, line in enumerate(basket.lines) if names_lines and _selects(rule, line)),
+    )
 
 
 def _limited(rule: RuleSpec, points: int, member: MemberContext) -> int:
