@@ -127,7 +127,7 @@ class Award:
 class Evaluation:
     awards: tuple[Award, ...]
     eligible_amount: Decimal  # under the first base-rate rule that applied (the basket total if none did)
-    eligible_lines: tuple[bool, ...] = ()  # per basket line, on the same terms: returns reverse by these
+    eligible_lines: tuple[bool, ...] = ()  # per basket line, on the same terms (stored with the purchase's lines)
 
     @property
     def points(self) -> int:
