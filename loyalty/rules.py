@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
@@ -144,9 +144,12 @@ def evaluate_purchase(rules: Sequence[RuleSpec], basket: Basket, member: MemberC
     applied = _applied_in_order(rules, lambda rule: rule.kind != RuleKind.EVENT and _applies(rule, basket, member))
     base_rules = [rule for rule in applied if rule.kind == RuleKind.BASE_RATE]
     line_base = _line_base_points(base_rules, basket.lines)
-    awards = _awards(applied, member, lambda rule: _raw_points(rule, basket, line_base))
-    by_id = {rule.id: rule for rule in applied}
-    awards = [_with_basis(award, by_id[award.rule_id], basket, line_base) for award in awards]
+    awards = _awards(
+        applied,
+        member,
+        lambda rule: _raw_points(rule, basket, line_base),
+        lambda rule, points: _purchase_award(rule, points, basket, line_base),
+    )
     awards.extend(_tier_award(awards, member))
     eligible = _eligible_amount(base_rules[0], basket.lines) if base_rules else basket.total
     lines = tuple(not (base_rules and _excluded(base_rules[0], line)) for line in basket.lines)
@@ -280,13 +283,18 @@ def _line_shares(rule: RuleSpec, lines: Sequence[Line], line_base: Sequence[Deci
     return ()
 
 
-def _with_basis(award: Award, rule: RuleSpec, basket: Basket, line_base: Sequence[Decimal]) -> Award:
-    names_lines = rule.kind == RuleKind.BONUS and _names_lines(rule)
-    return replace(
-        award,
+def _purchase_award(rule: RuleSpec, points: int, basket: Basket, line_base: Sequence[Decimal]) -> Award:
+    """The award with its basis: what a return re-checks (see `Award`)."""
+    needs = ()
+    if rule.kind == RuleKind.BONUS and _names_lines(rule):
+        needs = tuple(i for i, line in enumerate(basket.lines) if _selects(rule, line))
+    return Award(
+        rule_id=rule.id,
+        rule=rule.name,
+        points=points,
         line_shares=_line_shares(rule, basket.lines, line_base),
         min_basket=rule.min_basket,
-        needs_lines=tuple(i for i, line in enumerate(basket.lines) if names_lines and _selects(rule, line)),
+        needs_lines=needs,
     )
 
 
@@ -303,12 +311,21 @@ def _limited(rule: RuleSpec, points: int, member: MemberContext) -> int:
     return max(points, 0)
 
 
-def _awards(applied: Sequence[RuleSpec], member: MemberContext, raw: Callable[[RuleSpec], int]) -> list[Award]:
+def _plain_award(rule: RuleSpec, points: int) -> Award:
+    return Award(rule_id=rule.id, rule=rule.name, points=points)
+
+
+def _awards(
+    applied: Sequence[RuleSpec],
+    member: MemberContext,
+    raw: Callable[[RuleSpec], int],
+    award: Callable[[RuleSpec, int], Award] = _plain_award,
+) -> list[Award]:
     awards = []
     for rule in applied:
         points = _limited(rule, raw(rule), member)
         if points > 0:
-            awards.append(Award(rule_id=rule.id, rule=rule.name, points=points))
+            awards.append(award(rule, points))
     return awards
 
 

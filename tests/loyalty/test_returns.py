@@ -9,6 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.audit import ledger_audit
@@ -239,3 +241,18 @@ def test_each_award_row_records_what_it_was_given_for(cafe_bookshop, member, boo
         "Books x2": {"lines": ["50", "0"], "min_basket": None, "needs": []},
         "Big basket": {"lines": [], "min_basket": "1000.00", "needs": []},
     }
+
+
+def test_recording_what_returns_need_adds_no_query_per_line_to_a_purchase(cafe_bookshop):
+    def queries(external_id, lines):
+        member = MemberFactory(program=cafe_bookshop)
+        buy(cafe_bookshop, member, f"warm-{external_id}", line("TEA", "1.00"))  # the account exists
+        with CaptureQueriesContext(connection) as captured:
+            buy(cafe_bookshop, member, external_id, *lines)
+        return len(captured)
+
+    one = queries("Q1", [line("BOOK", "1200.00", "books")])
+    twelve = queries("Q12", [line(f"BOOK-{i}", "100.00", "books") for i in range(12)])
+
+    assert one == twelve
+    assert Award.objects.filter(entry__purchase__external_id="Q12").count() == 3
