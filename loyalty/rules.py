@@ -285,7 +285,7 @@ def _line_shares(rule: RuleSpec, lines: Sequence[Line], line_base: Sequence[Deci
 
 def _purchase_award(rule: RuleSpec, points: int, basket: Basket, line_base: Sequence[Decimal]) -> Award:
     """The award with its basis: what a return re-checks (see `Award`)."""
-    needs = ()
+    needs: tuple[int, ...] = ()
     if rule.kind == RuleKind.BONUS and _names_lines(rule):
         needs = tuple(i for i, line in enumerate(basket.lines) if _selects(rule, line))
     return Award(
