@@ -245,9 +245,9 @@ WHERE m.program_id = %(program)s
 # five of 100 points or more (so the what-if's rate share is below 1 for some members).
 INSERT_AWARDS = """
 INSERT INTO loyalty_award (program_id, member_id, rule_id, rule_name, entry_id, event, points, local_date,
-                           created_at)
+                           basis, created_at)
 SELECT e.program_id, e.member_id, v.rule_id, v.rule_name, e.id, '', v.points,
-       (e.occurred_at AT TIME ZONE %(tz)s)::date, e.occurred_at
+       (e.occurred_at AT TIME ZONE %(tz)s)::date, '{}'::jsonb, e.occurred_at
 FROM (SELECT id, program_id, member_id, amount, occurred_at,
              CASE WHEN mod(id, 7) = 0 THEN amount / 3 ELSE 0 END AS doubled,
              CASE WHEN amount >= 100 AND mod(id, 5) = 0 THEN 50 ELSE 0 END AS bonus

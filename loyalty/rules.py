@@ -27,6 +27,9 @@ Semantics (DESIGN.md section 4):
   award is never negative; an award of 0 is left out.
 - The tier's earn multiplier applies on top of the sum of all rule awards, as
   one more award with `rule_id=None`.
+- Each purchase award carries its basis: its share of each line, the minimum
+  basket and the lines that met its "SKU in basket" condition. They are stored
+  with the award, and returns reverse by them (`loyalty.reversals`).
 """
 
 from __future__ import annotations
@@ -109,16 +112,22 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class Award:
-    rule_id: int | None
+    rule_id: int | None  # None: the tier's multiplier on top of the rule awards
     rule: str
     points: int
+    # What a return re-checks (loyalty.reversals), recorded with the award because rules change later:
+    # the award's unrounded share of each basket line (base rate and multiplier; none for a bonus), the
+    # minimum basket the rule required, and the lines that met its "SKU in basket" condition (bonuses).
+    line_shares: tuple[Decimal, ...] = field(default=(), compare=False)
+    min_basket: Decimal | None = field(default=None, compare=False)
+    needs_lines: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
 class Evaluation:
     awards: tuple[Award, ...]
     eligible_amount: Decimal  # under the first base-rate rule that applied (the basket total if none did)
-    eligible_lines: tuple[bool, ...] = ()  # per basket line, on the same terms: returns reverse by these
+    eligible_lines: tuple[bool, ...] = ()  # per basket line, on the same terms (stored with the purchase's lines)
 
     @property
     def points(self) -> int:
@@ -135,7 +144,12 @@ def evaluate_purchase(rules: Sequence[RuleSpec], basket: Basket, member: MemberC
     applied = _applied_in_order(rules, lambda rule: rule.kind != RuleKind.EVENT and _applies(rule, basket, member))
     base_rules = [rule for rule in applied if rule.kind == RuleKind.BASE_RATE]
     line_base = _line_base_points(base_rules, basket.lines)
-    awards = _awards(applied, member, lambda rule: _raw_points(rule, basket, line_base))
+    awards = _awards(
+        applied,
+        member,
+        lambda rule: _raw_points(rule, basket, line_base),
+        lambda rule, points: _purchase_award(rule, points, basket, line_base),
+    )
     awards.extend(_tier_award(awards, member))
     eligible = _eligible_amount(base_rules[0], basket.lines) if base_rules else basket.total
     lines = tuple(not (base_rules and _excluded(base_rules[0], line)) for line in basket.lines)
@@ -257,6 +271,33 @@ def _multiplied(rule: RuleSpec, line: Line) -> bool:
     return _selects(rule, line) and not _excluded(rule, line)
 
 
+def _line_shares(rule: RuleSpec, lines: Sequence[Line], line_base: Sequence[Decimal]) -> tuple[Decimal, ...]:
+    """Each line's unrounded part of the rule's raw points (what the line earned, before rounding and limits)."""
+    if rule.kind == RuleKind.BASE_RATE:
+        return tuple(Decimal(0) if _excluded(rule, line) else line.amount * rule.rate for line in lines)
+    if rule.kind == RuleKind.MULTIPLIER:
+        return tuple(
+            (rule.multiplier - 1) * base if _multiplied(rule, line) else Decimal(0)
+            for line, base in zip(lines, line_base, strict=True)
+        )
+    return ()
+
+
+def _purchase_award(rule: RuleSpec, points: int, basket: Basket, line_base: Sequence[Decimal]) -> Award:
+    """The award with its basis: what a return re-checks (see `Award`)."""
+    needs: tuple[int, ...] = ()
+    if rule.kind == RuleKind.BONUS and _names_lines(rule):
+        needs = tuple(i for i, line in enumerate(basket.lines) if _selects(rule, line))
+    return Award(
+        rule_id=rule.id,
+        rule=rule.name,
+        points=points,
+        line_shares=_line_shares(rule, basket.lines, line_base),
+        min_basket=rule.min_basket,
+        needs_lines=needs,
+    )
+
+
 def _limited(rule: RuleSpec, points: int, member: MemberContext) -> int:
     """Cut `points` to the rule's limits, in the documented order; never below 0."""
     if rule.cap_per_purchase is not None:
@@ -270,12 +311,21 @@ def _limited(rule: RuleSpec, points: int, member: MemberContext) -> int:
     return max(points, 0)
 
 
-def _awards(applied: Sequence[RuleSpec], member: MemberContext, raw: Callable[[RuleSpec], int]) -> list[Award]:
+def _plain_award(rule: RuleSpec, points: int) -> Award:
+    return Award(rule_id=rule.id, rule=rule.name, points=points)
+
+
+def _awards(
+    applied: Sequence[RuleSpec],
+    member: MemberContext,
+    raw: Callable[[RuleSpec], int],
+    award: Callable[[RuleSpec, int], Award] = _plain_award,
+) -> list[Award]:
     awards = []
     for rule in applied:
         points = _limited(rule, raw(rule), member)
         if points > 0:
-            awards.append(Award(rule_id=rule.id, rule=rule.name, points=points))
+            awards.append(award(rule, points))
     return awards
 
 

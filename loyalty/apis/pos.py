@@ -168,8 +168,10 @@ class ReturnView(PosAPIView):
         request=ReturnIn,
         responses={201: ReturnOut, 200: ReturnOut, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Reverse a purchase in part or whole",
-        description="Give the returned lines (matched by SKU) or an amount. Points are reversed in proportion to "
-        "the returned eligible amount, never more than the purchase gave; points already spent become debt. "
+        description="Give the returned lines (matched by SKU) or an amount. Each returned line gives back what it "
+        "earned (base rate and multipliers), and a bonus whose condition the lines left no longer meet (minimum "
+        "basket, SKU in basket) goes back whole; an amount gives back its proportional share. Never more than the "
+        "purchase gave, all of it once everything is returned; points already spent become debt. "
         "The return's external id is unique: repeating a return does nothing.",
     )
     def post(self, request: Request) -> Response:

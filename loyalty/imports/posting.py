@@ -21,6 +21,7 @@ from ..models import Account, Award, Entry, EntryKind, Lot, Purchase, TierChange
 from ..rules import Evaluation, evaluate_purchase
 from ..ruleset import program_ruleset
 from ..services.awards import (
+    award_basis,
     awards_as_json,
     local_date,
     member_context_of,
@@ -180,7 +181,6 @@ class Posting:
         """The rows `awards_post` writes: an earn entry, its lot, the awards; and the account's
         balances moved as `credit_locked` moves them (no debt to pay: see `_one_by_one`)."""
         data, points, program = row.data, evaluation.points, self.program
-        awards = awards_as_json(evaluation)
         entry = {
             "program_id": program.pk,
             "member_id": account.pk,
@@ -189,7 +189,7 @@ class Posting:
             "key": f"purchase:{data.external_id}",
             "occurred_at": data.occurred_at,
             "created_at": self.now,
-            "details": {"purchase": data.external_id, "awards": awards},
+            "details": {"purchase": data.external_id, "awards": awards_as_json(evaluation)},
         }
         pending = available_at > self.now
         self.entries.append(entry)
@@ -210,14 +210,15 @@ class Posting:
             {
                 "program_id": program.pk,
                 "member_id": account.pk,
-                "rule_id": award["rule_id"],
-                "rule_name": award["rule"][:120],
+                "rule_id": award.rule_id,
+                "rule_name": award.rule[:120],
                 "entry_id": entry,
-                "points": award["points"],
+                "points": award.points,
                 "local_date": day,
+                "basis": award_basis(award),
                 "created_at": self.now,
             }
-            for award in awards
+            for award in evaluation.awards
         )
         deltas = {"pending" if pending else "available": points, **lifetime_deltas(EntryKind.EARN, points)}
         for name, delta in deltas.items():

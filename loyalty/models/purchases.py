@@ -141,6 +141,12 @@ class Award(models.Model):
     event = models.CharField(max_length=64, blank=True)
     points = models.BigIntegerField()
     local_date = models.DateField(help_text="Day in the program's time zone (for daily and monthly caps).")
+    basis = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="For a purchase: the award's share of each line, its minimum basket and the lines that met its "
+        "SKU condition, as evaluated; returns reverse by these (loyalty.reversals).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,6 +6,7 @@ Shared by purchases, events (signup, birthday, referral, custom) and their jobs.
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Case, F, Sum, When
@@ -14,6 +15,7 @@ from members.events import EventType, event_emit
 from members.models import Program
 
 from ..models import Account, Award, EarningRule, Entry, EntryKind
+from ..rules import Award as RuleAward
 from ..rules import Evaluation, MemberContext, RuleSpec
 from ..ruleset import ProgramRuleset
 from .ledger import credit_locked
@@ -92,6 +94,28 @@ def awards_as_json(evaluation: Evaluation) -> list[dict[str, Any]]:
     return [{"rule": a.rule, "rule_id": a.rule_id, "points": a.points} for a in evaluation.awards]
 
 
+def award_basis(award: RuleAward) -> dict[str, Any]:
+    """What a return of the purchase re-checks, as the award row keeps it (`loyalty.reversals`)."""
+    return {
+        "lines": [format(share.normalize(), "f") for share in award.line_shares],
+        "min_basket": str(award.min_basket) if award.min_basket is not None else None,
+        "needs": list(award.needs_lines),
+    }
+
+
+def award_from_row(award: Award) -> RuleAward:
+    """The award as the purchase recorded it, from its row (see `award_basis`)."""
+    basis = award.basis
+    return RuleAward(
+        rule_id=award.rule_id,
+        rule=award.rule_name,
+        points=award.points,
+        line_shares=tuple(Decimal(share) for share in basis.get("lines", ())),
+        min_basket=Decimal(basis["min_basket"]) if basis.get("min_basket") is not None else None,
+        needs_lines=tuple(basis.get("needs", ())),
+    )
+
+
 def awards_post(
     *,
     account: Account,
@@ -131,6 +155,7 @@ def awards_post(
             event=event,
             points=a.points,
             local_date=day,
+            basis=award_basis(a),
         )
         for a in evaluation.awards
     )

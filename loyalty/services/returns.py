@@ -1,14 +1,16 @@
-"""Returns: points reversed in proportion to the returned eligible amount.
+"""Returns: each returned line gives back what it earned, and bonuses the rest no longer earns.
 
-Reversals are cumulative: after each return the purchase should have lost
-floor(points awarded x returned eligible / eligible amount) points in all (all
-of them once everything is returned), so several partial returns add up to
-exactly the whole, and no return can take back more than the purchase gave.
-The reversal consumes the purchase's own lot first, even while it is still
-pending; when those points were already spent, the rest becomes debt.
+What a return takes back follows from the purchase's award rows, which record
+what each rule gave and on what (`loyalty.reversals` has the rules). Reversals
+are cumulative: after each return the purchase has given back, in all, what
+`points_reversed_in_all` says for everything returned so far, so several
+partial returns never add up to more than the purchase gave, and to all of it
+once everything is returned. The reversal consumes the purchase's own lot
+first, even while it is still pending; when those points were already spent,
+the rest becomes debt.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -21,7 +23,10 @@ from members.events import EventType, event_emit
 from members.models import Member, Program
 
 from ..exceptions import PurchaseNotFound, ReturnConflict, ReturnExceedsPurchase, ReturnLineNotInPurchase
-from ..models import Account, EntryKind, Purchase, PurchaseLine, Return
+from ..models import Account, Award, EntryKind, Purchase, PurchaseLine, Return
+from ..reversals import Returned, points_reversed_in_all
+from ..rules import Award as RuleAward
+from .awards import award_from_row
 from .ledger import debit_locked, lock_accounts
 from .tiers import TierChange, tier_recheck_after_return
 
@@ -44,10 +49,11 @@ class ReturnResult:
     replayed: bool = False
 
 
-def _match_lines(purchase: Purchase, lines: tuple[ReturnLineInput, ...]) -> tuple[list[PurchaseLine], Decimal]:
-    """Books each returned line against a purchase line with that SKU; returns the changed
-    purchase lines and the eligible part of the returned money."""
-    remaining = list(purchase.lines.all())
+def _match_lines(
+    remaining: list[PurchaseLine], lines: tuple[ReturnLineInput, ...]
+) -> tuple[list[PurchaseLine], Decimal]:
+    """Books each returned line against a purchase line with that SKU (changing `remaining` in
+    memory); returns the changed purchase lines and the eligible part of the returned money."""
     eligible = Decimal(0)
     changed: dict[int, PurchaseLine] = {}
     for returned in lines:
@@ -79,13 +85,36 @@ def _eligible_share(purchase: Purchase, amount: Decimal) -> Decimal:
     return (amount * purchase.eligible_amount / purchase.total).quantize(CENT, rounding=ROUND_FLOOR)
 
 
-def _points_to_reverse(purchase: Purchase, returned_total: Decimal, returned_eligible: Decimal) -> int:
-    if returned_total >= purchase.total or returned_eligible >= purchase.eligible_amount > 0:
-        target = purchase.points_awarded
-    elif purchase.eligible_amount == 0:
-        target = 0
-    else:
-        target = int(purchase.points_awarded * returned_eligible // purchase.eligible_amount)
+def _line_left(line: PurchaseLine) -> Decimal:
+    """The part of the line not returned: by amount, or by quantity for a line that cost nothing."""
+    if line.amount > 0:
+        return (line.amount - line.returned_amount) / line.amount
+    return (line.quantity - line.returned_quantity) / line.quantity
+
+
+def _awards(purchase: Purchase, lines: list[PurchaseLine]) -> list[RuleAward]:
+    """The purchase's awards with what they were given for. Awards recorded before their basis
+    was kept give back in proportion to the eligible lines, as returns did then."""
+    if purchase.entry_id is None:
+        return []
+    eligible = tuple(line.amount if line.eligible else Decimal(0) for line in lines)
+    return [
+        award_from_row(row)
+        if "lines" in row.basis or row.rule_id is None
+        else replace(award_from_row(row), line_shares=eligible)
+        for row in Award.objects.filter(member_id=purchase.member_id, entry_id=purchase.entry_id)
+    ]
+
+
+def _points_to_reverse(purchase: Purchase, lines: list[PurchaseLine], returned_total: Decimal) -> int:
+    """What this return takes back: the purchase's reversal in all after it, less earlier returns'."""
+    returned = Returned(
+        total=purchase.total,
+        returned_total=returned_total,
+        line_money=sum((line.returned_amount for line in lines), Decimal(0)),
+        lines_left=tuple(_line_left(line) for line in lines),
+    )
+    target = min(points_reversed_in_all(_awards(purchase, lines), returned), purchase.points_awarded)
     return max(0, target - purchase.points_reversed)
 
 
@@ -127,9 +156,10 @@ def return_record(
         return _replay(existing, purchase, money, account)
     if purchase.returned_total + money > purchase.total:
         raise ReturnExceedsPurchase(f"At most {purchase.total - purchase.returned_total} is left to return.")
-    changed, eligible = _match_lines(purchase, lines) if lines else ([], _eligible_share(purchase, money))
+    purchase_lines = list(purchase.lines.order_by("position"))
+    changed, eligible = _match_lines(purchase_lines, lines) if lines else ([], _eligible_share(purchase, money))
     eligible = min(eligible, purchase.eligible_amount - purchase.returned_eligible)
-    points = _points_to_reverse(purchase, purchase.returned_total + money, purchase.returned_eligible + eligible)
+    points = _points_to_reverse(purchase, purchase_lines, purchase.returned_total + money)
     now = occurred_at or timezone.now()
     entry = None
     if points:

@@ -644,6 +644,21 @@ def test_return_by_amount_reverses_the_eligible_share(pos_client, buyer, bought)
     assert Return.objects.get().eligible_amount == Decimal("500.00")
 
 
+def test_returning_a_line_takes_back_what_it_earned_and_the_bonus_the_rest_no_longer_earns(pos_client, program, buyer):
+    rule(program, name="BK-1 x2", kind="multiplier", multiplier=Decimal(2), skus="BK-1", priority=200)
+    rule(program, name="Big basket", kind="bonus", points=50, min_basket=Decimal(1000), priority=300)
+    bought = purchase_record(program=program, member=buyer, data=_service_purchase("P-9", "500.00", "500.00"))
+    assert bought.points == 50 + 50 + 50 + 50  # base on both lines, BK-1 x2, the bonus
+
+    response = _return(pos_client, purchase_external_id="P-9", lines=[{"sku": "BK-1", "amount": "500.00"}])
+
+    # BK-1 earned 50 base + 50 multiplier; 500.00 left is under the bonus's 1,000.00
+    assert response.status_code == 201, response.content
+    assert (response.json()["points_reversed"], response.json()["balances"]["available"]) == (150, 50)
+    assert Purchase.objects.get(external_id="P-9").points_reversed == 150
+    assert Return.objects.get().points_reversed == 150
+
+
 def test_return_after_the_points_were_spent_makes_debt(pos_client, buyer, bought):
     ledger_debit(member=buyer, amount=80)
 
