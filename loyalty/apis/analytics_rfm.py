@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.input import InputSerializer
 from config.problems import problems
 from members.models import Program
 
@@ -39,7 +40,7 @@ class ProgramQuery(serializers.Serializer):
     program = serializers.SlugField(help_text="Program slug.")
 
 
-class SegmentInput(serializers.Serializer):
+class SegmentInput(InputSerializer):
     name = serializers.CharField(max_length=64)
     r_min = serializers.IntegerField(min_value=1, max_value=5)
     r_max = serializers.IntegerField(min_value=1, max_value=5)
@@ -50,7 +51,11 @@ class SegmentInput(serializers.Serializer):
     )
 
 
-class GridInput(ProgramQuery):
+class ProgramInput(InputSerializer, ProgramQuery):
+    """The program, in a request body (where unknown fields are refused)."""
+
+
+class GridInput(ProgramInput):
     segments = SegmentInput(many=True, allow_empty=False, max_length=45, help_text="In priority order.")
 
 
@@ -208,7 +213,7 @@ class RefreshView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_refresh",
         tags=TAGS,
-        request=ProgramQuery,
+        request=ProgramInput,
         responses={202: RefreshStatusOutput, **problems(400, 401, 403, 404, 415)},
         summary="Refresh the program's analytics now",
         description="Queues a refresh (member figures, RFM scores and segments, and the later steps) and answers "
@@ -216,7 +221,7 @@ class RefreshView(AnalyticsView):
         "refresh also runs nightly. Errors: validation_error (400), program_not_found (404). " + requires(CHANGE_GRID),
     )
     def post(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.data)["program"])
+        program = self.managed_program(parse(ProgramInput, request.data)["program"])
         if not analytics_refresh_pending(program):
             analytics_refresh_queued(program)
             transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk))
