@@ -140,6 +140,13 @@ def test_the_list_holds_every_write_endpoint_of_the_schema(db):
     }
 
     assert with_body == {(method, path) for _, method, path in WRITES}
+    undocumented = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and "400" not in operation["responses"]
+    }
+    assert undocumented == set()  # unknown_field and validation_error are 400s
     request_bodies = {name: c for name, c in schema["components"]["schemas"].items() if name.endswith("Request")}
     assert {name for name, c in request_bodies.items() if c.get("additionalProperties") is not False} == set()
 
