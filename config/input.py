@@ -5,7 +5,8 @@
   else with 400 `unknown_field`, its `errors` shaped like those of `validation_error` and naming each such key:
   a typo (`storeid`, `externalId`) never loses data silently.
 - `AwareDateTimeField` refuses a timestamp without a UTC offset (400 `validation_error` on that field) instead of
-  guessing a time zone. Program-local times are for the admin's forms only (`members.admin.ProgramScopedAdmin`).
+  guessing a time zone; `AwareIsoDateTimeFilter` does the same for the timestamps of list filters. Program-local
+  times are for the admin's forms only (`members.admin.ProgramScopedAdmin`).
 
 Query-string serializers stay plain `Serializer`s: pagination, filters and format parameters share the query.
 """
@@ -13,12 +14,16 @@ Query-string serializers stay plain `Serializer`s: pagination, filters and forma
 from datetime import datetime
 from typing import Any
 
+import django_filters
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
 from rest_framework import serializers
 
 from members.exceptions import DomainError
 
+NAIVE_MESSAGE = "Give the time with its UTC offset, e.g. 2026-03-28T23:30:00+01:00 or 2026-03-28T22:30:00Z."
 UNKNOWN_FIELD_MESSAGE = "Unknown field: this request does not take it (check the spelling)."
 
 
@@ -77,9 +82,7 @@ class InputSerializer(serializers.Serializer):
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 timestamp that must carry its UTC offset (`Z` or `+01:00`); naive ones are refused."""
 
-    default_error_messages = {
-        "naive": "Give the time with its UTC offset, e.g. 2026-03-28T23:30:00+01:00 or 2026-03-28T22:30:00Z.",
-    }
+    default_error_messages = {"naive": NAIVE_MESSAGE}
 
     def to_internal_value(self, value: Any) -> datetime:
         moment = value if isinstance(value, datetime) else _parse(value)
@@ -95,3 +98,17 @@ def _parse(value: Any) -> datetime | None:
         return parse_datetime(value.strip())
     except ValueError:  # well formed but not a date (month 13): the field says so
         return None
+
+
+class AwareIsoDateTimeFormField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        moment = _parse(value)
+        if moment is not None and timezone.is_naive(moment):
+            raise ValidationError(NAIVE_MESSAGE, code="naive")
+        return super().to_python(value)
+
+
+class AwareIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """A list filter's timestamp, with its UTC offset (URL-encode `+` as `%2B`); naive ones are refused."""
+
+    field_class = AwareIsoDateTimeFormField

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.input import UNKNOWN_FIELD_MESSAGE
+from config.input import NAIVE_MESSAGE, UNKNOWN_FIELD_MESSAGE
 from loyalty.models import EarningRule, Purchase, Tier
 from loyalty.services.ledger import ledger_credit
 from members.app_auth import member_app_login, member_app_user_set
@@ -355,3 +355,24 @@ def test_a_timestamp_with_an_offset_is_the_instant_it_names(world, pos_client, m
 
     assert response.status_code == 201, response.content
     assert Purchase.objects.get().occurred_at == datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
+
+
+FILTERS = [
+    pytest.param("pos", "/api/pos/v1/members/{member_id}/ledger/", "occurred_after", id="pos-ledger"),
+    pytest.param("app", "/api/app/v1/me/ledger/", "occurred_before", id="app-ledger"),
+    pytest.param("manage", "/api/manage/v1/members/", "enrolled_after", id="manage-members"),
+    pytest.param("manage", "/api/manage/v1/vouchers/", "issued_before", id="manage-vouchers"),
+]
+
+
+@pytest.mark.parametrize(("surface", "path", "name"), FILTERS)
+def test_a_list_filter_refuses_a_timestamp_without_an_offset(world, pos_client, surface, path, name):
+    client = client_of(surface, world, pos_client)
+    url = path.format(**world)
+
+    naive = client.get(url, {name: "2026-03-28T00:00:00"})
+    aware = client.get(url, {name: "2026-03-28T00:00:00+01:00"})  # the client encodes + as %2B
+
+    assert naive.status_code == 400, naive.content
+    assert (naive.json()["code"], naive.json()["errors"]) == ("validation_error", {name: [NAIVE_MESSAGE]})
+    assert aware.status_code == 200, aware.content
