@@ -6,7 +6,7 @@ and small helpers for messages and searches.
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 from django.contrib import admin, messages
@@ -95,6 +95,20 @@ class ManagedProgramFilter(OfferedIdFilter):
         return len(self.lookup_choices) > 1
 
 
+def _in_time_zone(program: Program | None, view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The view's response, rendered with the program's time zone active (the current one without a program)."""
+    with timezone.override(program.tz) if program else nullcontext():
+        response = view()
+        if isinstance(response, TemplateResponse) and not response.is_rendered:
+            response.render()  # while the time zone is active, not after the view returned
+    return response
+
+
+def _only_program(programs: QuerySet) -> Program | None:
+    only = list(programs[:2])
+    return only[0] if len(only) == 1 else None
+
+
 class ProgramScopedAdmin(admin.ModelAdmin):
     """Only rows of the programs the user manages; Program choices limited the same way.
 
@@ -108,11 +122,13 @@ class ProgramScopedAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         program = self.program_of_page(request, object_id)
-        with timezone.override(program.tz) if program else nullcontext():
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if isinstance(response, TemplateResponse) and not response.is_rendered:
-                response.render()  # in the program's time zone, not after the view returned
-        return response
+        return _in_time_zone(program, partial(super().changeform_view, request, object_id, form_url, extra_context))
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # One program: its times and date filters ("Today") are in its time zone. Several: each row's own
+        # program may differ, so columns that matter convert explicitly (a rule's window, a voucher's expiry).
+        program = _only_program(managed_programs(request.user))
+        return _in_time_zone(program, partial(super().changelist_view, request, extra_context))
 
     def program_of_page(self, request: HttpRequest, object_id: str | None) -> Program | None:
         """The object's program; on an add page the program posted, else the only one the user manages."""
@@ -123,8 +139,7 @@ class ProgramScopedAdmin(admin.ModelAdmin):
         posted = request.POST.get("program", "")
         if posted.isascii() and posted.isdigit():
             return programs.filter(pk=int(posted)).first()
-        only = list(programs[:2])
-        return only[0] if len(only) == 1 else None
+        return _only_program(programs)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from loyalty.models import EarningRule
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_simulate
+from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
 from members.models import Program
 from rewards.models import Reward, RewardKind
 from rewards.services import reward_redeem
@@ -201,3 +201,18 @@ def test_a_voucher_shows_its_times_in_the_programs_time_zone(su_client, prague):
 
     assert "2026-03-29 00:30" in listing
     assert "March 29, 2026, 12:30 a.m." in page
+
+
+def test_a_list_of_one_programs_rows_shows_times_in_its_time_zone(su_client, prague):
+    member = MemberFactory(program=prague)
+    data = PurchaseInput(
+        external_id="TILL-1",
+        occurred_at=datetime(2026, 3, 27, 23, 30, tzinfo=UTC),  # Saturday 00:30 in Prague
+        currency="EUR",
+        total=Decimal("10.00"),
+    )
+    purchase_record(program=prague, member=member, data=data)
+
+    listing = su_client.get(url("loyalty_purchase_changelist")).content.decode()
+
+    assert "March 28, 2026, 12:30 a.m." in listing
