@@ -114,7 +114,8 @@ class ProgramScopedAdmin(admin.ModelAdmin):
 
     A change page reads and shows times in the time zone of the object's program (DESIGN.md: times a manager
     enters are in the program's time zone): Django's date-time fields and read-only times use the active time
-    zone, so the whole view, rendering included, runs with the program's activated."""
+    zone, so the whole view, rendering included, runs with the program's activated. A local time the clock
+    change skips or repeats is refused by the field. Lists do the same when the user runs one program."""
 
     program_lookup = "program"
 
