@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
+from config.input import InputSerializer
 from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
@@ -37,7 +38,8 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class LoyaltyAutoSchema(AutoSchema):
-    """Documents the Idempotency-Key header on every write of an idempotent view."""
+    """Documents the Idempotency-Key header on every write of an idempotent view, and that request bodies
+    take no other fields than those listed."""
 
     def _is_list_view(self, serializer: Any = None) -> bool:
         # Error responses are keyed (status, media type); only the success response tells a list.
@@ -46,6 +48,12 @@ class LoyaltyAutoSchema(AutoSchema):
             success = {k: v for k, v in serializer.items() if isinstance(k, int | str) and str(k).startswith("2")}
             serializer = success or serializer
         return super()._is_list_view(serializer)
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, InputSerializer):
+            schema["additionalProperties"] = False  # refused with 400 unknown_field (config.input)
+        return schema
 
     def get_override_parameters(self) -> list:
         parameters = list(super().get_override_parameters())

@@ -217,7 +217,7 @@ class ProblemSerializer(serializers.Serializer):
 def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
     """OpenAPI responses for the listed error statuses."""
     descriptions = {
-        400: "validation_error or malformed_request",
+        400: "validation_error, unknown_field or malformed_request",
         401: "not_authenticated or authentication_failed",
         403: "permission_denied",
         404: "not_found or member_not_found",

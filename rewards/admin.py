@@ -141,7 +141,7 @@ class RewardAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
 
 @admin.register(Voucher)
 class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
-    list_display = ["display_code", "kind", "value", "status", "member", "reward", "expires_at", "program"]
+    list_display = ["display_code", "kind", "value", "status", "member", "reward", "expires", "program"]
     list_filter = [ManagedProgramFilter, "status", "kind"]
     list_select_related = ["program", "member", "reward"]
     search_fields = ["=code"]
@@ -174,6 +174,10 @@ class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
     @admin.display(description="code", ordering="code")
     def display_code(self, voucher: Voucher) -> str:
         return voucher.display_code
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, voucher: Voucher) -> str:
+        return f"{voucher.expires_at.astimezone(voucher.program.tz):%Y-%m-%d %H:%M}"  # the program's time zone
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         """A code as printed or typed (dashes, lower case, O for 0) finds its voucher."""

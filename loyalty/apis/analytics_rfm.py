@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.input import InputSerializer
 from config.problems import problems
 from members.models import Program
 
@@ -48,15 +49,7 @@ class ProgramQuery(serializers.Serializer):
     program = serializers.SlugField(help_text="Program slug.")
 
 
-class RefreshInput(ProgramQuery):
-    as_of = DayField(
-        required=False,
-        help_text="Compute every figure as of the end of this day (program time zone), e.g. the last day of an "
-        "import of history; today or earlier. Now when left out.",
-    )
-
-
-class SegmentInput(serializers.Serializer):
+class SegmentInput(InputSerializer):
     name = serializers.CharField(max_length=64)
     r_min = serializers.IntegerField(min_value=1, max_value=5)
     r_max = serializers.IntegerField(min_value=1, max_value=5)
@@ -67,7 +60,19 @@ class SegmentInput(serializers.Serializer):
     )
 
 
-class GridInput(ProgramQuery):
+class ProgramInput(InputSerializer, ProgramQuery):
+    """The program, in a request body (where unknown fields are refused)."""
+
+
+class RefreshInput(ProgramInput):
+    as_of = DayField(
+        required=False,
+        help_text="Compute every figure as of the end of this day (program time zone), e.g. the last day of an "
+        "import of history; today or earlier. Now when left out.",
+    )
+
+
+class GridInput(ProgramInput):
     segments = SegmentInput(many=True, allow_empty=False, max_length=45, help_text="In priority order.")
 
 

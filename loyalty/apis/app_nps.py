@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import AppAPIView, parse
+from config.input import InputSerializer
 from config.problems import problems
 
 from ..analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
@@ -15,7 +16,7 @@ from .purchase_serializers import AwardOutput, ShortBalancesOutput
 TAGS = ["Member app"]
 
 
-class NpsAnswerIn(serializers.Serializer):
+class NpsAnswerIn(InputSerializer):
     score = serializers.IntegerField(
         min_value=0, max_value=MAX_SCORE, help_text="How likely are you to recommend us? 0 (not at all) to 10."
     )

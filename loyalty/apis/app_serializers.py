@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.input import InputSerializer
 from members.models import Member
 
 from ..selectors import member_tier_summary
@@ -11,7 +12,7 @@ from .purchase_serializers import TierSummaryOutput
 from .serializers import MemberOutput
 
 
-class LoginInput(serializers.Serializer):
+class LoginInput(InputSerializer):
     program = serializers.SlugField(max_length=64, help_text="The program's slug, fixed in the app's build.")
     email = serializers.CharField(max_length=254, required=False)
     card = serializers.CharField(max_length=32, required=False)
@@ -46,7 +47,7 @@ class AppMemberOutput(MemberOutput):
         return TierSummaryOutput(member_tier_summary(member=member)).data
 
 
-class ProfileUpdateInput(serializers.Serializer):
+class ProfileUpdateInput(InputSerializer):
     """What a member may change themselves. Email and card identify the member at sign-in
     and at the till, so only the program changes them."""
 
@@ -79,7 +80,7 @@ class ProfileUpdateInput(serializers.Serializer):
         return attrs
 
 
-class LogoutInput(serializers.Serializer):
+class LogoutInput(InputSerializer):
     """Like OAuth token revocation (RFC 7009): the token may be named in the body too."""
 
     token = serializers.CharField(

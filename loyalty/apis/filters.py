@@ -3,6 +3,7 @@
 import django_filters
 from django.db.models import OuterRef, Q, Subquery
 
+from config.input import AwareIsoDateTimeFilter
 from members.models import Member, MemberStatus
 
 from ..analytics.nps import PASSIVE_MIN, PROMOTER_MIN
@@ -18,8 +19,8 @@ NPS_GROUPS = {
 
 class EntryFilter(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=EntryKind.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = AwareIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = AwareIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Entry
@@ -32,8 +33,8 @@ class MemberFilter(django_filters.FilterSet):
     available_min = django_filters.NumberFilter(field_name="account__available", lookup_expr="gte")
     available_max = django_filters.NumberFilter(field_name="account__available", lookup_expr="lte")
     debt_min = django_filters.NumberFilter(field_name="account__debt", lookup_expr="gte")
-    enrolled_after = django_filters.IsoDateTimeFilter(field_name="enrolled_at", lookup_expr="gte")
-    enrolled_before = django_filters.IsoDateTimeFilter(field_name="enrolled_at", lookup_expr="lt")
+    enrolled_after = AwareIsoDateTimeFilter(field_name="enrolled_at", lookup_expr="gte")
+    enrolled_before = AwareIsoDateTimeFilter(field_name="enrolled_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="search", help_text="Name, email, phone, card or external id.")
     segment = django_filters.CharFilter(field_name="analytics__segment", help_text="RFM segment at the last refresh.")
     p_alive_min = django_filters.NumberFilter(

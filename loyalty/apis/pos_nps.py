@@ -1,11 +1,11 @@
 """Integration API: an NPS answer collected by the shop, POST /api/pos/v1/members/{id}/nps/."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import parse
+from config.input import AwareDateTimeField
 from config.problems import problems
 
 from ..analytics.nps import nps_record
@@ -15,7 +15,7 @@ from .pos import TAGS, PosMemberView
 
 
 class PosNpsAnswerIn(NpsAnswerIn):
-    answered_at = serializers.DateTimeField(required=False, help_text="When the member answered; now by default.")
+    answered_at = AwareDateTimeField(required=False, help_text="When the member answered; now by default.")
 
 
 class MemberNpsView(PosMemberView):

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from config.input import AwareDateTimeField, InputSerializer
 from members.selectors import LOOKUP_FIELDS
 
 from ..models import Channel
@@ -13,7 +14,7 @@ from ..services.returns import ReturnLineInput
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
-class MemberRefInput(serializers.Serializer):
+class MemberRefInput(InputSerializer):
     """Exactly one way to name the member."""
 
     id = serializers.IntegerField(required=False, min_value=1)
@@ -28,7 +29,7 @@ class MemberRefInput(serializers.Serializer):
         return attrs
 
 
-class PurchaseLineInput(serializers.Serializer):
+class PurchaseLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"))
@@ -36,12 +37,12 @@ class PurchaseLineInput(serializers.Serializer):
     amount = serializers.DecimalField(**MONEY, min_value=Decimal(0))
 
 
-class PurchaseIn(serializers.Serializer):
+class PurchaseIn(InputSerializer):
     external_id = serializers.CharField(max_length=100, help_text="Receipt or order id, unique in the program.")
     member = MemberRefInput()
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.POS)
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     currency = serializers.RegexField(r"^[A-Za-z]{3}$")
     total = serializers.DecimalField(**MONEY, min_value=Decimal(0))
     lines = PurchaseLineInput(many=True, required=False, max_length=500)
@@ -100,18 +101,18 @@ def purchase_output(result, external_id: str) -> dict:
     }
 
 
-class ReturnLineIn(serializers.Serializer):
+class ReturnLineIn(InputSerializer):
     sku = serializers.CharField(max_length=64)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), required=False)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
 
 
-class ReturnIn(serializers.Serializer):
+class ReturnIn(InputSerializer):
     external_id = serializers.CharField(max_length=100, help_text="The return's own id, unique in the program.")
     purchase_external_id = serializers.CharField(max_length=100)
     lines = ReturnLineIn(many=True, required=False, max_length=500)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
 
     def validate(self, attrs):
         if bool(attrs.get("lines")) == ("amount" in attrs):
@@ -133,11 +134,11 @@ class ReturnOut(serializers.Serializer):
     tier = TierChangeOutput()
 
 
-class EventIn(serializers.Serializer):
+class EventIn(InputSerializer):
     member = MemberRefInput()
     event = serializers.RegexField(r"^[a-z0-9_.-]{1,64}$", help_text="signup-like names or your own, e.g. app_review.")
     external_id = serializers.CharField(max_length=100, help_text="Your id for this occurrence (once only).")
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
 
 
 class EventOut(serializers.Serializer):

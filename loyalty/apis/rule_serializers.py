@@ -1,14 +1,14 @@
 """Manager API serializers for earning rules, the input pieces every manager serializer shares
-(`StrictInput`, `ProgramSlugField`, ...), and the rule preview that the API and the admin's
+(`ProgramSlugField`, ...), and the rule preview that the API and the admin's
 "Test this rule" page share. Tiers and tier history are in `tier_serializers`, purchases and
 returns in `purchase_output_serializers`.
 
-Inputs are explicit and strict: a field the serializer does not know (say
-`budget_used` or `config_version`, which only the server writes) is refused
-with a validation error instead of being silently dropped.
+Inputs are explicit and strict (`config.input.InputSerializer`): a field the serializer does not
+know (say `budget_used` or `config_version`, which only the server writes) is refused with
+400 `unknown_field` instead of being silently dropped.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from config.input import AwareDateTimeField, InputSerializer
 from members.models import Member, MemberStatus, Program
 
 from ..models import Account, Channel, EarningRule, split_list
@@ -137,24 +138,6 @@ def rules_preview(
 # --- Shared input pieces --------------------------------------------------------------------------
 
 
-class StrictInput(serializers.Serializer):
-    """Refuses unknown fields: a client sending `budget_used` learns it cannot set it."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
-        errors: dict[str, Any] = {}
-        value = None
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            errors = dict(exc.detail) if isinstance(exc.detail, Mapping) else {"non_field_errors": exc.detail}
-        for name in unknown:
-            errors[name] = ["Unknown or read-only field."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-
 class ProgramSlugField(serializers.SlugField):
     """A program the user manages, by slug (a `programs` queryset in the serializer's context)."""
 
@@ -232,7 +215,7 @@ def optional_count(help_text: str) -> serializers.IntegerField:
 # --- Earning rules --------------------------------------------------------------------------------
 
 
-class RuleInput(StrictInput):
+class RuleInput(InputSerializer):
     """The fields a manager sets. `budget_used`, `created_at` and `updated_at` belong to the server."""
 
     name = serializers.CharField(max_length=100, help_text="Shown to members as the reason for their points.")
@@ -240,8 +223,8 @@ class RuleInput(StrictInput):
     is_active = serializers.BooleanField(required=False)
     priority = serializers.IntegerField(min_value=0, max_value=32767, required=False, help_text="Lower runs first.")
     stop_further = serializers.BooleanField(required=False, help_text="When this rule applies, skip the later ones.")
-    active_from = serializers.DateTimeField(required=False, allow_null=True)
-    active_until = serializers.DateTimeField(required=False, allow_null=True, help_text="Exclusive.")
+    active_from = AwareDateTimeField(required=False, allow_null=True)
+    active_until = AwareDateTimeField(required=False, allow_null=True, help_text="Exclusive.")
     event = serializers.RegexField(
         r"^[a-z0-9_.-]{1,64}$",
         required=False,
@@ -333,7 +316,7 @@ class RuleOutput(serializers.Serializer):
         return sorted(tier.pk for tier in rule.tiers.all())
 
 
-class RuleDeactivateInput(StrictInput):
+class RuleDeactivateInput(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 
@@ -346,7 +329,7 @@ class EmptyObjectExtension(OpenApiSerializerExtension):
         return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
 
 
-class PreviewLineInput(serializers.Serializer):
+class PreviewLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), default=1)
@@ -364,7 +347,7 @@ def _basket_line(data: dict[str, Any]) -> Line:
     )
 
 
-class RulePreviewInput(StrictInput):
+class RulePreviewInput(InputSerializer):
     program = ProgramSlugField()
     rule_id = serializers.IntegerField(
         required=False, min_value=1, help_text="A rule of the program to include even if it is switched off."
@@ -374,7 +357,7 @@ class RulePreviewInput(StrictInput):
     )
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.POS)
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; may be in the future.")
+    occurred_at = AwareDateTimeField(required=False, help_text="Defaults to now; may be in the future.")
     total = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False, help_text="Defaults to the lines.")
     lines = PreviewLineInput(many=True, min_length=1, max_length=500)
 

@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.input import InputSerializer
 from members.models import Member
 from members.services import format_card
 
@@ -12,7 +13,7 @@ from ..selectors import Balances, member_balances
 from ..services.ledger import MAX_POINTS_PER_ENTRY
 
 
-class MemberEnrollInput(serializers.Serializer):
+class MemberEnrollInput(InputSerializer):
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
     card = serializers.RegexField(r"^[A-Za-z0-9 -]{4,32}$", required=False, help_text="Generated when absent.")
     email = serializers.EmailField(required=False, allow_blank=True)
@@ -170,7 +171,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class AdjustmentInput(serializers.Serializer):
+class AdjustmentInput(InputSerializer):
     points = StrictIntegerField(
         min_value=-MAX_POINTS_PER_ENTRY,
         max_value=MAX_POINTS_PER_ENTRY,

@@ -4,13 +4,15 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from config.input import AwareDateTimeField, InputSerializer
+
 from ..models import TierHistory
-from .rule_serializers import MONEY, ProgramSlugField, StrictInput
+from .rule_serializers import MONEY, ProgramSlugField
 
 # --- Tiers ----------------------------------------------------------------------------------------
 
 
-class TierInput(StrictInput):
+class TierInput(InputSerializer):
     name = serializers.CharField(max_length=60)
     rank = serializers.IntegerField(min_value=0, max_value=32767, help_text="Higher is better; unique per program.")
     threshold = serializers.DecimalField(
@@ -70,11 +72,11 @@ class TierHistoryOutput(serializers.ModelSerializer):
         ]
 
 
-class TierPinInput(StrictInput):
+class TierPinInput(InputSerializer):
     tier = serializers.IntegerField(
         min_value=1, allow_null=True, help_text="Id of a tier of the member's program; null keeps them without a tier."
     )
-    until = serializers.DateTimeField(help_text="The pin ends at this moment (in the future).")
+    until = AwareDateTimeField(help_text="The pin ends at this moment (in the future).")
     note = serializers.CharField(max_length=1000, help_text="Why: kept in the tier history with your name.")
 
     def validate_note(self, value: str) -> str:

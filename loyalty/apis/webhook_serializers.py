@@ -11,11 +11,12 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.input import InputSerializer
 from members.events import EventType
 from members.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from members.webhooks.selectors import webhook_delivery_body
 
-from .rule_serializers import NamedChoiceField, ProgramSlugField, StrictInput
+from .rule_serializers import NamedChoiceField, ProgramSlugField
 
 
 @extend_schema_field({"type": "string", "enum": EventType.values})
@@ -23,7 +24,7 @@ class EventTypeField(serializers.CharField):
     """An event type; an unknown one is refused by the service (422 webhook_event_type_unknown)."""
 
 
-class WebhookEndpointInput(StrictInput):
+class WebhookEndpointInput(InputSerializer):
     url = serializers.CharField(
         max_length=2000,
         help_text="Where events are POSTed: http or https, resolving to public addresses only "
@@ -74,7 +75,7 @@ class WebhookEndpointSecretOutput(WebhookEndpointOutput):
     )
 
 
-class WebhookActionInput(StrictInput):
+class WebhookActionInput(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 

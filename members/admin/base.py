@@ -5,15 +5,19 @@ and small helpers for messages and searches.
 """
 
 from collections.abc import Callable
+from contextlib import nullcontext
+from functools import partial, reduce
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import Model, Q, QuerySet
+from django.contrib.admin.utils import unquote
+from django.db.models import DateTimeField, Model, Q, QuerySet
 from django.forms import Media
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from config.api import managed_programs
 
@@ -21,6 +25,7 @@ from ..exceptions import DomainError
 from ..models import Program
 from ..services import normalize_card, normalize_phone
 
+PROGRAM_TIME_HELP = "In the program's time zone."
 ACTION_PAGE_SHOWN = 20  # objects listed by name on a confirmation page; the rest are counted
 
 
@@ -90,10 +95,58 @@ class ManagedProgramFilter(OfferedIdFilter):
         return len(self.lookup_choices) > 1
 
 
+def _in_time_zone(program: Program | None, view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The view's response, rendered with the program's time zone active (the current one without a program)."""
+    with timezone.override(program.tz) if program else nullcontext():
+        response = view()
+        if isinstance(response, TemplateResponse) and not response.is_rendered:
+            response.render()  # while the time zone is active, not after the view returned
+    return response
+
+
+def _only_program(programs: QuerySet) -> Program | None:
+    only = list(programs[:2])
+    return only[0] if len(only) == 1 else None
+
+
 class ProgramScopedAdmin(admin.ModelAdmin):
-    """Only rows of the programs the user manages; Program choices limited the same way."""
+    """Only rows of the programs the user manages; Program choices limited the same way.
+
+    A change page reads and shows times in the time zone of the object's program (DESIGN.md: times a manager
+    enters are in the program's time zone): Django's date-time fields and read-only times use the active time
+    zone, so the whole view, rendering included, runs with the program's activated. A local time the clock
+    change skips or repeats is refused by the field. Lists do the same when the user runs one program."""
 
     program_lookup = "program"
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        program = self.program_of_page(request, object_id)
+        return _in_time_zone(program, partial(super().changeform_view, request, object_id, form_url, extra_context))
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # One program: its times and date filters ("Today") are in its time zone. Several: each row's own
+        # program may differ, so columns that matter convert explicitly (a rule's window, a voucher's expiry).
+        program = _only_program(managed_programs(request.user))
+        return _in_time_zone(program, partial(super().changelist_view, request, extra_context))
+
+    def program_of_page(self, request: HttpRequest, object_id: str | None) -> Program | None:
+        """The object's program; on an add page the program posted, else the only one the user manages."""
+        programs = managed_programs(request.user)
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            return reduce(getattr, self.program_lookup.split("__"), obj) if obj is not None else None
+        posted = request.POST.get("program", "")
+        if posted.isascii() and posted.isdigit():
+            return programs.filter(pk=int(posted)).first()
+        return _only_program(programs)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(db_field, DateTimeField) and formfield is not None:
+            formfield.help_text = " ".join(filter(None, [str(formfield.help_text), PROGRAM_TIME_HELP]))
+        return formfield
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         programs = managed_programs(request.user)

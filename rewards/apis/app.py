@@ -58,11 +58,12 @@ class MeRewardRedeemView(AppAPIView):
         operation_id="app_me_reward_redeem",
         tags=TAGS,
         request=RedeemInput,
-        responses={201: RedemptionOut, 200: RedemptionOut, **problems(401, 403, 404, 409, 422, 429)},
+        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 401, 403, 404, 409, 422, 429)},
         summary="Redeem a reward: spend the points, get a voucher",
         description="Errors: reward_not_found (404, also for another program's reward), reward_inactive, "
         "reward_out_of_stock, reward_limit_reached, reward_tier_required, insufficient_points, "
-        "member_suspended, reward_cost_changed (422). With an Idempotency-Key a retry returns the same voucher "
+        "member_suspended, reward_cost_changed (422), unknown_field or validation_error (400). With an "
+        "Idempotency-Key a retry returns the same voucher "
         "and spends nothing more.",
     )
     def post(self, request: Request, reward_id: str) -> Response:

@@ -3,11 +3,13 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.input import InputSerializer
+
 from ..models import RewardKind, VoucherStatus
 from .serializers import MONEY, RewardRefOutput
 
 
-class RedeemInput(serializers.Serializer):
+class RedeemInput(InputSerializer):
     """The reward is in the URL and the member comes from the token; the body is optional."""
 
     expected_points_cost = serializers.IntegerField(

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.input import InputSerializer
 from config.problems import problems
 
 from ..attainability import WhatIf, program_report, rewards_on_offer
@@ -63,12 +64,12 @@ class AttainabilityReportOutput(serializers.Serializer):
     proposed = AttainabilitySummaryOutput(allow_null=True, help_text="The report under the proposal (what-if only).")
 
 
-class RewardCostInput(serializers.Serializer):
+class RewardCostInput(InputSerializer):
     reward_id = serializers.IntegerField(min_value=1)
     points_cost = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
-class WhatIfInput(ProgramQuery):
+class WhatIfInput(InputSerializer, ProgramQuery):
     base_rate_multiplier = serializers.DecimalField(
         max_digits=6,
         decimal_places=3,

@@ -3,6 +3,8 @@
 import django_filters
 from django_filters import rest_framework as drf_filters
 
+from config.input import AwareIsoDateTimeFilter
+
 from ..codes import normalize_code
 from ..models import Reward, RewardKind, Voucher, VoucherStatus
 
@@ -32,8 +34,8 @@ class VoucherFilter(django_filters.FilterSet):
     member = id_filter("member_id", "Member id.")
     campaign = django_filters.CharFilter(help_text="The campaign's name, exactly.")
     code = django_filters.CharFilter(method="by_code", help_text="As printed or typed; dashes and case do not matter.")
-    issued_after = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="gte")
-    issued_before = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="lt")
+    issued_after = AwareIsoDateTimeFilter(field_name="issued_at", lookup_expr="gte")
+    issued_before = AwareIsoDateTimeFilter(field_name="issued_at", lookup_expr="lt")
 
     class Meta:
         model = Voucher

@@ -2,7 +2,7 @@
 
 The inputs parse types and bounds only; what makes a reward valid (a percent within 0-100, a SKU for a
 free product, an end after the start, a tier of the same program) is the model's `clean()` and check
-constraints, applied by `reward_save`. Unknown or server-owned fields are refused (`StrictInput`).
+constraints, applied by `reward_save`. Unknown or server-owned fields are refused (`InputSerializer`).
 """
 
 from typing import Any
@@ -10,8 +10,8 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
+from config.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
-from loyalty.apis.rule_serializers import StrictInput
 from loyalty.apis.tier_serializers import TierNameOutput
 
 from ..models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
@@ -21,7 +21,7 @@ MAX_INT = 2_147_483_647  # PositiveIntegerField
 MAX_SMALL_INT = 32_767  # PositiveSmallIntegerField
 
 
-class RewardInput(StrictInput):
+class RewardInput(InputSerializer):
     """The fields a manager sets on a reward. The program is chosen once, at creation; timestamps are the server's."""
 
     name = serializers.CharField(max_length=200)
@@ -43,8 +43,8 @@ class RewardInput(StrictInput):
         allow_null=True,
         help_text="Id of a tier of the reward's program: the lowest that may redeem it. Null: every member.",
     )
-    active_from = serializers.DateTimeField(required=False, allow_null=True)
-    active_until = serializers.DateTimeField(required=False, allow_null=True, help_text="After active_from.")
+    active_from = AwareDateTimeField(required=False, allow_null=True)
+    active_until = AwareDateTimeField(required=False, allow_null=True, help_text="After active_from.")
     stock = serializers.IntegerField(
         max_value=MAX_INT, required=False, allow_null=True, help_text="Vouchers left to issue; null: unlimited."
     )
@@ -135,7 +135,7 @@ class VoucherOutput(serializers.Serializer):
     )
 
 
-class VoucherCancelIn(StrictInput):
+class VoucherCancelIn(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 

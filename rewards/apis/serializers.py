@@ -6,8 +6,8 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
+from config.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
-from loyalty.apis.rule_serializers import StrictInput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 
@@ -43,7 +43,7 @@ def basket_lines(data: dict[str, Any]) -> list[BasketLine] | None:
     return [BasketLine(sku=line["sku"], category=line["category"], amount=line["amount"]) for line in data["lines"]]
 
 
-class RedemptionIn(serializers.Serializer):
+class RedemptionIn(InputSerializer):
     reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
@@ -67,7 +67,7 @@ class RedemptionOut(serializers.Serializer):
     balances = ShortBalancesOutput()
 
 
-class VoucherValidateIn(serializers.Serializer):
+class VoucherValidateIn(InputSerializer):
     code = serializers.CharField(
         max_length=40,
         help_text="As printed (XXXX-XXXX-XXXX) or typed; case and dashes do not matter, O reads as 0 and I or L as 1.",
@@ -125,13 +125,13 @@ class VoucherRedeemOut(serializers.Serializer):
     member_id = serializers.IntegerField(allow_null=True)
 
 
-class HoldIn(serializers.Serializer):
+class HoldIn(InputSerializer):
     basket_reference = serializers.CharField(max_length=100, help_text="The e-shop's basket or order id.")
     basket_amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), help_text="The basket's total.")
     points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="Points to pay with.")
 
 
-class HoldActionIn(StrictInput):
+class HoldActionIn(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 
@@ -156,12 +156,12 @@ class HoldOut(serializers.Serializer):
     balances = ShortBalancesOutput()
 
 
-class CampaignFiltersIn(serializers.Serializer):
+class CampaignFiltersIn(InputSerializer):
     status = serializers.ChoiceField(
         choices=MemberStatus.choices, required=False, help_text="Members of this status; active when left out."
     )
-    enrolled_before = serializers.DateTimeField(required=False)
-    enrolled_after = serializers.DateTimeField(required=False, help_text="Enrolled at or after this time.")
+    enrolled_before = AwareDateTimeField(required=False)
+    enrolled_after = AwareDateTimeField(required=False, help_text="Enrolled at or after this time.")
     available_min = serializers.IntegerField(min_value=0, required=False, help_text="At least this many points.")
     available_max = serializers.IntegerField(min_value=0, required=False, help_text="At most this many points.")
     member_ids = serializers.ListField(
@@ -175,7 +175,7 @@ class CampaignFiltersIn(serializers.Serializer):
         return data
 
 
-class CampaignIn(serializers.Serializer):
+class CampaignIn(InputSerializer):
     program = serializers.SlugField(max_length=64, help_text="The program's slug.")
     reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     campaign = serializers.CharField(max_length=100, help_text="The campaign's name, kept on every voucher.")

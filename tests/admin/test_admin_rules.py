@@ -113,7 +113,7 @@ def change_form_data(response):
             if value:
                 data[name] = "on"
         elif isinstance(value, datetime):
-            local = timezone.localtime(value)
+            local = value.astimezone(form.instance.program.tz)  # shown in the program's time zone
             data[f"{name}_0"], data[f"{name}_1"] = f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}"
         elif isinstance(value, list):
             data[name] = [str(item) for item in value]

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from config.input import UNKNOWN_FIELD_MESSAGE
 from loyalty.models import (
     Account,
     Award,
@@ -301,8 +302,6 @@ def test_creating_a_rule_applies_it_to_the_next_purchase(api, program, shop):
         ({"kind": "bonus", "points": 5, "weekdays": [0, 8]}, {"weekdays"}),
         ({"kind": "bonus", "points": 5, "channels": ["shop"]}, {"channels"}),
         ({"kind": "bonus", "points": 5, "skus": ["A,B"]}, {"skus"}),
-        ({"kind": "bonus", "points": 5, "budget_used": 5}, {"budget_used"}),
-        ({"kind": "bonus", "points": 5, "config_version": 9, "id": 1}, {"config_version", "id"}),
         ({"kind": "sometimes", "points": 5}, {"kind"}),
         ({"kind": "bonus", "points": -5}, {"points"}),
     ],
@@ -314,6 +313,24 @@ def test_an_invalid_rule_answers_per_field_errors_and_writes_nothing(api, progra
 
     problem = assert_problem(response, 400, "validation_error")
     assert set(problem["errors"]) == fields
+    assert everything() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"kind": "bonus", "points": 5, "budget_used": 5}, {"budget_used"}),
+        ({"kind": "bonus", "points": 5, "config_version": 9, "id": 1}, {"config_version", "id"}),
+        ({"kind": "sometimes", "points": -5, "budget_used": 5}, {"budget_used"}),  # before any other error
+    ],
+)
+def test_server_owned_fields_of_a_rule_are_refused_as_unknown(api, program, shop, body, fields):
+    before = everything()
+
+    response = api.post(RULES_URL, {"program": program.slug, "name": "Broken", **body}, format="json")
+
+    problem = assert_problem(response, 400, "unknown_field")
+    assert problem["errors"] == {field: [UNKNOWN_FIELD_MESSAGE] for field in fields}
     assert everything() == before
 
 
@@ -385,21 +402,21 @@ def test_changing_a_rules_tiers_replaces_them(api, shop):
 
 
 @pytest.mark.parametrize(
-    ("body", "errors"),
+    ("body", "code", "errors"),
     [
-        ({"kind": "bonus"}, {"points": ["Bonus and event rules need a number of points above 0."]}),
-        ({"rate": "0"}, {"rate": ["A base rate rule needs a rate above 0."]}),
-        ({"program": "elsewhere"}, {"program": ["Unknown or read-only field."]}),
-        ({"budget_used": 0}, {"budget_used": ["Unknown or read-only field."]}),
-        ({"name": ""}, {"name": ["This field may not be blank."]}),
+        ({"kind": "bonus"}, "validation_error", {"points": ["Bonus and event rules need a number of points above 0."]}),
+        ({"rate": "0"}, "validation_error", {"rate": ["A base rate rule needs a rate above 0."]}),
+        ({"program": "elsewhere"}, "unknown_field", {"program": [UNKNOWN_FIELD_MESSAGE]}),
+        ({"budget_used": 0}, "unknown_field", {"budget_used": [UNKNOWN_FIELD_MESSAGE]}),
+        ({"name": ""}, "validation_error", {"name": ["This field may not be blank."]}),
     ],
 )
-def test_an_invalid_change_answers_per_field_errors_and_changes_nothing(api, shop, body, errors):
+def test_an_invalid_change_answers_per_field_errors_and_changes_nothing(api, shop, body, code, errors):
     before = everything()
 
     response = api.patch(rule_url(shop["base"].pk), body, format="json")
 
-    assert assert_problem(response, 400, "validation_error")["errors"] == errors
+    assert assert_problem(response, 400, code)["errors"] == errors
     assert everything() == before
 
 
@@ -435,7 +452,7 @@ def test_deactivating_a_rule_stops_its_points(api, program, shop):
 def test_deactivation_takes_no_fields(api, shop):
     response = api.post(f"{rule_url(shop['books'].pk)}deactivate/", {"is_active": True}, format="json")
 
-    assert assert_problem(response, 400, "validation_error")["errors"] == {"is_active": ["Unknown or read-only field."]}
+    assert assert_problem(response, 400, "unknown_field")["errors"] == {"is_active": [UNKNOWN_FIELD_MESSAGE]}
     assert EarningRule.objects.get(pk=shop["books"].pk).is_active
 
 
@@ -540,7 +557,8 @@ def test_preview_rejects_bad_input(api, program, shop, fields, errors):
 
     response = preview(api, program, **fields)
 
-    assert set(assert_problem(response, 400, "validation_error")["errors"]) == errors
+    code = "unknown_field" if errors == {"budget_used"} else "validation_error"
+    assert set(assert_problem(response, 400, code)["errors"]) == errors
     assert everything() == before
 
 
@@ -602,7 +620,7 @@ def test_creating_a_tier(api, program, shop):
         ({"name": "Gold"}, {"name": ["Another tier of this program has this name."]}),
         ({"threshold": "-1"}, {"threshold": ["Ensure this value is greater than or equal to 0."]}),
         ({"earn_multiplier": "0.5"}, {"earn_multiplier": ["Ensure this value is greater than or equal to 1."]}),
-        ({"members": 3}, {"members": ["Unknown or read-only field."]}),
+        ({"members": 3}, {"members": [UNKNOWN_FIELD_MESSAGE]}),
     ],
 )
 def test_an_invalid_tier_answers_per_field_errors_and_writes_nothing(api, program, shop, body, errors):
@@ -611,7 +629,8 @@ def test_an_invalid_tier_answers_per_field_errors_and_writes_nothing(api, progra
 
     response = api.post(TIERS_URL, {**tier, **body}, format="json")
 
-    assert assert_problem(response, 400, "validation_error")["errors"] == errors
+    code = "unknown_field" if "members" in body else "validation_error"
+    assert assert_problem(response, 400, code)["errors"] == errors
     assert everything() == before
 
 
@@ -824,7 +843,8 @@ def test_an_invalid_pin_answers_per_field_errors_and_writes_nothing(api, program
 
     response = api.post(pin_url(member.pk), {**valid, **body({**shop, "foreign": foreign})}, format="json")
 
-    assert set(assert_problem(response, 400, "validation_error")["errors"]) == errors
+    code = "unknown_field" if errors == {"actor"} else "validation_error"
+    assert set(assert_problem(response, 400, code)["errors"]) == errors
     assert everything() == before
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
+from config.input import UNKNOWN_FIELD_MESSAGE
 from members.events import EventType
 from members.models import DeliveryStatus, IdempotencyRecord, OutboxEvent, WebhookAttempt, WebhookDelivery
 from members.models import WebhookEndpoint as Endpoint
@@ -189,7 +190,7 @@ def test_patch_cannot_set_the_program_or_the_secret(api, endpoint, other_program
 
     response = api.patch(webhook_url(endpoint.pk), {"secret": "whsec_mine", "program": other_program.slug})
 
-    body = assert_problem(response, 400, "validation_error")
+    body = assert_problem(response, 400, "unknown_field")
     assert set(body["errors"]) == {"secret", "program"}
     assert everything() == before
 
@@ -278,7 +279,7 @@ def test_create_refuses_malformed_fields(api, program, fields, field):
 
     response = api.post(WEBHOOKS_URL, create_body(program, **fields), format="json")
 
-    body = assert_problem(response, 400, "validation_error")
+    body = assert_problem(response, 400, "unknown_field" if field == "secret" else "validation_error")
     assert list(body["errors"]) == [field]
     assert everything() == before
 
@@ -459,7 +460,7 @@ def test_replays_refuse_a_body(api, endpoint, failing):
 
     response = api.post(delivery_url(endpoint.pk, dead.pk, "replay/"), {"status": "pending"}, format="json")
 
-    assert_problem(response, 400, "validation_error")
+    assert assert_problem(response, 400, "unknown_field")["errors"] == {"status": [UNKNOWN_FIELD_MESSAGE]}
     assert everything() == before
 
 

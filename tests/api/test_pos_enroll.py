@@ -224,8 +224,9 @@ def test_enroll_birth_date_today_is_accepted(pos_client):
     assert Member.objects.get().birth_date.isoformat() == today
 
 
-def test_enroll_ignores_server_owned_fields(pos_client, program, other_program):
+def test_enroll_refuses_server_owned_fields(pos_client, program, other_program):
     other = MemberFactory(program=program)
+    before = Member.objects.count()
 
     response = pos_client.post(
         ENROLL_URL,
@@ -241,12 +242,9 @@ def test_enroll_ignores_server_owned_fields(pos_client, program, other_program):
         format="json",
     )
 
-    assert response.status_code == 201, response.content
-    member = Member.objects.get(email="a@example.com")
-    assert member.pk != 99999
-    assert (member.status, member.program, member.referred_by) == ("active", program, None)
-    assert Account.objects.get(pk=member.pk).available == 0
-    assert response.json()["balances"]["available"] == 0
+    problem = assert_problem(response, 400, "unknown_field")
+    assert set(problem["errors"]) == {"id", "status", "program", "referred_by", "balances", "referral_code_own"}
+    assert Member.objects.count() == before
 
 
 @pytest.mark.parametrize("card", ["----", "- - -"])

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from config.input import UNKNOWN_FIELD_MESSAGE
 from loyalty.models import (
     Account,
     Award,
@@ -484,7 +485,13 @@ EXACTLY_ONE = {"member": {"non_field_errors": ["Give exactly one of id, card, ex
         ),
         pytest.param({"id": 1, "phone": "+420601234567"}, 400, "validation_error", EXACTLY_ONE, id="id-and-phone"),
         pytest.param({}, 400, "validation_error", EXACTLY_ONE, id="none"),
-        pytest.param({"name": "Jana"}, 400, "validation_error", EXACTLY_ONE, id="unknown-identifier"),
+        pytest.param(
+            {"name": "Jana"},
+            400,
+            "unknown_field",
+            {"member": {"name": [UNKNOWN_FIELD_MESSAGE]}},
+            id="unknown-identifier",
+        ),
         pytest.param(
             {"id": 0},
             400,
