@@ -7,6 +7,7 @@ PostgreSQL and a real broker.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,9 +49,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "axes",
     "members",
     "loyalty",
     "rewards",
@@ -68,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.problems.ProblemJsonMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,6 +130,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Admin sign-in lockout (django-axes, docs/operations.md "Admin sign-in lockout"): after
+# ADMIN_LOGIN_FAILURE_LIMIT failures for one username from one client address, that pair is refused
+# (429, the lockout page) for ADMIN_LOGIN_COOLOFF_MINUTES; `manage.py axes_reset` lifts it early.
+# The backend goes first so a locked-out pair is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ADMIN_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.observability.client_ip"  # the throttles' address: X-Forwarded-For per NUM_PROXIES
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -149,6 +168,10 @@ if REDIS_URL and "pytest" not in sys.modules:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Sign-in tokens of the member app and the manager API (members.tokens) end this many hours after
+# they were issued (401, sign in again), at sign-out, or when their user's password changes.
+ACCESS_TOKEN_LIFETIME_HOURS = int(os.environ.get("ACCESS_TOKEN_LIFETIME_HOURS", "720"))
+
 # How long an authenticated API key (with its program) is kept in the cache: a key revoked in
 # another process, or a change of the program's settings, is seen within this time when the cache
 # is per process (no REDIS_URL); with Redis a revocation takes effect at once. 0: read on every request.
@@ -167,6 +190,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TIMEZONE = "UTC"
 
+# Behind N load balancers/proxies that append to X-Forwarded-For: the client address of the per-IP throttles,
+# the admin lockout and the request log is the N-th address from the right of the header
+# (config.observability.client_ip). 0 or unset: REMOTE_ADDR; the header, which the client writes, is ignored.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES") or 0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -182,9 +212,8 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
-    # Behind N load balancers/proxies: the client address of the per-IP throttles (failed logins, voucher
-    # guesses) is the N-th address from the right of X-Forwarded-For. Unset: REMOTE_ADDR, or the whole header.
-    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
+    # DRF's own get_ident() agrees with config.observability.client_ip (0: REMOTE_ADDR, never the header).
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {
