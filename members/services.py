@@ -21,7 +21,7 @@ from .exceptions import (
     MemberAlreadyExists,
     ReferralCodeUnknown,
 )
-from .exports import registered_exporters
+from .exports import member_events_export, member_login_export, registered_exporters
 from .models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 
 # No look-alike characters (0/O, 1/I/L, 2/Z, 5/S, 8/B).
@@ -219,9 +219,12 @@ _PERSONAL_FIELDS = [
 def member_erase(*, member: Member) -> Member:
     """GDPR erasure: personal fields are anonymised; the ledger keeps its amounts.
 
-    The member is closed too, so nothing can be earned or spent on an erased record.
+    The member is closed too, so nothing can be earned or spent on an erased record. Its app login
+    is anonymised, loses its password and is deactivated (which ends its tokens, `members.tokens`).
     """
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.user is not None:
+        _login_erase(member.user, label=f"erased-member-{member.pk}")
     member.external_id = None
     member.email = None
     member.phone = None
@@ -235,6 +238,16 @@ def member_erase(*, member: Member) -> Member:
     member.status_changed_at = member.erased_at = timezone.now()
     member.save(update_fields=[*_PERSONAL_FIELDS, "card", "status", "status_changed_at", "erased_at", "updated_at"])
     return member
+
+
+def _login_erase(user: Any, *, label: str) -> None:
+    """The login keeps no personal data and cannot sign in; the password change ends its tokens."""
+    user.username = label
+    user.email = user.first_name = user.last_name = ""
+    user.is_active = False
+    user.last_login = None
+    user.set_unusable_password()
+    user.save(update_fields=["username", "email", "first_name", "last_name", "is_active", "last_login", "password"])
 
 
 def member_export(*, member: Member) -> dict[str, Any]:
@@ -252,11 +265,14 @@ def member_export(*, member: Member) -> dict[str, Any]:
             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
             "enrolled_at": member.enrolled_at.isoformat(),
             "status": member.status,
+            "status_changed_at": member.status_changed_at.isoformat() if member.status_changed_at else None,
             "acquisition_channel": member.acquisition_channel,
             "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
             "referral_code": member.referral_code,
             "referred_by": member.referred_by_id,
-        }
+        },
+        "login": member_login_export(member),
+        "events": member_events_export(member),
     }
     for name, exporter in registered_exporters().items():
         data[name] = exporter(member)

@@ -33,6 +33,10 @@ def _lifetime() -> timedelta:
     return timedelta(hours=settings.ACCESS_TOKEN_LIFETIME_HOURS)
 
 
+def access_token_expires_at(token: AccessToken) -> Any:
+    return token.created_at + _lifetime()
+
+
 def access_token_create(*, user: Any) -> str:
     """A new token of `user`; the plain text is returned once and never stored. The user's expired
     tokens are deleted on the way, so they do not pile up."""
@@ -48,7 +52,7 @@ def access_token_authenticate(key: str) -> AccessToken | None:
     token = AccessToken.objects.select_related("user").filter(digest=token_digest(key)).first()
     if token is None:
         return None
-    if token.created_at <= timezone.now() - _lifetime():
+    if access_token_expires_at(token) <= timezone.now():
         raise TokenExpired()
     return token
 

@@ -182,7 +182,9 @@ class MeExportView(AppAPIView):
         tags=TAGS,
         responses={200: ExportOutput, **problems(401, 403, 429)},
         summary="GDPR export: all the member's data as JSON",
-        description="`member` (personal data) and one part per app that holds the member's data (`ledger`).",
+        description="`member` (personal data), `login` (the app login and which tokens exist), `events` (the "
+        "outbox), and one part per app that holds the member's data: `ledger`, `purchases`, `tier_history`, "
+        "`analytics` (figures, segment changes, NPS answers), `rewards` (vouchers, holds).",
     )
     def get(self, request: Request) -> Response:
         response = Response(member_export(member=self.member))
