@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "axes",
+    "csp",
     "members",
     "loyalty",
     "rewards",
@@ -61,6 +63,7 @@ MIDDLEWARE = [
     # First: every request gets its id and its log line, whatever the layers below answer.
     "config.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -293,6 +296,37 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- HTTPS and browser protections (docs/operations.md "HTTPS and browser security") ------------------
+# A deployment (a real SECRET_KEY, DEBUG off) serves HTTPS only: plain HTTP is redirected, browsers are told
+# to remember that (HSTS), cookies are secure. The demo, tests and benchmarks (DEBUG or the insecure key)
+# speak plain HTTP. Behind TLS-terminating proxies (NUM_PROXIES > 0) their X-Forwarded-Proto says whether the
+# client used HTTPS. Health probes are never redirected: load balancers probe over plain HTTP.
+PRODUCTION = not INSECURE_KEY_ALLOWED
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (31536000 if PRODUCTION else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# Content-Security-Policy (django-csp) on every answer: scripts, styles, images, fonts and requests come from
+# this site only, no plugins, no framing, forms post here only. No inline scripts: the admin's scripts are
+# static files. Inline styles stay allowed ('unsafe-inline' in style-src): Django's admin and these templates
+# use style attributes, which no nonce covers. The API docs page adds the CDN of Swagger UI (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
