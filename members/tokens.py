@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import is_password_usable
 from django.db.models.signals import post_init, post_save
 from django.utils import timezone
 
@@ -73,11 +74,15 @@ def _remember_password(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def _revoke_on_password_change(sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any) -> None:
     password = instance.__dict__.get("password")
-    loaded = getattr(instance, "_loaded_password", None)
-    changed = not created and password is not None and password != loaded
-    if changed and (update_fields is None or "password" in update_fields):
-        access_tokens_revoke(user=instance)
-    if update_fields is None or "password" in update_fields:
+    saved = update_fields is None or "password" in update_fields
+    if saved and not created and password is not None and password != getattr(instance, "_loaded_password", None):
+        # A new password comes through set_password (which leaves the raw password in `_password` until
+        # the save ends) or makes the password unusable; a hash that changed without either is the same
+        # password re-hashed by check_password (a stronger hasher): not a change, as Django says too.
+        rehashed = instance._password is None and is_password_usable(password)
+        if not rehashed:
+            access_tokens_revoke(user=instance)
+    if saved:
         instance._loaded_password = password
 
 

@@ -78,3 +78,10 @@ def test_a_plain_staff_user_without_permissions_sees_no_user_admin(client, db):
     client.force_login(StaffFactory(permissions=[]))
 
     assert client.get(url("auth_user_changelist")).status_code == 403
+
+
+def test_admin_sign_in_records_are_for_superusers_only(client, manager):
+    client.force_login(grant(manager, "view_accessattempt", "view_accesslog", "view_accessfailurelog"))
+
+    for name in ("accessattempt", "accesslog", "accessfailurelog"):
+        assert client.get(url(f"axes_{name}_changelist")).status_code == 403

@@ -123,3 +123,20 @@ def test_the_command_prints_a_manager_token_once(manager, capsys):
     token = capsys.readouterr().out.strip()
     assert AccessToken.objects.get(user=manager).digest == token_digest(token)
     assert token_client(token).get(MANAGE_URL).status_code == 200
+
+
+def test_a_password_rehashed_on_sign_in_is_no_change(settings, program, app_client, app_member):
+    # given: the member's hash made by a hasher the project no longer prefers
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert User.objects.get(pk=app_member.user_id).password.startswith("md5$")
+
+    # when: signing in again re-hashes it with the preferred hasher
+    APIClient().post(
+        "/api/app/v1/auth/token/", {"program": program.slug, "email": app_member.email, "password": PASSWORD}
+    )
+
+    assert User.objects.get(pk=app_member.user_id).password.startswith("pbkdf2_sha256$")
+    assert app_client.get(ME_URL).status_code == 200  # the other device stays signed in
