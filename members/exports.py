@@ -1,4 +1,4 @@
-"""GDPR export: each app registers the part of a member's data it owns.
+"""GDPR export (`member_export`): each app registers the part of a member's data it owns.
 
 `members` cannot import the apps built on it, so they register an exporter in
 their `AppConfig.ready()` and `member_export` collects every part. `export_rows`
@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from .models import AccessToken, Member, OutboxEvent
+from .services import format_card
 from .tokens import access_token_expires_at
 
 Exporter = Callable[[Any], Any]
@@ -68,3 +69,32 @@ def member_events_export(member: Member) -> list[dict[str, Any]]:
     """The member's business events in the outbox (what webhooks carry to the program's systems)."""
     events = OutboxEvent.objects.filter(member=member).order_by("id")
     return export_rows(events, ["event_id", "type", "version", "occurred_at", "data"])
+
+
+def member_export(*, member: Member) -> dict[str, Any]:
+    """GDPR export: the member's personal data and every part the other apps own."""
+    data: dict[str, Any] = {
+        "member": {
+            "id": member.pk,
+            "program": member.program.slug,
+            "external_id": member.external_id,
+            "card": format_card(member.card),
+            "email": member.email,
+            "phone": member.phone,
+            "first_name": member.first_name,
+            "last_name": member.last_name,
+            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+            "enrolled_at": member.enrolled_at.isoformat(),
+            "status": member.status,
+            "status_changed_at": member.status_changed_at.isoformat() if member.status_changed_at else None,
+            "acquisition_channel": member.acquisition_channel,
+            "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
+            "referral_code": member.referral_code,
+            "referred_by": member.referred_by_id,
+        },
+        "login": member_login_export(member),
+        "events": member_events_export(member),
+    }
+    for name, exporter in registered_exporters().items():
+        data[name] = exporter(member)
+    return data

@@ -21,7 +21,6 @@ from .exceptions import (
     MemberAlreadyExists,
     ReferralCodeUnknown,
 )
-from .exports import member_events_export, member_login_export, registered_exporters
 from .models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 
 # No look-alike characters (0/O, 1/I/L, 2/Z, 5/S, 8/B).
@@ -248,35 +247,6 @@ def _login_erase(user: Any, *, label: str) -> None:
     user.last_login = None
     user.set_unusable_password()
     user.save(update_fields=["username", "email", "first_name", "last_name", "is_active", "last_login", "password"])
-
-
-def member_export(*, member: Member) -> dict[str, Any]:
-    """GDPR export: the member's personal data and every part the other apps own."""
-    data: dict[str, Any] = {
-        "member": {
-            "id": member.pk,
-            "program": member.program.slug,
-            "external_id": member.external_id,
-            "card": format_card(member.card),
-            "email": member.email,
-            "phone": member.phone,
-            "first_name": member.first_name,
-            "last_name": member.last_name,
-            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
-            "enrolled_at": member.enrolled_at.isoformat(),
-            "status": member.status,
-            "status_changed_at": member.status_changed_at.isoformat() if member.status_changed_at else None,
-            "acquisition_channel": member.acquisition_channel,
-            "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
-            "referral_code": member.referral_code,
-            "referred_by": member.referred_by_id,
-        },
-        "login": member_login_export(member),
-        "events": member_events_export(member),
-    }
-    for name, exporter in registered_exporters().items():
-        data[name] = exporter(member)
-    return data
 
 
 def _api_key_hash(key: str) -> str:

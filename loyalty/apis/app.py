@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from config.api import AccessTokenAuthentication, AppAPIView, FailureThrottle, LedgerCursorPagination, parse
 from config.problems import problems
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
-from members.services import member_export, member_update, normalize_card, normalize_email
+from members.exports import member_export
+from members.services import member_update, normalize_card, normalize_email
 
 from ..models import Entry
 from ..selectors import ledger_entries_for_member, member_tier_summary

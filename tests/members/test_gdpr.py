@@ -14,8 +14,9 @@ from loyalty.models import MemberAnalytics, TierChangeReason, TierHistory
 from loyalty.services.ledger import ledger_credit
 from members.app_auth import member_app_authenticate, member_app_login, member_app_user_set
 from members.exceptions import DomainError
+from members.exports import member_export
 from members.models import AccessToken, OutboxEvent
-from members.services import member_erase, member_export
+from members.services import member_erase
 from rewards.services import hold_create, reward_redeem
 from tests.api.utils import assert_problem
 from tests.factories import MemberFactory
