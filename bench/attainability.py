@@ -417,7 +417,7 @@ def ensure_heavy_member(program: Any, entries: int) -> None:
 
 LOADED_TABLES = (
     "members_member", "loyalty_account", "loyalty_entry", "loyalty_lot", "loyalty_award", "loyalty_tier",
-    "rewards_reward", "rewards_voucher", "authtoken_token",
+    "rewards_reward", "rewards_voucher", "members_accesstoken",
 )  # fmt: skip
 
 
@@ -482,8 +482,8 @@ def wsgi_get(app: Any, path: str, query: str, token: str) -> tuple[int, bytes]:
 REWARDS_PATH = "/api/app/v1/me/rewards/"
 HAND_MEMBER = """
 SELECT m.id, m.status, m.enrolled_at, p.id, p.timezone, p.attainability_window_days
-FROM authtoken_token k JOIN members_member m ON m.user_id = k.user_id JOIN members_program p ON p.id = m.program_id
-WHERE k.key = %s AND p.is_active AND m.status <> 'closed'"""
+FROM members_accesstoken k JOIN members_member m ON m.user_id = k.user_id JOIN members_program p ON p.id = m.program_id
+WHERE k.digest = encode(sha256(convert_to(%s, 'UTF8')), 'hex') AND p.is_active AND m.status <> 'closed'"""
 HAND_REWARDS = """
 SELECT r.id, r.name, r.description, r.kind, r.value, r.points_cost, r.min_tier_id, t.name, t.rank, r.min_basket,
        r.active_until, r.stock, r.per_member_limit, r.voucher_valid_days

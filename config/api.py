@@ -27,9 +27,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
 from config.input import InputSerializer
+from config.observability import client_ip
 from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
+from members.tokens import TokenExpired, access_token_authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +208,31 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
-class ApiKeyThrottle(SimpleRateThrottle):
+class ClientIpMixin:
+    """Throttles that key on an address use the one trusted client address (`client_ip`), never DRF's
+    default, which takes the whole client-written X-Forwarded-For when NUM_PROXIES is unset."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request)
+
+
+class AccessTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <token>` of the member app and the manager API, checked against the stored
+    digests (`members.tokens`). Unknown, expired and inactive users' tokens: 401 authentication_failed."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        try:
+            token = access_token_authenticate(key)
+        except TokenExpired:
+            raise exceptions.AuthenticationFailed("The token has expired; sign in again.") from None
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return token.user, token
+
+
+class ApiKeyThrottle(ClientIpMixin, SimpleRateThrottle):
     scope = "pos"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
@@ -214,7 +240,7 @@ class ApiKeyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": api_key.pk} if api_key else None
 
 
-class FailureThrottle(BaseThrottle):
+class FailureThrottle(ClientIpMixin, BaseThrottle):
     """Counts failures only (unknown voucher codes, wrong passwords) under the cache keys a subclass
     names; once any key reaches `limit` within `window` seconds, requests under it get 429."""
 
@@ -279,7 +305,7 @@ class IsProgramStaff(BasePermission):
         return user.has_perms(perms)
 
 
-class ManageUserThrottle(UserRateThrottle):
+class ManageUserThrottle(ClientIpMixin, UserRateThrottle):
     scope = "manage"
 
 
@@ -287,7 +313,7 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
     """Base of the manager API: staff, Django permissions, only their programs."""
 
     # Token first, so a request without credentials gets 401 with a WWW-Authenticate challenge.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [AccessTokenAuthentication, SessionAuthentication]
     permission_classes = [IsProgramStaff]
     throttle_classes = [ManageUserThrottle]
     pagination_class = StandardPagination
@@ -330,7 +356,7 @@ class IsAppMember(BasePermission):
         return view.member is not None
 
 
-class AppMemberThrottle(SimpleRateThrottle):
+class AppMemberThrottle(ClientIpMixin, SimpleRateThrottle):
     scope = "app"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
@@ -341,7 +367,7 @@ class AppMemberThrottle(SimpleRateThrottle):
 class AppAPIView(IdempotentMixin, GenericAPIView):
     """Base of the member app API: the member comes from the token, never from the URL."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [AccessTokenAuthentication]
     permission_classes = [IsAppMember]
     throttle_classes = [AppMemberThrottle]
     pagination_class = StandardPagination

@@ -28,6 +28,24 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 request_logger = logging.getLogger("loyalty.request")
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: the one function behind every per-IP throttle, the admin lockout and the logs.
+
+    `X-Forwarded-For` is trusted only when `NUM_PROXIES` says how many proxies in front append to it: the
+    address the outermost of them saw is then the NUM_PROXIES-th from the right (anything further left
+    was written by the client). Without proxies the header is the client's own text: `REMOTE_ADDR` counts.
+    """
+    remote_addr = request.META.get("REMOTE_ADDR") or ""
+    num_proxies = settings.NUM_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not num_proxies or not forwarded:
+        return remote_addr
+    addresses = [address.strip() for address in forwarded.split(",") if address.strip()]
+    if not addresses:
+        return remote_addr
+    return addresses[-min(num_proxies, len(addresses))]
+
+
 def request_id_from(header: str | None) -> str:
     """The caller's id if it is a plain token of at most 200 characters, else a new one."""
     if header and _SANE_REQUEST_ID.fullmatch(header):
@@ -70,6 +88,7 @@ class RequestLogMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
+                "client_ip": client_ip(request),
                 **_principal_fields(request),
             }
             request_logger.log(

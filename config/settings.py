@@ -7,9 +7,11 @@ PostgreSQL and a real broker.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,9 +50,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "axes",
+    "csp",
     "members",
     "loyalty",
     "rewards",
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     # First: every request gets its id and its log line, whatever the layers below answer.
     "config.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.problems.ProblemJsonMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,6 +133,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Admin sign-in lockout (django-axes, docs/operations.md "Admin sign-in lockout"): after
+# ADMIN_LOGIN_FAILURE_LIMIT failures for one username from one client address, that pair is refused
+# (429, the lockout page) for ADMIN_LOGIN_COOLOFF_MINUTES; `manage.py axes_reset` lifts it early.
+# The backend goes first so a locked-out pair is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ADMIN_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.observability.client_ip"  # the throttles' address: X-Forwarded-For per NUM_PROXIES
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -149,6 +171,10 @@ if REDIS_URL and "pytest" not in sys.modules:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Sign-in tokens of the member app and the manager API (members.tokens) end this many hours after
+# they were issued (401, sign in again), at sign-out, or when their user's password changes.
+ACCESS_TOKEN_LIFETIME_HOURS = int(os.environ.get("ACCESS_TOKEN_LIFETIME_HOURS", "720"))
+
 # How long an authenticated API key (with its program) is kept in the cache: a key revoked in
 # another process, or a change of the program's settings, is seen within this time when the cache
 # is per process (no REDIS_URL); with Redis a revocation takes effect at once. 0: read on every request.
@@ -167,6 +193,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TIMEZONE = "UTC"
 
+# Behind N load balancers/proxies that append to X-Forwarded-For: the client address of the per-IP throttles,
+# the admin lockout and the request log is the N-th address from the right of the header
+# (config.observability.client_ip). 0 or unset: REMOTE_ADDR; the header, which the client writes, is ignored.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES") or 0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -182,9 +215,8 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
-    # Behind N load balancers/proxies: the client address of the per-IP throttles (failed logins, voucher
-    # guesses) is the N-th address from the right of X-Forwarded-For. Unset: REMOTE_ADDR, or the whole header.
-    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
+    # DRF's own get_ident() agrees with config.observability.client_ip (0: REMOTE_ADDR, never the header).
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -264,6 +296,37 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- HTTPS and browser protections (docs/operations.md "HTTPS and browser security") ------------------
+# A deployment (a real SECRET_KEY, DEBUG off) serves HTTPS only: plain HTTP is redirected, browsers are told
+# to remember that (HSTS), cookies are secure. The demo, tests and benchmarks (DEBUG or the insecure key)
+# speak plain HTTP. Behind TLS-terminating proxies (NUM_PROXIES > 0) their X-Forwarded-Proto says whether the
+# client used HTTPS. Health probes are never redirected: load balancers probe over plain HTTP.
+PRODUCTION = not INSECURE_KEY_ALLOWED
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (31536000 if PRODUCTION else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# Content-Security-Policy (django-csp) on every answer: scripts, styles, images, fonts and requests come from
+# this site only, no plugins, no framing, forms post here only. No inline scripts: the admin's scripts are
+# static files. Inline styles stay allowed ('unsafe-inline' in style-src): Django's admin and these templates
+# use style attributes, which no nonce covers. The API docs page adds the CDN of Swagger UI (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}

@@ -8,6 +8,10 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         from members.exports import register_exporter
 
+        from .exports import member_analytics_export, member_purchases_export, member_tier_history_export
         from .selectors import member_ledger_export
 
         register_exporter("ledger", member_ledger_export)
+        register_exporter("purchases", member_purchases_export)
+        register_exporter("tier_history", member_tier_history_export)
+        register_exporter("analytics", member_analytics_export)

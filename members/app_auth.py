@@ -2,7 +2,7 @@
 
 A member signs in to the app with the program's slug, their email or card
 and a password. The password lives on a Django user linked one-to-one to
-the member (`Member.user`); the app then sends DRF's token with every call.
+the member (`Member.user`); the app then sends a token (`members.tokens`) with every call.
 One user belongs to one member only, so the token names the member and the
 program: no view takes a member id from the URL.
 """
@@ -12,11 +12,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from .exceptions import DomainError
 from .models import Member, MemberStatus
 from .services import normalize_card, normalize_email
+from .tokens import access_token_create, access_tokens_revoke
 
 
 class AppLoginFailed(DomainError):
@@ -34,7 +34,8 @@ def member_app_user_set(*, member: Member, password: str) -> Any:
     """Sets the member's app password, creating the linked user on first use.
 
     The password is checked by the project's password validators (Django
-    ValidationError). Changing it signs the member out of every device.
+    ValidationError). Changing it signs the member out of every device (the password receivers
+    of `members.tokens` delete the user's tokens).
     """
     locked = Member.objects.select_for_update().get(pk=member.pk)  # the user is read after: no outer join
     user = locked.user
@@ -47,7 +48,6 @@ def member_app_user_set(*, member: Member, password: str) -> Any:
         locked.user = user
         locked.save(update_fields=["user", "updated_at"])
     member.user = user
-    Token.objects.filter(user=user).delete()
     return user
 
 
@@ -78,12 +78,11 @@ def member_app_authenticate(*, program_slug: str, password: str, email: str | No
 
 
 def member_app_login(*, program_slug: str, password: str, email: str | None = None, card: str | None = None):
-    """Signs a member in: (member, token key). One token per member, shared by their devices."""
+    """Signs a member in: (member, a new token). Each sign-in (device) gets its own token."""
     member = member_app_authenticate(program_slug=program_slug, password=password, email=email, card=card)
-    token, _ = Token.objects.get_or_create(user=member.user)
-    return member, token.key
+    return member, access_token_create(user=member.user)
 
 
 def member_app_logout(*, user: Any) -> None:
-    """Deletes the user's token: every device of the member is signed out."""
-    Token.objects.filter(user=user).delete()
+    """Deletes the user's tokens: every device of the member is signed out."""
+    access_tokens_revoke(user=user)

@@ -21,7 +21,6 @@ from .exceptions import (
     MemberAlreadyExists,
     ReferralCodeUnknown,
 )
-from .exports import registered_exporters
 from .models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 
 # No look-alike characters (0/O, 1/I/L, 2/Z, 5/S, 8/B).
@@ -219,9 +218,12 @@ _PERSONAL_FIELDS = [
 def member_erase(*, member: Member) -> Member:
     """GDPR erasure: personal fields are anonymised; the ledger keeps its amounts.
 
-    The member is closed too, so nothing can be earned or spent on an erased record.
+    The member is closed too, so nothing can be earned or spent on an erased record. Its app login
+    is anonymised, loses its password and is deactivated (which ends its tokens, `members.tokens`).
     """
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.user is not None:
+        _login_erase(member.user, label=f"erased-member-{member.pk}")
     member.external_id = None
     member.email = None
     member.phone = None
@@ -237,30 +239,14 @@ def member_erase(*, member: Member) -> Member:
     return member
 
 
-def member_export(*, member: Member) -> dict[str, Any]:
-    """GDPR export: the member's personal data and every part the other apps own."""
-    data: dict[str, Any] = {
-        "member": {
-            "id": member.pk,
-            "program": member.program.slug,
-            "external_id": member.external_id,
-            "card": format_card(member.card),
-            "email": member.email,
-            "phone": member.phone,
-            "first_name": member.first_name,
-            "last_name": member.last_name,
-            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
-            "enrolled_at": member.enrolled_at.isoformat(),
-            "status": member.status,
-            "acquisition_channel": member.acquisition_channel,
-            "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
-            "referral_code": member.referral_code,
-            "referred_by": member.referred_by_id,
-        }
-    }
-    for name, exporter in registered_exporters().items():
-        data[name] = exporter(member)
-    return data
+def _login_erase(user: Any, *, label: str) -> None:
+    """The login keeps no personal data and cannot sign in; the password change ends its tokens."""
+    user.username = label
+    user.email = user.first_name = user.last_name = ""
+    user.is_active = False
+    user.last_login = None
+    user.set_unusable_password()
+    user.save(update_fields=["username", "email", "first_name", "last_name", "is_active", "last_login", "password"])
 
 
 def _api_key_hash(key: str) -> str:

@@ -6,4 +6,9 @@ class RewardsConfig(AppConfig):
     verbose_name = "Rewards and vouchers"
 
     def ready(self) -> None:
+        from members.exports import register_exporter
+
         from . import dashboard  # noqa: F401 (registers the rewards panel of the program dashboard)
+        from .exports import member_rewards_export
+
+        register_exporter("rewards", member_rewards_export)

@@ -1,8 +1,10 @@
 """Webhook endpoints in the admin (DESIGN.md section 9); their deliveries are in `webhook_deliveries`.
 
 A manager enters the address of a receiver (a shop's e-mail tool, a CDP), ticks the event types it wants and
-gives it the signing secret shown on the endpoint's page. Endpoints are saved through `webhook_endpoint_save`,
-whose checks (http or https, a public address, known event types) show as errors on the form's fields.
+gives it the signing secret, shown once: on the page that answers the creation, and on the page that answers
+"Rotate secret" (as in the API, reads show only its last 4 characters). Endpoints are saved through
+`webhook_endpoint_save`, whose checks (http or https, a public address, known event types) show as errors
+on the form's fields.
 "Rotate secret" and "Replay failed deliveries" are actions, and buttons on the endpoint's page.
 
 Scoped like the rest of the admin: a manager sees only the endpoints of their programs.
@@ -12,9 +14,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -115,8 +117,9 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         signing = {
             "fields": ["signing_secret"],
             "description": "Every delivery is signed with this secret (Standard Webhooks: the webhook-id, "
-            "webhook-timestamp and webhook-signature headers). Give it to the receiver so that it can check the "
-            "events come from this program. If it may have leaked, use “Rotate secret”.",
+            "webhook-timestamp and webhook-signature headers). It was shown once, when the endpoint was created or "
+            "its secret last rotated; only its end is shown here. If the receiver lost it, or it may have leaked, "
+            "use “Rotate secret” and give the receiver the new one.",
         }
         return [main, ("Signing secret", signing), ("Deliveries", {"fields": ["delivery_summary", "created_at"]})]
 
@@ -148,7 +151,7 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
 
     @admin.display(description="Signing secret")
     def signing_secret(self, endpoint: WebhookEndpoint) -> str:
-        return format_html("<code>{}</code>", endpoint.secret)
+        return format_html("<code>whsec_{}</code> (only the end is shown)", endpoint.secret_hint)
 
     @admin.display(description="Deliveries")
     def delivery_summary(self, endpoint: WebhookEndpoint) -> str:
@@ -166,12 +169,25 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         """Nothing left to do: the form saved the endpoint through `webhook_endpoint_save` while validating."""
 
     def response_add(self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None) -> Any:
-        """To the new endpoint's page, where its signing secret is shown for the receiver."""
-        if "_addanother" in request.POST or IS_POPUP_VAR in request.POST:
-            return super().response_add(request, obj, post_url_continue)
-        added = f"Added the webhook endpoint {obj}. Give the receiver its signing secret, shown below."
-        self.message_user(request, added, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:members_webhookendpoint_change", args=[obj.pk]))
+        """The new endpoint's signing secret, on the answer to the POST itself: the only time it is shown."""
+        return self.secrets_page(request, [obj], title="Copy the signing secret now", intro="Added the endpoint.")
+
+    def secrets_page(self, request: HttpRequest, endpoints: list[WebhookEndpoint], *, title: str, intro: str) -> Any:
+        """Shows the endpoints' signing secrets once (never in a message, a session or a URL)."""
+        request.current_app = self.admin_site.name
+        name = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "endpoints": [
+                (endpoint, reverse("admin:members_webhookendpoint_change", args=[endpoint.pk], current_app=name))
+                for endpoint in endpoints
+            ],
+            "changelist_url": reverse("admin:members_webhookendpoint_changelist", current_app=name),
+        }
+        return TemplateResponse(request, "admin/loyalty/webhook_secrets.html", context)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[Any], dict[str, int], set, list]:
         """The deliveries go with their endpoint: counted instead of listed one by one (there can be many),
@@ -201,14 +217,9 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
                 button="Yes, rotate",
                 danger=True,
             )
-        self.run_each(
-            request,
-            queryset,
-            lambda endpoint: webhook_secret_rotate(endpoint=endpoint),
-            "New signing secret for",
-            "endpoint",
-        )
-        return self.after_action(request, queryset)
+        rotated = [webhook_secret_rotate(endpoint=endpoint) for endpoint in queryset]
+        intro = "Every delivery from now on is signed with the new secret."
+        return self.secrets_page(request, rotated, title="Copy the new signing secrets now", intro=intro)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_PERMISSION)

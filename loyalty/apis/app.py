@@ -2,16 +2,16 @@
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AppAPIView, FailureThrottle, LedgerCursorPagination, parse
+from config.api import AccessTokenAuthentication, AppAPIView, FailureThrottle, LedgerCursorPagination, parse
 from config.problems import problems
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
-from members.services import member_export, member_update, normalize_card, normalize_email
+from members.exports import member_export
+from members.services import member_update, normalize_card, normalize_email
 
 from ..models import Entry
 from ..selectors import ledger_entries_for_member, member_tier_summary
@@ -54,11 +54,15 @@ class LoginFailureThrottle(FailureThrottle):
 
     def cache_keys(self, request: Request) -> list[str]:
         keys = [f"app-login:ip:{self.get_ident(request)}"]
-        data = request.data if isinstance(request.data, dict) else {}
-        program = str(data.get("program", ""))[:64]
-        if email := normalize_email(str(data.get("email") or "")[:254]):
+        # The account counter keys on the identity the sign-in looks up: the input as LoginInput cleans it
+        # (slug trimmed), the email or card normalised as stored. Any other spelling could never sign in.
+        login = LoginInput(data=request.data if isinstance(request.data, dict) else {})
+        if not login.is_valid():
+            return keys
+        program = login.validated_data["program"]
+        if email := normalize_email(login.validated_data.get("email")):
             keys.append(f"app-login:email:{program}:{email}")
-        elif card := normalize_card(str(data.get("card") or "")[:32]):
+        elif card := normalize_card(login.validated_data.get("card") or ""):
             keys.append(f"app-login:card:{program}:{card}")
         return keys
 
@@ -79,13 +83,13 @@ class LoginView(GenericAPIView):
         operation_id="app_login",
         tags=TAGS,
         request=LoginInput,
-        parameters=[repeatable("signing in again with the same details gives the same token.")],
+        parameters=[repeatable("each sign-in gives a new token; the earlier ones stay valid.")],
         responses={200: TokenOutput, **problems(400, 401, 415, 429)},
         summary="Sign in with email or card and password; get an API token",
         description="Wrong program, identifier or password: 401 invalid_credentials (one answer for all, so "
         "nobody learns who is enrolled). After 10 failures within a minute from one address or for one email "
-        "or card: 429 throttled. Send the token as `Authorization: Token <token>`; it lasts until sign-out or "
-        "a password change.",
+        "or card: 429 throttled. Send the token as `Authorization: Token <token>`; it lasts until sign-out, "
+        "a password change or the end of its lifetime (30 days unless configured otherwise), then 401.",
     )
     def post(self, request: Request) -> Response:
         data = parse(LoginInput, request.data)
@@ -98,7 +102,7 @@ class LoginView(GenericAPIView):
 class LogoutView(GenericAPIView):
     """Any valid token may sign out, even a closed member's."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [AccessTokenAuthentication]
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -110,7 +114,7 @@ class LogoutView(GenericAPIView):
         summary="Sign out: delete the token (on every device of the member)",
     )
     def post(self, request: Request) -> Response:
-        parse(LogoutInput, request.data, signed_with=request.auth.key)
+        parse(LogoutInput, request.data, signed_with=request.auth.digest)
         member_app_logout(user=request.user)
         return Response(LogoutOutput({"signed_out": True}).data)
 
@@ -179,7 +183,9 @@ class MeExportView(AppAPIView):
         tags=TAGS,
         responses={200: ExportOutput, **problems(401, 403, 429)},
         summary="GDPR export: all the member's data as JSON",
-        description="`member` (personal data) and one part per app that holds the member's data (`ledger`).",
+        description="`member` (personal data), `login` (the app login and which tokens exist), `events` (the "
+        "outbox), and one part per app that holds the member's data: `ledger`, `purchases`, `tier_history`, "
+        "`analytics` (figures, segment changes, NPS answers), `rewards` (vouchers, holds).",
     )
     def get(self, request: Request) -> Response:
         response = Response(member_export(member=self.member))

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from config.input import InputSerializer
 from members.models import Member
+from members.tokens import token_digest
 
 from ..selectors import member_tier_summary
 from .purchase_serializers import TierSummaryOutput
@@ -90,7 +91,7 @@ class LogoutInput(InputSerializer):
     )
 
     def validate_token(self, value: str) -> str:
-        if value != self.context["signed_with"]:
+        if token_digest(value) != self.context["signed_with"]:
             raise serializers.ValidationError("Give the token this request is signed with, or nothing.")
         return value
 
@@ -101,4 +102,19 @@ class LogoutOutput(serializers.Serializer):
 
 class ExportOutput(serializers.Serializer):
     member = serializers.DictField(help_text="Personal data: identifiers, names, birth date, consents, referral.")
+    login = serializers.DictField(
+        allow_null=True,
+        help_text="The app login: username, email, active, dates, and the tokens that exist (issued and expiry "
+        "times only; never a token or the password hash). Null without a login.",
+    )
+    events = serializers.ListField(
+        child=serializers.DictField(), help_text="The member's business events in the outbox (webhook payloads)."
+    )
     ledger = serializers.DictField(help_text="Balances and every ledger entry, oldest first.")
+    purchases = serializers.DictField(help_text="Purchases, their lines, returns and the points each rule gave.")
+    tier_history = serializers.ListField(child=serializers.DictField(), help_text="Tier changes, oldest first.")
+    analytics = serializers.DictField(
+        help_text="What the program computed (RFM, segment, CLV; null before the first refresh), segment changes "
+        "and NPS answers."
+    )
+    rewards = serializers.DictField(help_text="Vouchers (with their codes) and points holds of e-shop baskets.")

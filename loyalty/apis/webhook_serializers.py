@@ -65,7 +65,7 @@ class WebhookEndpointOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_secret_hint(self, endpoint: WebhookEndpoint) -> str:
-        return f"…{endpoint.secret[-4:]}"
+        return endpoint.secret_hint
 
 
 class WebhookEndpointSecretOutput(WebhookEndpointOutput):

@@ -11,7 +11,8 @@
   (members <- loyalty).
 
 One module per subject: `base` (scoping, action buttons and confirmation pages,
-helpers), `programs`, `members` (the member admin and its filters), `api_keys`.
+helpers), `programs`, `members` (the member admin and its filters), `api_keys`,
+`users` (Django's users and groups, for superusers only: they span programs).
 """
 
 from .api_keys import ApiKeyAdmin, ApiKeyStateFilter
@@ -39,6 +40,7 @@ from .members import (
     SegmentFilter,
 )
 from .programs import ANALYTICS_FIELDS, PROGRAM_HELP, TIER_FIELDS, ProgramAdmin, ProgramForm, timezone_choices
+from .users import SuperuserGroupAdmin, SuperuserUserAdmin
 
 __all__ = [
     "ACTION_PAGE_SHOWN",
@@ -63,6 +65,8 @@ __all__ = [
     "ProgramScopedAdmin",
     "RangeListFilter",
     "SegmentFilter",
+    "SuperuserGroupAdmin",
+    "SuperuserUserAdmin",
     "adopt",
     "done_with",
     "member_search_q",

@@ -1,5 +1,5 @@
 """Models of the members app: programs, members, API keys, idempotency records (`core`), and the outbox of
-business events with its webhook endpoints and deliveries (`events`)."""
+business events with its webhook endpoints and deliveries (`events`), sign-in tokens (`tokens`)."""
 
 from .core import (
     ApiKey,
@@ -22,8 +22,10 @@ from .events import (
     WebhookEndpoint,
     webhook_secret_new,
 )
+from .tokens import AccessToken
 
 __all__ = [
+    "AccessToken",
     "ApiKey",
     "IdempotencyRecord",
     "Member",

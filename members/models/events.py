@@ -85,6 +85,11 @@ class WebhookEndpoint(models.Model):
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
 
+    @property
+    def secret_hint(self) -> str:
+        """What reads show of the secret (the API and the admin alike): its last 4 characters."""
+        return f"…{self.secret[-4:]}"
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending (waiting for its next attempt)"

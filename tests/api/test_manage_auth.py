@@ -1,8 +1,9 @@
 """Manager API: authentication, staff status and Django permissions on every endpoint."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from members.tokens import access_token_create
 
 from ..factories import MemberFactory, StaffFactory
 from .utils import (
@@ -109,9 +110,9 @@ def test_non_staff_cannot_adjust(program, roster):
 
 
 def test_token_authentication(manager, roster):
-    token = Token.objects.create(user=manager)
+    token = access_token_create(user=manager)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     assert _ids(client.get(MANAGE_MEMBERS_URL)) == [roster[n].pk for n in ("ana", "bob")]
 

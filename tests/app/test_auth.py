@@ -3,12 +3,12 @@
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from members.app_auth import member_app_user_set
-from members.models import MemberStatus
+from members.models import AccessToken, MemberStatus
 from members.services import member_close
+from members.tokens import access_token_create, token_digest
 from tests.api.utils import assert_problem
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
@@ -26,8 +26,10 @@ from .utils import (
 )
 
 
-def login(client, program, password=PASSWORD, ip="10.0.0.1", **identifier):
-    return client.post(LOGIN_URL, {"program": program.slug, **identifier, "password": password}, REMOTE_ADDR=ip)
+def login(client, program, password=PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR=None, **identifier):
+    headers = {"HTTP_X_FORWARDED_FOR": HTTP_X_FORWARDED_FOR} if HTTP_X_FORWARDED_FOR else {}
+    body = {"program": program.slug, **identifier, "password": password}
+    return client.post(LOGIN_URL, body, REMOTE_ADDR=ip, **headers)
 
 
 def test_signing_in_by_email_gives_a_token_that_names_the_member(client, program, app_member):
@@ -36,7 +38,7 @@ def test_signing_in_by_email_gives_a_token_that_names_the_member(client, program
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["member_id"] == app_member.pk
-    assert body["token"] == Token.objects.get(user=app_member.user).key
+    assert AccessToken.objects.get(user=app_member.user).digest == token_digest(body["token"])  # never the token
     me = APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert me.status_code == 200 and me.json()["id"] == app_member.pk
 
@@ -48,10 +50,13 @@ def test_signing_in_by_card_as_printed(client, program, app_member):
     assert response.json()["member_id"] == app_member.pk
 
 
-def test_signing_in_twice_gives_the_same_token(client, program, app_member):
+def test_each_sign_in_gets_its_own_token_and_both_work(client, program, app_member):
     first = login(client, program, email="jana@example.com").json()["token"]
-    assert login(client, program, email="jana@example.com").json()["token"] == first
-    assert Token.objects.count() == 1
+    second = login(client, program, email="jana@example.com").json()["token"]
+
+    assert first != second and AccessToken.objects.count() == 2
+    for token in (first, second):
+        assert APIClient().get(ME_URL, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -79,7 +84,7 @@ def test_every_failed_sign_in_answers_alike_and_issues_no_token(client, program,
     body = assert_problem(response, 401, "invalid_credentials")
     assert body["detail"] == "The program, email or card, or password is not valid"
     assert response["WWW-Authenticate"] == "Token"
-    assert not Token.objects.exists()
+    assert not AccessToken.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -90,7 +95,7 @@ def test_sign_in_needs_exactly_one_identifier(client, program, app_member, data)
     response = client.post(LOGIN_URL, {"program": program.slug, **data})
 
     assert_problem(response, 400, "validation_error")
-    assert not Token.objects.exists()
+    assert not AccessToken.objects.exists()
 
 
 def test_ten_failures_from_one_address_throttle_every_sign_in_from_it(client, program, app_member):
@@ -103,7 +108,7 @@ def test_ten_failures_from_one_address_throttle_every_sign_in_from_it(client, pr
 
     assert_problem(response, 429, "throttled")
     assert int(response["Retry-After"]) >= 1
-    assert not Token.objects.exists()
+    assert not AccessToken.objects.exists()
     assert login(client, program, email="jana@example.com", ip="10.0.0.2").status_code == 200
 
 
@@ -126,7 +131,7 @@ def test_signing_out_deletes_the_token(app_client, app_member):
     response = app_client.post(LOGOUT_URL)
 
     assert response.status_code == 200 and response.json() == {"signed_out": True}
-    assert not Token.objects.filter(user=app_member.user).exists()
+    assert not AccessToken.objects.filter(user=app_member.user).exists()
     assert_problem(app_client.get(ME_URL), 401, "authentication_failed")
 
 
@@ -161,9 +166,9 @@ def test_every_endpoint_needs_a_token(client, app_member, method, url):
 
 def test_a_token_without_a_member_is_refused(client, program):
     staff = StaffFactory()
-    token = Token.objects.create(user=staff)
+    token = access_token_create(user=staff)
 
-    response = client.get(ME_URL, HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get(ME_URL, HTTP_AUTHORIZATION=f"Token {token}")
 
     assert_problem(response, 403, "permission_denied")
 
@@ -215,6 +220,59 @@ def test_signing_out_with_another_token_in_the_body_is_refused(app_client, app_m
     response = app_client.post(LOGOUT_URL, {"token": "someone-elses-token"})
 
     assert_problem(response, 400, "validation_error")
-    assert Token.objects.filter(user=app_member.user).exists()
-    token = Token.objects.get(user=app_member.user).key
+    assert AccessToken.objects.filter(user=app_member.user).exists()
+    token = app_client._credentials["HTTP_AUTHORIZATION"].removeprefix("Token ")
     assert app_client.post(LOGOUT_URL, {"token": token}).status_code == 200
+
+
+def test_a_slug_spelled_with_spaces_counts_against_the_same_account(client, program, app_member):
+    # given: ten failures for one email, each from its own address and with the slug padded differently
+    for n in range(10):
+        response = client.post(
+            LOGIN_URL,
+            {"program": f"{program.slug}{' ' * n}", "email": "jana@example.com", "password": "wrong"},
+            REMOTE_ADDR=f"10.0.3.{n}",
+        )
+        assert_problem(response, 401, "invalid_credentials")
+
+    # then: the account is throttled, whatever the spelling of the slug
+    assert_problem(login(client, program, email="jana@example.com", ip="10.0.4.1"), 429, "throttled")
+    padded = {"program": f" {program.slug} ", "email": "jana@example.com", "password": PASSWORD}
+    assert_problem(client.post(LOGIN_URL, padded, REMOTE_ADDR="10.0.4.2"), 429, "throttled")
+    assert not AccessToken.objects.exists()
+
+
+def test_a_forged_forwarded_for_does_not_give_fresh_address_counters(client, program, app_member, settings):
+    settings.NUM_PROXIES = 0  # no proxy in front: the header is the client's own text
+    for n in range(10):
+        response = client.post(
+            LOGIN_URL,
+            {"program": program.slug, "email": f"guess{n}@example.com", "password": "wrong"},
+            REMOTE_ADDR="10.0.5.1",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{n}",
+        )
+        assert_problem(response, 401, "invalid_credentials")
+
+    forged = login(client, program, email="jana@example.com", ip="10.0.5.1", HTTP_X_FORWARDED_FOR="198.51.100.9")
+
+    assert_problem(forged, 429, "throttled")
+    assert not AccessToken.objects.exists()
+
+
+def test_behind_a_proxy_the_address_it_saw_is_counted(client, program, app_member, settings):
+    settings.NUM_PROXIES = 1
+    for n in range(10):
+        # the client prepends what it likes; the proxy appends the address it saw
+        client.post(
+            LOGIN_URL,
+            {"program": program.slug, "email": f"guess{n}@example.com", "password": "wrong"},
+            REMOTE_ADDR="10.9.9.9",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{n}, 198.51.100.7",
+        )
+
+    jana = {"email": "jana@example.com", "ip": "10.9.9.9"}
+    blocked = login(client, program, HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7", **jana)
+    other = login(client, program, HTTP_X_FORWARDED_FOR="198.51.100.8", **jana)
+
+    assert_problem(blocked, 429, "throttled")
+    assert other.status_code == 200

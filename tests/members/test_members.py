@@ -11,6 +11,7 @@ from loyalty.services.enrollment import member_enroll
 from loyalty.services.ledger import ledger_credit
 from members.exceptions import InvalidStatusChange, MemberAlreadyExists, ReferralCodeUnknown
 from members.expiry import ExpiryPolicy, expiry_date
+from members.exports import member_export
 from members.models import ApiKey, MemberStatus, Program
 from members.services import (
     api_key_authenticate,
@@ -18,7 +19,6 @@ from members.services import (
     api_key_revoke,
     member_close,
     member_erase,
-    member_export,
     member_reactivate,
     member_suspend,
     member_update,
