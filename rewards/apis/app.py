@@ -15,7 +15,7 @@ from ..models import Reward, Voucher
 from ..selectors import reward_get
 from ..services import reward_redeem
 from .app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
-from .serializers import RedemptionOut
+from .serializers import RedemptionOut, redemption_body
 
 TAGS = ["Member app"]
 
@@ -73,21 +73,7 @@ class MeRewardRedeemView(AppAPIView):
         if expected is not None and expected != reward.points_cost:
             raise RewardCostChanged(points_cost=reward.points_cost)
         result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
-        voucher = result.voucher
-        body = {
-            "id": voucher.pk,
-            "code": voucher.display_code,
-            "member_id": member.pk,
-            "reward": {"id": reward.pk, "name": reward.name},
-            "kind": voucher.kind,
-            "value": voucher.value,
-            "min_basket": voucher.min_basket,
-            "status": voucher.status,
-            "expires_at": voucher.expires_at,
-            "points_spent": voucher.points_cost,
-            "balances": result.balances,
-        }
-        return Response(RedemptionOut(body).data, status=200 if result.replayed else 201)
+        return Response(RedemptionOut(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 
 class MeVoucherListView(AppAPIView):

@@ -34,6 +34,7 @@ from .serializers import (
     VoucherValidateIn,
     VoucherValidateOut,
     basket_lines,
+    redemption_body,
     scope_body,
 )
 from .throttling import VoucherGuessThrottle
@@ -58,22 +59,7 @@ class RedemptionView(PosAPIView):
         data = parse(RedemptionIn, request.data)
         reward = reward_get(program=self.program, reward_id=data["reward_id"])
         result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
-        voucher = result.voucher
-        body = {
-            "id": voucher.pk,
-            "code": voucher.display_code,
-            "member_id": member.pk,
-            "reward": {"id": reward.pk, "name": reward.name},
-            "kind": voucher.kind,
-            "value": voucher.value,
-            "min_basket": voucher.min_basket,
-            "scope": scope_body(voucher),
-            "status": voucher.status,
-            "expires_at": voucher.expires_at,
-            "points_spent": voucher.points_cost,
-            "balances": result.balances,
-        }
-        return Response(RedemptionOut(body).data, status=200 if result.replayed else 201)
+        return Response(RedemptionOut(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 
 class VoucherView(PosAPIView):

@@ -36,6 +36,25 @@ def scope_body(voucher_or_reward: Any) -> dict[str, list[str]]:
     return {"skus": voucher_or_reward.scope_skus, "categories": voucher_or_reward.scope_categories}
 
 
+def redemption_body(result: Any) -> dict[str, Any]:
+    """A redemption's answer (till and member app alike): the voucher it issued and the balances after."""
+    voucher = result.voucher
+    return {
+        "id": voucher.pk,
+        "code": voucher.display_code,
+        "member_id": voucher.member_id,
+        "reward": {"id": voucher.reward_id, "name": voucher.reward.name},
+        "kind": voucher.kind,
+        "value": voucher.value,
+        "min_basket": voucher.min_basket,
+        "scope": scope_body(voucher),
+        "status": voucher.status,
+        "expires_at": voucher.expires_at,
+        "points_spent": voucher.points_cost,
+        "balances": result.balances,
+    }
+
+
 def basket_lines(data: dict[str, Any]) -> list[BasketLine] | None:
     """The parsed `lines` as the discount rules take them; None when the till sent none."""
     if "lines" not in data:
