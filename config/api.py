@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
+from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramInactive, ProgramNotFound
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 
@@ -233,11 +233,21 @@ class FailureThrottle(BaseThrottle):
                     cache.add(key, 1, timeout=self.window)
 
 
+class ProgramIsActive(BasePermission):
+    """A deactivated program's keys and members are refused: 403 `program_inactive`, on every endpoint
+    of the integration and member app surfaces. The view names the program (`view.program`)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not view.program.is_active:
+            raise ProgramInactive()
+        return True
+
+
 class PosAPIView(IdempotentMixin, GenericAPIView):
     """Base of the integration API: one API key, one program, nothing else visible."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ProgramIsActive]
     throttle_classes = [ApiKeyThrottle]
 
     @property
@@ -304,19 +314,15 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
 def app_member_of(user: Any) -> Member | None:
     """The member linked to an app user, with the program, if the user may use the app:
-    an active user, a member of an active program, not closed (suspended members may read)."""
+    an active user, a member not closed (suspended members may read). A deactivated program's
+    members are refused by `ProgramIsActive`, as its API keys are."""
     if not (user and user.is_authenticated and user.is_active and user.pk):
         return None
-    return (
-        Member.objects.select_related("program")
-        .filter(user_id=user.pk, program__is_active=True)
-        .exclude(status=MemberStatus.CLOSED)
-        .first()
-    )
+    return Member.objects.select_related("program").filter(user_id=user.pk).exclude(status=MemberStatus.CLOSED).first()
 
 
 class IsAppMember(BasePermission):
-    message = "This token does not belong to a member of an active program."
+    message = "This token does not belong to a member of the program."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return view.member is not None
@@ -334,7 +340,7 @@ class AppAPIView(IdempotentMixin, GenericAPIView):
     """Base of the member app API: the member comes from the token, never from the URL."""
 
     authentication_classes = [TokenAuthentication]
-    permission_classes = [IsAppMember]
+    permission_classes = [IsAppMember, ProgramIsActive]
     throttle_classes = [AppMemberThrottle]
     pagination_class = StandardPagination
 
