@@ -26,7 +26,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramInactive, ProgramNotFound
+from members.exceptions import (
+    IdempotencyKeyInvalid,
+    IdempotentReplay,
+    ProgramInactive,
+    ProgramNotFound,
+    StoreNotAllowed,
+)
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 
@@ -243,16 +249,38 @@ class ProgramIsActive(BasePermission):
         return True
 
 
+def key_store(api_key: ApiKey, requested: Any) -> str:
+    """The store a request of this key is for: the one it names, or the key's own when it names none.
+    A key limited to a store may name only that store: else 403 `store_not_allowed`."""
+    requested = "" if requested is None else str(requested)
+    if api_key.store and requested not in ("", api_key.store):
+        raise StoreNotAllowed(f"This API key is limited to store {api_key.store}.", store=api_key.store)
+    return requested or api_key.store
+
+
+class KeyStoreAllowed(BasePermission):
+    """A write that names a `store` other than its key's is refused before anything is read or written."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in WRITE_METHODS and isinstance(request.data, dict) and "store" in request.data:
+            key_store(request.auth, request.data["store"])
+        return True
+
+
 class PosAPIView(IdempotentMixin, GenericAPIView):
     """Base of the integration API: one API key, one program, nothing else visible."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsAuthenticated, ProgramIsActive]
+    permission_classes = [IsAuthenticated, ProgramIsActive, KeyStoreAllowed]
     throttle_classes = [ApiKeyThrottle]
 
     @property
     def program(self) -> Program:
         return self.request.user.program
+
+    def store(self, requested: Any) -> str:
+        """The store of this request: see `key_store`."""
+        return key_store(self.request.auth, requested)
 
     def idempotency_scope(self, request: Request) -> str:
         return f"pos:{request.user.program.pk}"

@@ -320,6 +320,13 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+def api_key_update(*, api_key: ApiKey, fields: list[str]) -> ApiKey:
+    """Saves a key's changed name or store; a new store binds the till at once (the cached key is dropped)."""
+    api_key.save(update_fields=fields)
+    _api_keys_uncache([api_key.key_hash])
+    return api_key
+
+
 def _api_keys_uncache(key_hashes: list[str]) -> None:
     """Drops keys from the authentication cache, so the next request reads them (and their program) again.
     Now, and again once the change is committed: a request that read a key just before could have
