@@ -64,7 +64,10 @@ urlpatterns = [
     path("api/manage/v1/", include((manage_patterns, "manage"))),
     path("api/app/v1/", include(([*loyalty_app_patterns, *reward_app_patterns], "app"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # An HTML page: GET and HEAD only (its template cannot render an OPTIONS answer).
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]), name="docs"
+    ),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
 ]
