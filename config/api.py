@@ -252,7 +252,7 @@ class ProgramIsActive(BasePermission):
 def key_store(api_key: ApiKey, requested: Any) -> str:
     """The store a request of this key is for: the one it names, or the key's own when it names none.
     A key limited to a store may name only that store: else 403 `store_not_allowed`."""
-    requested = "" if requested is None else str(requested)
+    requested = "" if requested is None else str(requested).strip()  # as the serializers trim it
     if api_key.store and requested not in ("", api_key.store):
         raise StoreNotAllowed(f"This API key is limited to store {api_key.store}.", store=api_key.store)
     return requested or api_key.store

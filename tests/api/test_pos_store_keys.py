@@ -85,10 +85,11 @@ def test_a_purchase_without_a_store_takes_the_keys_store(shop, store):
     assert response.json()["points_awarded"] == 10
 
 
-def test_a_purchase_for_the_keys_store_is_recorded(shop):
+@pytest.mark.parametrize("store", ["PRAGUE-01", " PRAGUE-01 "])
+def test_a_purchase_for_the_keys_store_is_recorded(shop, store):
     _, _, _, client = shop
 
-    response = client.post(f"{POS}/purchases/", purchase_body(store="PRAGUE-01"), format="json")
+    response = client.post(f"{POS}/purchases/", purchase_body(store=store), format="json")
 
     assert response.status_code == 201, response.content
     assert list(Purchase.objects.values_list("store", flat=True)) == ["PRAGUE-01"]
