@@ -1,8 +1,10 @@
 """A deactivated program's API keys and members are refused (403 program_inactive), at once, cache or not."""
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from django.contrib.admin.sites import site
 from django.core.cache import cache
 
 from loyalty.models import Purchase
@@ -122,3 +124,14 @@ def test_the_member_app_refuses_a_deactivated_programs_member_alike(db, settings
     assert_problem(response, 403, "program_inactive")
     assert_problem(client.get(ME_URL), 403, "program_inactive")
     assert app_state() == before
+
+
+def test_unticking_active_in_the_admin_refuses_the_keys_at_once(till, rf):
+    program, client = till
+    program.is_active = False  # as the change form sets it before saving
+    request = rf.post("/admin/")
+    request.user = SimpleNamespace(is_superuser=True)
+
+    site._registry[type(program)].save_model(request, program, SimpleNamespace(changed_data=["is_active"]), True)
+
+    assert_problem(client.get(LOOKUP_URL, {"card": "400012345678"}), 403, "program_inactive")
