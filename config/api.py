@@ -28,7 +28,13 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRate
 
 from config.input import InputSerializer
 from config.observability import client_ip
-from members.exceptions import IdempotencyKeyInvalid, IdempotentReplay, ProgramNotFound
+from members.exceptions import (
+    IdempotencyKeyInvalid,
+    IdempotentReplay,
+    ProgramInactive,
+    ProgramNotFound,
+    StoreNotAllowed,
+)
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 from members.tokens import TokenExpired, access_token_authenticate
@@ -267,16 +273,48 @@ class FailureThrottle(ClientIpMixin, BaseThrottle):
                     cache.add(key, 1, timeout=self.window)
 
 
+class ProgramIsActive(BasePermission):
+    """A deactivated program's keys and members are refused: 403 `program_inactive`, on every endpoint
+    of the integration and member app surfaces. The view names the program (`view.program`)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not view.program.is_active:
+            raise ProgramInactive()
+        return True
+
+
+def key_store(api_key: ApiKey, requested: Any) -> str:
+    """The store a request of this key is for: the one it names, or the key's own when it names none.
+    A key limited to a store may name only that store: else 403 `store_not_allowed`."""
+    requested = "" if requested is None else str(requested).strip()  # as the serializers trim it
+    if api_key.store and requested not in ("", api_key.store):
+        raise StoreNotAllowed(f"This API key is limited to store {api_key.store}.", store=api_key.store)
+    return requested or api_key.store
+
+
+class KeyStoreAllowed(BasePermission):
+    """A write that names a `store` other than its key's is refused before anything is read or written."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in WRITE_METHODS and isinstance(request.data, dict) and "store" in request.data:
+            key_store(request.auth, request.data["store"])
+        return True
+
+
 class PosAPIView(IdempotentMixin, GenericAPIView):
     """Base of the integration API: one API key, one program, nothing else visible."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ProgramIsActive, KeyStoreAllowed]
     throttle_classes = [ApiKeyThrottle]
 
     @property
     def program(self) -> Program:
         return self.request.user.program
+
+    def store(self, requested: Any) -> str:
+        """The store of this request: see `key_store`."""
+        return key_store(self.request.auth, requested)
 
     def idempotency_scope(self, request: Request) -> str:
         return f"pos:{request.user.program.pk}"
@@ -292,17 +330,33 @@ def managed_programs(user: Any):
     return Program.objects.filter(managers=user)
 
 
+def required_permissions(view: Any, method: str) -> tuple[str, ...] | None:
+    """What a method of a manager view needs: its own entry, else "*", else nothing declared (None: refused).
+    HEAD and OPTIONS read as much as GET and need what GET needs; on a view without GET, OPTIONS needs
+    every permission the view declares (what its writes need), never nothing."""
+    declared = view.required_permissions
+    if method in ("HEAD", "OPTIONS"):
+        perms = declared.get("GET", declared.get("*"))
+        if perms is None and method == "OPTIONS" and declared:
+            perms = tuple(sorted({perm for each in declared.values() for perm in each}))
+        return perms
+    return declared.get(method, declared.get("*"))
+
+
 class IsProgramStaff(BasePermission):
-    """Staff with the Django model permissions the view declares in `required_permissions`."""
+    """Staff with the Django model permissions the view declares in `required_permissions`. A method the
+    view answers but declares nothing for is refused: a forgotten declaration closes the endpoint, never
+    opens it."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_staff and user.is_active):
             return False
-        # HEAD and OPTIONS read as much as GET: they need what GET needs.
-        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
-        perms = view.required_permissions.get(method, view.required_permissions.get("*", ()))
-        return user.has_perms(perms)
+        method = request.method or "GET"
+        if not hasattr(view, method.lower()):
+            return True  # a method the view does not answer: DRF answers 405 and nothing runs
+        perms = required_permissions(view, method)
+        return perms is not None and user.has_perms(perms)
 
 
 class ManageUserThrottle(ClientIpMixin, UserRateThrottle):
@@ -338,19 +392,15 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
 def app_member_of(user: Any) -> Member | None:
     """The member linked to an app user, with the program, if the user may use the app:
-    an active user, a member of an active program, not closed (suspended members may read)."""
+    an active user, a member not closed (suspended members may read). A deactivated program's
+    members are refused by `ProgramIsActive`, as its API keys are."""
     if not (user and user.is_authenticated and user.is_active and user.pk):
         return None
-    return (
-        Member.objects.select_related("program")
-        .filter(user_id=user.pk, program__is_active=True)
-        .exclude(status=MemberStatus.CLOSED)
-        .first()
-    )
+    return Member.objects.select_related("program").filter(user_id=user.pk).exclude(status=MemberStatus.CLOSED).first()
 
 
 class IsAppMember(BasePermission):
-    message = "This token does not belong to a member of an active program."
+    message = "This token does not belong to a member of the program."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return view.member is not None
@@ -368,7 +418,7 @@ class AppAPIView(IdempotentMixin, GenericAPIView):
     """Base of the member app API: the member comes from the token, never from the URL."""
 
     authentication_classes = [AccessTokenAuthentication]
-    permission_classes = [IsAppMember]
+    permission_classes = [IsAppMember, ProgramIsActive]
     throttle_classes = [AppMemberThrottle]
     pagination_class = StandardPagination
 

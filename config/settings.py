@@ -207,6 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
+    "DEFAULT_METADATA_CLASS": "config.metadata.SchemaMetadata",
     "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),

@@ -62,7 +62,9 @@ manage_patterns = [
 # view from this site (`?script`), so the page needs no inline script under the Content-Security-Policy.
 SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
 swagger_ui_sources = csp_update({directive: [SWAGGER_UI_CDN] for directive in ("script-src", "style-src", "img-src")})
-api_docs_view = swagger_ui_sources(SpectacularSwaggerSplitView.as_view(url_name="schema"))
+api_docs_view = swagger_ui_sources(
+    SpectacularSwaggerSplitView.as_view(url_name="schema", http_method_names=["get", "head"])
+)
 
 urlpatterns = [
     path("admin/loyalty/dashboard/", admin.site.admin_view(dashboard_view), name="loyalty-dashboard"),
@@ -71,6 +73,7 @@ urlpatterns = [
     path("api/manage/v1/", include((manage_patterns, "manage"))),
     path("api/app/v1/", include(([*loyalty_app_patterns, *reward_app_patterns], "app"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # An HTML page: GET and HEAD only (its template cannot render an OPTIONS answer).
     path("api/docs/", api_docs_view, name="docs"),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),

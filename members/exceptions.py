@@ -32,6 +32,18 @@ class ProgramNotFound(NotFound):
     title = "No such program"
 
 
+class ProgramInactive(DomainError):
+    code = "program_inactive"
+    status = 403
+    title = "The program is deactivated"
+
+
+class StoreNotAllowed(DomainError):
+    code = "store_not_allowed"
+    status = 403
+    title = "This API key is limited to another store"
+
+
 class MemberAlreadyExists(DomainError):
     code = "member_already_exists"
     status = 409

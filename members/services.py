@@ -273,8 +273,8 @@ def api_key_authenticate(plain: str) -> ApiKey | None:
     A key found is kept in the cache for API_KEY_CACHE_SECONDS under its hash, so a busy till
     does not read it on every request. `api_key_revoke` drops it from the cache: with a shared
     cache (Redis) a revoked key is refused at once; with a per-process cache, other processes
-    refuse it within API_KEY_CACHE_SECONDS. Its program comes from the cache too, so a change
-    of the program's settings reaches the tills within the same time.
+    refuse it within API_KEY_CACHE_SECONDS. Its program comes from the cache too; `program_settings_save`
+    drops the program's keys from it, so a deactivation or a setting change reaches the tills the same way.
     """
     parts = plain.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not plain.startswith(API_KEY_PREFIX) or len(parts) != 2:
@@ -302,12 +302,34 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
-    # Now, and again once the revocation is committed: a request that read the key just before
-    # could have cached it again in between.
-    cache_key = _api_key_cache_key(api_key.key_hash)
-    cache.delete(cache_key)
-    transaction.on_commit(lambda: cache.delete(cache_key))
+    _api_keys_uncache([api_key.key_hash])
     return api_key
+
+
+def api_key_update(*, api_key: ApiKey, fields: list[str]) -> ApiKey:
+    """Saves a key's changed name or store; a new store binds the till at once (the cached key is dropped)."""
+    api_key.save(update_fields=fields)
+    _api_keys_uncache([api_key.key_hash])
+    return api_key
+
+
+def _api_keys_uncache(key_hashes: list[str]) -> None:
+    """Drops keys from the authentication cache, so the next request reads them (and their program) again.
+    Now, and again once the change is committed: a request that read a key just before could have
+    cached it again in between."""
+    cache_keys = [_api_key_cache_key(key_hash) for key_hash in key_hashes]
+    if not cache_keys:
+        return
+    cache.delete_many(cache_keys)
+    transaction.on_commit(lambda: cache.delete_many(cache_keys))
+
+
+def program_settings_save(*, program: Program, fields: list[str]) -> Program:
+    """Saves changed settings of a program. Its keys carry the program in the authentication cache: they are
+    dropped from it, so a deactivation (or any other setting) reaches the tills as a key revocation does."""
+    program.save(update_fields=fields)
+    _api_keys_uncache(list(program.api_keys.values_list("key_hash", flat=True)))
+    return program
 
 
 def program_create(

@@ -1,5 +1,7 @@
 """Integration API for tills and e-shops: /api/pos/v1/."""
 
+from dataclasses import replace
+
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -125,7 +127,8 @@ class PurchaseBaseView(PosAPIView):
         serializer = PurchaseIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         ((field, value),) = serializer.validated_data["member"].items()
-        return MemberRef(field, value), serializer.to_input()
+        data = serializer.to_input()
+        return MemberRef(field, value), replace(data, store=self.store(data.store))
 
 
 class PurchaseView(PurchaseBaseView):

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from ..models import ApiKey
-from ..services import api_key_create, api_key_revoke
+from ..services import api_key_create, api_key_revoke, api_key_update
 from .base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt
 
 
@@ -63,7 +63,7 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
         if change:  # only the name and the store can change
             if form.changed_data:
-                obj.save(update_fields=form.changed_data)
+                api_key_update(api_key=obj, fields=form.changed_data)
             return
         api_key, plain = api_key_create(
             program=form.cleaned_data["program"],

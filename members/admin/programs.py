@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from config.api import managed_programs
 
 from ..models import Program
-from ..services import program_create
+from ..services import program_create, program_settings_save
 from .base import adopt
 
 PROGRAM_HELP = {
@@ -169,7 +169,7 @@ class ProgramAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Program, form: ModelForm, change: bool) -> None:
         if change:  # no service edits settings; managers are saved with the form's relations
             if fields := [name for name in form.changed_data if name != "managers"]:
-                obj.save(update_fields=fields)
+                program_settings_save(program=obj, fields=fields)
             return
         fields = {name: value for name, value in form.cleaned_data.items() if name != "managers"}
         adopt(obj, program_create(**fields))  # managers are saved with the form's relations

@@ -1,8 +1,9 @@
 """Manager API: authentication, staff status and Django permissions on every endpoint."""
 
 import pytest
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 
+from config.api import IsProgramStaff
 from members.tokens import access_token_create
 
 from ..factories import MemberFactory, StaffFactory
@@ -140,3 +141,59 @@ def test_pos_api_key_does_not_open_the_manager_api(program, roster):
     assert response.status_code in (401, 403)
     assert response["Content-Type"] == PROBLEM
     assert "ana@example.com" not in response.content.decode()
+
+
+# --- Declared permissions fail closed ---------------------------------------------------------------
+
+
+class _DeclaresOnlyPost:
+    """A view that answers GET, POST, PATCH and OPTIONS but declares permissions for POST only."""
+
+    required_permissions = {"POST": ("loyalty.adjust_points",)}
+
+    def options(self): ...
+
+    def get(self): ...
+
+    def post(self): ...
+
+    def patch(self): ...
+
+
+@pytest.mark.parametrize(
+    ("method", "perms", "allowed"),
+    [
+        ("POST", [], False),
+        ("POST", ["adjust_points"], True),
+        ("GET", ["adjust_points"], False),  # nothing declared for GET: refused, whatever the user holds
+        ("PATCH", ["adjust_points"], False),
+        ("OPTIONS", [], False),  # OPTIONS of a write-only view needs what its writes need
+        ("OPTIONS", ["adjust_points"], True),
+    ],
+)
+def test_a_method_without_declared_permissions_is_refused(db, method, perms, allowed):
+    request = APIRequestFactory().generic(method, "/")
+    request.user = StaffFactory(permissions=perms)
+
+    assert IsProgramStaff().has_permission(request, _DeclaresOnlyPost()) is allowed
+
+
+def test_options_of_a_write_only_endpoint_is_refused_without_its_permission(program, roster):
+    user = StaffFactory(permissions=[])
+    program.managers.add(user)
+
+    response = staff_client(user).options(adjust_url(roster["ana"].pk))
+
+    assert_problem(response, 403, "permission_denied")
+
+
+def test_options_answers_the_endpoint_without_a_server_error(manager, roster):
+    response = staff_client(manager).options(adjust_url(roster["ana"].pk))
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "name": "Manage Adjustment",
+        "description": "",
+        "renders": ["application/json"],
+        "parses": ["application/json"],
+    }

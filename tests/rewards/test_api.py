@@ -212,6 +212,32 @@ def test_repeated_unknown_codes_are_throttled_per_address(program, voucher):
     assert guess(fresh, 99, REMOTE_ADDR="192.0.2.8").status_code == 404
 
 
+def test_unknown_codes_of_one_program_do_not_throttle_another_programs_tills_behind_the_same_address(
+    program, other_program, voucher
+):
+    other_voucher = reward_redeem(member=fund_member(other_program), reward=make_reward(other_program)).voucher
+    guessing_till = pos_client_for(other_program, "Guessing till")
+    for n in range(GUESS_LIMIT):
+        assert_problem(guess(guessing_till, n, REMOTE_ADDR="192.0.2.7"), 404, "voucher_not_found")
+    assert_problem(guess(pos_client_for(other_program, "Its neighbour"), 99, REMOTE_ADDR="192.0.2.7"), 429, "throttled")
+
+    till = pos_client_for(program, "Till of another program")  # same mall, same NAT address
+    validated = till.post(VALIDATE_URL, {"code": voucher.code}, REMOTE_ADDR="192.0.2.7")
+    redeemed = till.post(REDEEM_URL, {"code": voucher.code, "reference": "R-1"}, REMOTE_ADDR="192.0.2.7")
+
+    assert validated.status_code == 200, validated.content
+    assert validated.json()["code"] == voucher.display_code
+    assert redeemed.status_code == 200, redeemed.content
+    assert Voucher.objects.get(pk=voucher.pk).status == VoucherStatus.REDEEMED
+    assert Voucher.objects.get(pk=other_voucher.pk).status == VoucherStatus.ISSUED
+
+
+def fund_member(program):
+    member = MemberFactory(program=program)
+    fund(member, 1000)
+    return member
+
+
 def test_found_codes_do_not_count(pos_client, voucher):
     for _ in range(GUESS_LIMIT * 2):
         assert pos_client.post(VALIDATE_URL, {"code": voucher.code}).status_code == 200
