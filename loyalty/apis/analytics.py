@@ -147,8 +147,11 @@ class OrderView(AnalyticsView):
         if start >= end:
             raise serializers.ValidationError({"start": ["Must be before end."]})
         end_at = local_midnight(program, end)
-        figures = metrics.order_figures(program, start=local_midnight(program, start), end=end_at, filters=filters)
-        as_of = end_at if end_at < timezone.now() else None
+        moment = min(end_at, data["as_of"])
+        figures = metrics.order_figures(
+            program, start=local_midnight(program, start), end=end_at, filters=filters, as_of=moment
+        )
+        as_of = moment if moment < timezone.now() else None
         inactive = metrics.inactive_members(program, as_of=as_of, filters=filters).count()
         body = {
             "program": program.slug,
@@ -186,13 +189,15 @@ class NpsView(AnalyticsView):
             "as_of": as_of,
             "start": _day(program, span.start),
             "end": _day(program, span.end),
-            "summary": asdict(nps.nps_summary(program, span, filters)),
+            "summary": asdict(nps.nps_summary(program, span, filters, as_of=as_of)),
             "months": [{"month": m, **asdict(f)} for m, f in by_month],
             "tiers": [
                 {"tier_id": tier_id, "tier": name, **asdict(f)}
-                for tier_id, name, f in nps.nps_by_tier(program, span, filters)
+                for tier_id, name, f in nps.nps_by_tier(program, span, filters, as_of=as_of)
             ],
-            "segments": [{"segment": s, **asdict(f)} for s, f in nps.nps_by_segment(program, span, filters)],
+            "segments": [
+                {"segment": s, **asdict(f)} for s, f in nps.nps_by_segment(program, span, filters, as_of=as_of)
+            ],
         }
         return Response(NpsReportOutput(body).data)
 

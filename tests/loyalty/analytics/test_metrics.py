@@ -18,7 +18,7 @@ from loyalty.analytics.metrics import (
     order_figures,
     retention,
 )
-from loyalty.models import Account, Tier
+from loyalty.models import Account, Purchase, Tier
 from loyalty.services.jobs import lots_expire
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit
 from loyalty.services.purchases import PurchaseInput, purchase_record
@@ -46,7 +46,15 @@ def buy(program, member, when, total, external_id):
 
 
 def give_back(program, external_id, amount):
-    return_record(program=program, external_id=f"R-{external_id}", purchase_external_id=external_id, amount=amount)
+    """A return at the purchase's own time (so that it counts as of any moment the purchase does)."""
+    when = Purchase.objects.get(program=program, external_id=external_id).occurred_at
+    return_record(
+        program=program,
+        external_id=f"R-{external_id}",
+        purchase_external_id=external_id,
+        amount=amount,
+        occurred_at=when,
+    )
 
 
 @pytest.fixture
