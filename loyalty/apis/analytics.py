@@ -224,6 +224,7 @@ class LiabilityView(AnalyticsView):
             start=local_midnight(program, start) if start else None,
             end=local_midnight(program, end) if end else None,
             filters=filters,
+            as_of=as_of,
         )
         body = {
             "program": program.slug,
