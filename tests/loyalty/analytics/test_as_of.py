@@ -23,10 +23,11 @@ from loyalty.analytics.metrics import (
     retention,
 )
 from loyalty.analytics.nps import nps_by_month, nps_summary
-from loyalty.models import MemberAnalytics, NpsAnswer
+from loyalty.models import EarningRule, MemberAnalytics, NpsAnswer
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
+from loyalty.services.rules import earning_rule_save
 from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -284,12 +285,30 @@ def everything_as_of(program, as_of) -> dict:
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def earning_program():
+    """A program whose purchases earn a point per euro (so that returns take points back)."""
+    program = ProgramFactory(timezone="Europe/Prague")
+    earning_rule_save(rule=EarningRule(program=program, name="Base rate", kind="base_rate", rate=Decimal(1)))
+    return program
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
 def test_figures_as_of_t_equal_those_of_a_copy_holding_only_the_history_up_to_t(seed):
     events = history(seed)
-    live, copy = ProgramFactory(timezone="Europe/Prague"), ProgramFactory(timezone="Europe/Prague")
+    live, copy = earning_program(), earning_program()
     replay(live, events)
     replay(copy, [event for event in events if event[0] <= T])
     assert any(event[0] > T for event in events) and any(event[0] <= T for event in events)
 
     assert everything_as_of(live, T) == everything_as_of(copy, T)
+
+
+def test_a_return_made_by_t_takes_its_points_back_as_of_t():
+    program = earning_program()
+    member = MemberFactory(program=program, enrolled_at=JAN)
+    buy(member, "P1", at(6, 1), "100.00")  # 100 points
+    give_back(member, "R1", "P1", at(6, 2), "40.00")  # 40 back, on 2 June
+
+    liability = points_liability(program, as_of=T)
+
+    assert liability.outstanding == 60
