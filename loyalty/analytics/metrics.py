@@ -17,8 +17,9 @@ Definitions:
   at end, not at start, first purchase before `start`. Active at end = retained + new + reactivated.
   Retention = (active at end - new) / active at start (so reactivated members count as kept, as the
   formula says, and retention can exceed 1); churn = 1 - retention; both null when nobody was active at start.
-- As of a moment `as_of` (the last analytics refresh's, in the manager API), a month or period that begins after
-  it has *no data yet*: its figures are None (null), not 0.
+- As of a moment `as_of` (the last analytics refresh's, in the manager API), a figure sees only purchases made
+  and returns made by then (`loyalty.analytics.as_of`), and a month or period that begins after it has *no data
+  yet*: its figures are None (null), not 0.
 - Filters (tier, segment, acquisition channel) select members by their *current* tier (`Account.tier`),
   segment (`MemberAnalytics.segment`, as of the last refresh) and `Member.acquisition_channel`.
 """

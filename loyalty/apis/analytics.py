@@ -3,7 +3,8 @@
 Each takes `?program=<slug>` and, where they make sense, the member filters `tier` (id), `segment` and
 `channel` (acquisition channel), and `as_of` (a day: figures as of its end). Without `as_of` the figures are as of
 the last analytics refresh's as-of (now before the first refresh): default windows end there, and months that
-begin after it answer null (no data yet), not 0. Definitions are in `loyalty.analytics.metrics`,
+begin after it answer null (no data yet), not 0; figures see only what was dated by it (`loyalty.analytics.as_of`).
+Definitions are in `loyalty.analytics.metrics`,
 `loyalty.analytics.liability` and `loyalty.analytics.nps`; months and days are the program's, in its time zone.
 """
 
@@ -210,10 +211,11 @@ class LiabilityView(AnalyticsView):
         responses={200: LiabilityReportOutput, **problems(400, 401, 403, 404)},
         summary="Points liability, upcoming expiries by month and breakage",
         description="Outstanding points (available + pending) of members not closed at as_of, valued at the "
-        "program's point_value: points past their expiry at as_of are not owed, even before the expiry job has run "
-        "(right after an import of history, say); points that will expire in each of the next `months` months "
-        "after as_of; breakage = points expired / points issued (earned and added by hand) over [start, end), all "
-        "time by default." + FILTERS + ERRORS,
+        "program's point_value, rebuilt from the ledger as of as_of: lots credited by then and not expired by then "
+        "(even before the expiry job has run), with what later debits took from them; debt likewise; points that "
+        "will expire in each of the next `months` months "
+        "after as_of; breakage = points expired / points issued (earned and added by hand) over [start, end) of the "
+        "entries by as_of, all time by default." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(LiabilityQuery)
