@@ -20,12 +20,15 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from members.models import Member, Program
 
-from ..models import Entry, NpsAnswer, Purchase
+from ..models import Entry, NpsAnswer, Purchase, Return
 
 
 def qualifying_purchases(program: Program, as_of: datetime) -> QuerySet[Purchase]:
-    """The program's purchases made by `as_of` and not fully returned by then (their net: `NET_THEN`)."""
-    return Purchase.objects.counted_as_of(as_of).filter(program=program)
+    """The program's purchases made by `as_of` and not fully returned by then (their net: `NET_THEN`). When no
+    return of the program is dated after `as_of` (a refresh as of now), the purchases' returned totals are
+    those of then, and the per-purchase look-up of later returns is skipped (one cheap query decides)."""
+    returns_after = Return.objects.filter(program=program, occurred_at__gt=as_of).exists()
+    return Purchase.objects.counted_as_of(as_of, returns_after=returns_after).filter(program=program)
 
 
 def answers_as_of(program: Program, as_of: datetime) -> QuerySet[NpsAnswer]:

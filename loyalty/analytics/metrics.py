@@ -232,14 +232,12 @@ def cohort_matrix(
     current = month_of(program, as_of)
     # Each member's first qualifying purchase: the first row of an index scan on (member, occurred_at) that
     # stops at the first purchase not fully returned (a GROUP BY with MIN would read all of them).
+    counted = qualifying_purchases(program, as_of)
     first_at = Subquery(
-        Purchase.objects.counted_as_of(as_of)
-        .filter(member_id=OuterRef("member_id"))
-        .order_by("occurred_at")
-        .values("occurred_at")[:1]
+        counted.filter(member_id=OuterRef("member_id")).order_by("occurred_at").values("occurred_at")[:1]
     )
     cells = (
-        qualifying_purchases(program, as_of, filters)
+        counted.filter(filters.q("member__"))
         .filter(occurred_at__lt=local_midnight(program, add_months(last_month, offsets + 1)))
         .annotate(cohort=TruncMonth(first_at, tzinfo=tz), month=TruncMonth("occurred_at", tzinfo=tz))
         .filter(

@@ -36,11 +36,14 @@ class PurchaseQuerySet(models.QuerySet):
         """Purchases not fully returned (see FULLY_RETURNED): the ones figures count."""
         return self.exclude(FULLY_RETURNED)
 
-    def as_of(self, moment: datetime) -> "PurchaseQuerySet":
+    def as_of(self, moment: datetime, *, returns_after: bool = True) -> "PurchaseQuerySet":
         """Purchases made by `moment` (occurred_at <= it) as they stood then: annotated `returned_then`, what had
         been returned by `moment` (returns dated after it are taken off `returned_total`: a purchase returned
         later is not returned as of `moment`). The subquery runs only for purchases with a return (PostgreSQL
-        evaluates CASE lazily), so the annotation costs nothing on the many purchases never returned."""
+        evaluates CASE lazily); a caller that knows no return is dated after `moment` (a refresh as of now)
+        passes `returns_after=False` and skips it."""
+        if not returns_after:
+            return self.filter(occurred_at__lte=moment).annotate(returned_then=F("returned_total"))
         later = (
             Return.objects.filter(purchase=OuterRef("pk"), occurred_at__gt=moment)
             .order_by()
@@ -57,10 +60,10 @@ class PurchaseQuerySet(models.QuerySet):
         )
         return self.filter(occurred_at__lte=moment).annotate(returned_then=F("returned_total") - returned_later)
 
-    def counted_as_of(self, moment: datetime) -> "PurchaseQuerySet":
+    def counted_as_of(self, moment: datetime, *, returns_after: bool = True) -> "PurchaseQuerySet":
         """Purchases made by `moment` and not fully returned by then (FULLY_RETURNED as of `moment`); their net
         amount then is NET_THEN."""
-        return self.as_of(moment).exclude(total__gt=0, returned_then__gte=F("total"))
+        return self.as_of(moment, returns_after=returns_after).exclude(total__gt=0, returned_then__gte=F("total"))
 
 
 class Purchase(models.Model):
