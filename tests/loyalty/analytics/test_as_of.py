@@ -23,6 +23,7 @@ from loyalty.analytics.metrics import (
     retention,
 )
 from loyalty.analytics.nps import nps_by_month, nps_summary
+from loyalty.dashboard import dashboard_panels
 from loyalty.models import EarningRule, MemberAnalytics, NpsAnswer
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import PurchaseInput, purchase_record
@@ -282,6 +283,7 @@ def everything_as_of(program, as_of) -> dict:
         "liability": points_liability(program, as_of=as_of),
         "expiries": upcoming_expiries(program, months=8, as_of=as_of),
         "breakage": breakage(program, as_of=as_of),
+        "dashboard": dashboard_panels(program, as_of),
     }
 
 
