@@ -18,8 +18,9 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from members.models import Member, MemberStatus, Program
+from members.models import MemberStatus, Program
 
+from .analytics.as_of import members_as_of
 from .analytics.liability import points_liability, upcoming_expiries
 from .analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
 from .analytics.metrics import add_months, cohort_matrix, month_of, month_periods
@@ -127,12 +128,12 @@ def matrix_chart(cells: list[dict[str, Any]], *, x_labels: list[str], y_labels: 
 @dashboard_panel
 def members_by_tier(program: Program, as_of: datetime) -> Panel:
     counts = dict(
-        Account.objects.filter(program=program, member__status=MemberStatus.ACTIVE)
+        Account.objects.filter(member__in=members_as_of(program, as_of).filter(status=MemberStatus.ACTIVE))
         .values_list("tier_id")
         .annotate(count=Count("pk"))
         .order_by()
     )
-    active = Member.objects.filter(program=program, status=MemberStatus.ACTIVE).count()
+    active = members_as_of(program, as_of).filter(status=MemberStatus.ACTIVE).count()
     tiers = program_ruleset(program).tiers
     labels = ["No tier", *(tier.name for tier in tiers)]
     values = [active - sum(counts.get(tier.id, 0) for tier in tiers), *(counts.get(tier.id, 0) for tier in tiers)]
@@ -255,7 +256,7 @@ def clv_panel(program: Program, as_of: datetime) -> Panel:
 
 @dashboard_panel
 def clv_cac_panel(program: Program, as_of: datetime) -> Panel:
-    channels = clv_cac_by_channel(program=program)
+    channels = clv_cac_by_channel(program=program, as_of=as_of)
     colours = [PALETTE[4] if row.below_target else PALETTE[5] for row in channels]
     chart = bar_chart(
         [row.channel for row in channels],

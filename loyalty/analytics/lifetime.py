@@ -30,9 +30,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.bulk import bulk_update
-from members.models import Member, Program, TimeUnit
+from members.models import Program, TimeUnit
 
-from ..models import AcquisitionCost, ClvFit, MemberAnalytics, Purchase
+from ..models import NET_THEN, AcquisitionCost, ClvFit, MemberAnalytics
+from .as_of import members_as_of, qualifying_purchases
 from .clv import (
     DAYS_PER_MONTH,
     WEEKS_PER_MONTH,
@@ -67,7 +68,7 @@ def clv_data(*, program: Program, as_of: datetime, time_unit: str) -> ClvData:
     """The models' inputs for every member of the program, from `MemberAnalytics` (refreshed at `as_of`)."""
     tz = program.tz
     rows = list(
-        MemberAnalytics.objects.filter(program=program)
+        MemberAnalytics.objects.filter(program=program, member__in=members_as_of(program, as_of))
         .order_by("member_id")
         .annotate(
             first_day=EpochDays(TruncDate("first_purchase_at", tzinfo=tz)),
@@ -76,18 +77,14 @@ def clv_data(*, program: Program, as_of: datetime, time_unit: str) -> ClvData:
         .values_list("member_id", "first_day", "last_day", "purchase_days", "monetary")
     )
     first_spend = dict(
-        Purchase.objects.counted()
-        .filter(
-            program=program,
-            occurred_at__lte=as_of,
-            occurred_at__lt=F("member__analytics__first_purchase_at") + timedelta(days=1),
-        )
+        qualifying_purchases(program, as_of)
+        .filter(occurred_at__lt=F("member__analytics__first_purchase_at") + timedelta(days=1))
         .annotate(
             day=TruncDate("occurred_at", tzinfo=tz), first=TruncDate("member__analytics__first_purchase_at", tzinfo=tz)
         )
         .filter(day=F("first"))
         .values("member_id")
-        .annotate(net=Sum(F("total") - F("returned_total")))
+        .annotate(net=Sum(NET_THEN))
         .order_by()
         .values_list("member_id", "net")
     )
@@ -209,9 +206,11 @@ class ChannelValue:
     below_target: bool
 
 
-def clv_cac_by_channel(*, program: Program) -> list[ChannelValue]:
+def clv_cac_by_channel(*, program: Program, as_of: datetime | None = None) -> list[ChannelValue]:
     """Per channel with acquisition costs entered: CAC = the costs / the members who joined through the channel
-    within those cost periods; CLV = their mean historical plus predicted CLV; flagged under 3:1."""
+    within those cost periods (and by `as_of`, now by default); CLV = their mean historical plus predicted CLV;
+    flagged under 3:1."""
+    current = members_as_of(program, as_of or timezone.now())
     costs = list(AcquisitionCost.objects.filter(program=program).order_by("channel", "period_start"))
     result = []
     for channel in sorted({cost.channel for cost in costs}):
@@ -222,7 +221,7 @@ def clv_cac_by_channel(*, program: Program) -> list[ChannelValue]:
             end = datetime.combine(cost.period_end + timedelta(days=1), datetime.min.time(), tzinfo=program.tz)
             joined |= Q(enrolled_at__gte=start, enrolled_at__lt=end)
         figures = (
-            Member.objects.filter(program=program, acquisition_channel=channel)
+            current.filter(acquisition_channel=channel)
             .filter(joined)
             .aggregate(
                 members=Count("pk"),

@@ -3,9 +3,11 @@ section 8): one aggregate query (GROUP BY member) that answers in whole numbers 
 then NumPy. `loyalty.analytics.members` writes them.
 
 Definitions (as_of included, days in the program's time zone):
-- a purchase counts when it is not fully returned (`Purchase.objects.counted()`: one for 0 counts); first and
+- what the figures see as of as_of: `loyalty.analytics.as_of` (purchases made by then, returns made by then); a
+  member who is not one yet at as_of has no purchase by then, so a row without figures;
+- a purchase counts when it is not fully returned by as_of (`qualifying_purchases`: one for 0 counts); first and
   last purchase, purchases (frequency) and purchase days are over those;
-- monetary = sum(total - returned_total); average order value = monetary / purchases; historical CLV =
+- monetary = sum(total - returned by as_of); average order value = monetary / purchases; historical CLV =
   monetary x the program's margin rate; money rounded half up to cents;
 - mean days between purchases = (last purchase day - first purchase day) / (purchase days - 1), with two
   purchase days or more (rounded half up to hundredths); the next purchase is expected that long (unrounded)
@@ -22,13 +24,14 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import BigIntegerField, Count, DecimalField, ExpressionWrapper, F, Func, Max, Min, Sum
+from django.db.models import BigIntegerField, Count, DecimalField, ExpressionWrapper, Func, Max, Min, Sum
 from django.db.models.functions import Cast, Round, TruncDate
 from numpy.typing import NDArray
 
 from members.models import Member, Program
 
-from ..models import MemberAnalytics, Purchase
+from ..models import NET_THEN, MemberAnalytics
+from .as_of import qualifying_purchases
 from .rfm import quintile_scores, rfm_grid, segments_of
 
 I64 = NDArray[np.int64]
@@ -122,8 +125,7 @@ def _purchase_rows(program: Program, as_of: datetime) -> I64:
 
     # Days of the first and last purchase from their times: one time-zone conversion per member, not per row.
     rows = list(
-        Purchase.objects.counted()
-        .filter(program=program, occurred_at__lte=as_of)
+        qualifying_purchases(program, as_of)
         .order_by()
         .values("member_id")
         .annotate(
@@ -133,7 +135,7 @@ def _purchase_rows(program: Program, as_of: datetime) -> I64:
             last_day=EpochDays(day(Max("occurred_at"))),
             purchases=Count("pk"),
             purchase_days=Count(day("occurred_at"), distinct=True),
-            monetary=_cents(Sum(F("total") - F("returned_total"))),
+            monetary=_cents(Sum(NET_THEN)),
         )
         .order_by("member_id")
         .values_list(
@@ -204,9 +206,7 @@ def _purchaser_columns(program: Program, rows: I64, as_of: datetime) -> tuple[di
 
 def member_figures(*, program: Program, as_of: datetime) -> Figures:
     """Every member's figures and segment as of `as_of` (no writes)."""
-    member_ids = np.array(
-        Member.objects.filter(program=program).order_by("pk").values_list("pk", flat=True), dtype=np.int64
-    )
+    member_ids = np.array(Member.objects.filter(program=program).order_by("pk").values_list("pk", flat=True), np.int64)
     rows = _purchase_rows(program, as_of)
     positions, known = _positions(member_ids, rows[:, 0])
     # A purchase recorded under another program's member is not this program's.

@@ -17,8 +17,9 @@ Definitions:
   at end, not at start, first purchase before `start`. Active at end = retained + new + reactivated.
   Retention = (active at end - new) / active at start (so reactivated members count as kept, as the
   formula says, and retention can exceed 1); churn = 1 - retention; both null when nobody was active at start.
-- As of a moment `as_of` (the last analytics refresh's, in the manager API), a month or period that begins after
-  it has *no data yet*: its figures are None (null), not 0.
+- As of a moment `as_of` (the last analytics refresh's, in the manager API), a figure sees only purchases made
+  and returns made by then (`loyalty.analytics.as_of`), and a month or period that begins after it has *no data
+  yet*: its figures are None (null), not 0.
 - Filters (tier, segment, acquisition channel) select members by their *current* tier (`Account.tier`),
   segment (`MemberAnalytics.segment`, as of the last refresh) and `Member.acquisition_channel`.
 """
@@ -28,13 +29,14 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
-from django.db.models import Case, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
-from ..models import Purchase
+from ..models import NET_THEN, Purchase
+from .as_of import qualifying_purchases as purchases_as_of
 
 CENT = Decimal("0.01")
 RATE_DIGITS = 4
@@ -111,8 +113,12 @@ def money(program: Program, points: int) -> Decimal:
     return (Decimal(points) * program.point_value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def qualifying_purchases(program: Program, filters: MemberFilters = ALL_MEMBERS) -> QuerySet[Purchase]:
-    return Purchase.objects.counted().filter(program=program).filter(filters.q("member__"))
+def qualifying_purchases(
+    program: Program, as_of: datetime | None = None, filters: MemberFilters = ALL_MEMBERS
+) -> QuerySet[Purchase]:
+    """Purchases made by `as_of` (now by default) and not fully returned by then (`loyalty.analytics.as_of`), of
+    the members `filters` selects."""
+    return purchases_as_of(program, as_of or timezone.now()).filter(filters.q("member__"))
 
 
 # --- Retention and churn -------------------------------------------------------------------------------------
@@ -144,11 +150,13 @@ def retention(
     `as_of`: one row per member (first purchase, active or not at each boundary), summed. Periods not begun
     come back without figures."""
     counted = [period for period in periods if begun(period, as_of)]
-    rows = {(row.start, row.end): row for row in _retention(program, counted, filters)}
+    rows = {(row.start, row.end): row for row in _retention(program, counted, filters, as_of)}
     return [rows.get((p.start, p.end), Retention(p.start, p.end)) for p in periods]
 
 
-def _retention(program: Program, periods: list[Period], filters: MemberFilters) -> list[Retention]:
+def _retention(
+    program: Program, periods: list[Period], filters: MemberFilters, as_of: datetime | None
+) -> list[Retention]:
     if not periods:
         return []
     window = timedelta(days=program.inactive_days)
@@ -161,7 +169,7 @@ def _retention(program: Program, periods: list[Period], filters: MemberFilters) 
         for i, moment in enumerate(bounds)
     }
     per_member = (
-        qualifying_purchases(program, filters)
+        qualifying_purchases(program, as_of, filters)
         .filter(occurred_at__lt=bounds[-1])
         .order_by()
         .values("member_id")
@@ -220,17 +228,16 @@ def cohort_matrix(
     is 1 by definition; None for months after the month of `as_of`, now by default). One grouped query;
     cohorts without members are left out."""
     tz = program.tz
-    current = month_of(program, as_of or timezone.now())
+    as_of = as_of or timezone.now()
+    current = month_of(program, as_of)
     # Each member's first qualifying purchase: the first row of an index scan on (member, occurred_at) that
     # stops at the first purchase not fully returned (a GROUP BY with MIN would read all of them).
+    counted = qualifying_purchases(program, as_of)
     first_at = Subquery(
-        Purchase.objects.counted()
-        .filter(member_id=OuterRef("member_id"))
-        .order_by("occurred_at")
-        .values("occurred_at")[:1]
+        counted.filter(member_id=OuterRef("member_id")).order_by("occurred_at").values("occurred_at")[:1]
     )
     cells = (
-        qualifying_purchases(program, filters)
+        counted.filter(filters.q("member__"))
         .filter(occurred_at__lt=local_midnight(program, add_months(last_month, offsets + 1)))
         .annotate(cohort=TruncMonth(first_at, tzinfo=tz), month=TruncMonth("occurred_at", tzinfo=tz))
         .filter(
@@ -271,18 +278,24 @@ class OrderFigures:
 
 
 def order_figures(
-    program: Program, *, start: datetime, end: datetime, filters: MemberFilters = ALL_MEMBERS
+    program: Program,
+    *,
+    start: datetime,
+    end: datetime,
+    filters: MemberFilters = ALL_MEMBERS,
+    as_of: datetime | None = None,
 ) -> OrderFigures:
-    """Over the qualifying purchases in `[start, end)`:
+    """Over the purchases in `[start, end)` qualifying as of `as_of` (now by default; later purchases and
+    returns unseen):
 
     - average order value = net revenue (totals less returns) / purchases;
     - purchase frequency = purchases / members with a purchase;
     - mean days between purchases: for each member with purchases on at least two days of the period,
       (last day - first day) / (days - 1), then the mean over those members (each member weighs the same).
     """
-    purchases = qualifying_purchases(program, filters).filter(occurred_at__gte=start, occurred_at__lt=end)
+    purchases = qualifying_purchases(program, as_of, filters).filter(occurred_at__gte=start, occurred_at__lt=end)
     totals = purchases.aggregate(
-        purchases=Count("id"), members=Count("member_id", distinct=True), revenue=Sum(F("total") - F("returned_total"))
+        purchases=Count("id"), members=Count("member_id", distinct=True), revenue=Sum(NET_THEN)
     )
     count, members = totals["purchases"], totals["members"]
     revenue = (totals["revenue"] or Decimal(0)).quantize(CENT)
@@ -314,14 +327,13 @@ def order_figures(
 def inactive_members(
     program: Program, *, as_of: datetime | None = None, filters: MemberFilters = ALL_MEMBERS
 ) -> QuerySet[Member]:
-    """Active-status members enrolled at least `inactive_days` days ago without a qualifying purchase in the
-    last `inactive_days` days (never having bought counts as no purchase). Without `as_of`: now, and any later
-    purchase (a till's clock ahead) counts; with it, purchases from `as_of` on are ignored."""
+    """Active-status members enrolled at least `inactive_days` days before `as_of` (now by default) without a
+    purchase qualifying as of `as_of` in the `inactive_days` days up to it (never having bought counts as no
+    purchase). Without `as_of` a purchase a little ahead of now (a till's clock) counts too."""
     moment = as_of or timezone.now()
     cutoff = moment.astimezone(program.tz) - timedelta(days=program.inactive_days)
-    recent = Purchase.objects.counted().filter(member_id=OuterRef("pk"), occurred_at__gte=cutoff)
-    if as_of is not None:
-        recent = recent.filter(occurred_at__lt=as_of)
+    seen = Purchase.objects.counted_as_of(moment) if as_of is not None else Purchase.objects.counted()
+    recent = seen.filter(member_id=OuterRef("pk"), occurred_at__gte=cutoff)
     return (
         Member.objects.filter(program=program, status=MemberStatus.ACTIVE, enrolled_at__lte=cutoff)
         .filter(filters.q())

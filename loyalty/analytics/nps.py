@@ -25,6 +25,7 @@ from ..models import EventName, NpsAnswer, NpsSource
 from ..services.events import event_post
 from ..services.ledger import ensure_active, lock_accounts
 from ..services.purchases import FUTURE_TOLERANCE
+from .as_of import answers_as_of
 from .metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
 
 PROMOTER_MIN = 9
@@ -130,10 +131,10 @@ def _figures(row: dict[str, Any]) -> NpsFigures:
     )
 
 
-def _answers(program: Program, period: Period, filters: MemberFilters) -> QuerySet[NpsAnswer]:
-    return NpsAnswer.objects.filter(program=program, answered_at__gte=period.start, answered_at__lt=period.end).filter(
-        filters.q("member__")
-    )
+def _answers(program: Program, period: Period, as_of: datetime | None) -> QuerySet[NpsAnswer]:
+    """The program's answers in the period given by `as_of` (now by default): `loyalty.analytics.as_of`."""
+    answers = answers_as_of(program, as_of or timezone.now())
+    return answers.filter(answered_at__gte=period.start, answered_at__lt=period.end)
 
 
 def _later_than_outer(answers: QuerySet[NpsAnswer]) -> QuerySet[NpsAnswer]:
@@ -143,14 +144,18 @@ def _later_than_outer(answers: QuerySet[NpsAnswer]) -> QuerySet[NpsAnswer]:
     )
 
 
-def latest_answers(program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS) -> QuerySet[NpsAnswer]:
-    """Each member's latest answer in the period."""
-    later = _later_than_outer(NpsAnswer.objects.filter(answered_at__gte=period.start, answered_at__lt=period.end))
-    return _answers(program, period, filters).filter(~Exists(later))
+def latest_answers(
+    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
+) -> QuerySet[NpsAnswer]:
+    """Each member's latest answer in the period, of those given by `as_of` (now by default)."""
+    answers = _answers(program, period, as_of)
+    return answers.filter(filters.q("member__")).filter(~Exists(_later_than_outer(answers)))
 
 
-def nps_summary(program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS) -> NpsFigures:
-    return _figures(latest_answers(program, period, filters).aggregate(**_COUNTS))
+def nps_summary(
+    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
+) -> NpsFigures:
+    return _figures(latest_answers(program, period, filters, as_of=as_of).aggregate(**_COUNTS))
 
 
 def nps_by_month(
@@ -163,15 +168,9 @@ def nps_by_month(
         return []
     span = Period(periods[0].start, periods[-1].end)
     month = TruncMonth("answered_at", tzinfo=program.tz)
-    later = _later_than_outer(NpsAnswer.objects.annotate(month=month).filter(month=OuterRef("month")))
-    rows = (
-        _answers(program, span, filters)
-        .annotate(month=month)
-        .filter(~Exists(later))
-        .order_by()
-        .values("month")
-        .annotate(**_COUNTS)
-    )
+    answers = _answers(program, span, as_of).annotate(month=month)
+    later = _later_than_outer(answers.filter(month=OuterRef("month")))
+    rows = answers.filter(filters.q("member__")).filter(~Exists(later)).order_by().values("month").annotate(**_COUNTS)
     by_month = {month_of(program, row["month"]): _figures(row) for row in rows}
     empty = _figures({name: 0 for name in _COUNTS})
     months = [(month_of(program, p.start), begun(p, as_of)) for p in periods]
@@ -179,12 +178,12 @@ def nps_by_month(
 
 
 def nps_by_tier(
-    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS
+    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
 ) -> list[tuple[int | None, str | None, NpsFigures]]:
     """(tier id, tier name, figures) by the members' current tier, lowest tier first; members without a tier
     last, as (None, None)."""
     rows = (
-        latest_answers(program, period, filters)
+        latest_answers(program, period, filters, as_of=as_of)
         .order_by()
         .values("member__account__tier_id", "member__account__tier__name", "member__account__tier__rank")
         .annotate(**_COUNTS)
@@ -196,11 +195,16 @@ def nps_by_tier(
 
 
 def nps_by_segment(
-    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS
+    program: Program, period: Period, filters: MemberFilters = ALL_MEMBERS, *, as_of: datetime | None = None
 ) -> list[tuple[str | None, NpsFigures]]:
     """(segment, figures) by the members' segment at the last analytics refresh, by name; members without a
     segment (no refresh yet, or no purchase) last, as None."""
-    rows = latest_answers(program, period, filters).order_by().values("member__analytics__segment").annotate(**_COUNTS)
+    rows = (
+        latest_answers(program, period, filters, as_of=as_of)
+        .order_by()
+        .values("member__analytics__segment")
+        .annotate(**_COUNTS)
+    )
     merged: dict[str | None, dict[str, int]] = {}
     for row in rows:
         segment = row["member__analytics__segment"] or None

@@ -3,7 +3,8 @@
 Each takes `?program=<slug>` and, where they make sense, the member filters `tier` (id), `segment` and
 `channel` (acquisition channel), and `as_of` (a day: figures as of its end). Without `as_of` the figures are as of
 the last analytics refresh's as-of (now before the first refresh): default windows end there, and months that
-begin after it answer null (no data yet), not 0. Definitions are in `loyalty.analytics.metrics`,
+begin after it answer null (no data yet), not 0; figures see only what was dated by it (`loyalty.analytics.as_of`).
+Definitions are in `loyalty.analytics.metrics`,
 `loyalty.analytics.liability` and `loyalty.analytics.nps`; months and days are the program's, in its time zone.
 """
 
@@ -147,8 +148,11 @@ class OrderView(AnalyticsView):
         if start >= end:
             raise serializers.ValidationError({"start": ["Must be before end."]})
         end_at = local_midnight(program, end)
-        figures = metrics.order_figures(program, start=local_midnight(program, start), end=end_at, filters=filters)
-        as_of = end_at if end_at < timezone.now() else None
+        moment = min(end_at, data["as_of"])
+        figures = metrics.order_figures(
+            program, start=local_midnight(program, start), end=end_at, filters=filters, as_of=moment
+        )
+        as_of = moment if moment < timezone.now() else None
         inactive = metrics.inactive_members(program, as_of=as_of, filters=filters).count()
         body = {
             "program": program.slug,
@@ -186,13 +190,15 @@ class NpsView(AnalyticsView):
             "as_of": as_of,
             "start": _day(program, span.start),
             "end": _day(program, span.end),
-            "summary": asdict(nps.nps_summary(program, span, filters)),
+            "summary": asdict(nps.nps_summary(program, span, filters, as_of=as_of)),
             "months": [{"month": m, **asdict(f)} for m, f in by_month],
             "tiers": [
                 {"tier_id": tier_id, "tier": name, **asdict(f)}
-                for tier_id, name, f in nps.nps_by_tier(program, span, filters)
+                for tier_id, name, f in nps.nps_by_tier(program, span, filters, as_of=as_of)
             ],
-            "segments": [{"segment": s, **asdict(f)} for s, f in nps.nps_by_segment(program, span, filters)],
+            "segments": [
+                {"segment": s, **asdict(f)} for s, f in nps.nps_by_segment(program, span, filters, as_of=as_of)
+            ],
         }
         return Response(NpsReportOutput(body).data)
 
@@ -205,10 +211,11 @@ class LiabilityView(AnalyticsView):
         responses={200: LiabilityReportOutput, **problems(400, 401, 403, 404)},
         summary="Points liability, upcoming expiries by month and breakage",
         description="Outstanding points (available + pending) of members not closed at as_of, valued at the "
-        "program's point_value: points past their expiry at as_of are not owed, even before the expiry job has run "
-        "(right after an import of history, say); points that will expire in each of the next `months` months "
-        "after as_of; breakage = points expired / points issued (earned and added by hand) over [start, end), all "
-        "time by default." + FILTERS + ERRORS,
+        "program's point_value, rebuilt from the ledger as of as_of: lots credited by then and not expired by then "
+        "(even before the expiry job has run), with what later debits took from them; debt likewise; points that "
+        "will expire in each of the next `months` months "
+        "after as_of; breakage = points expired / points issued (earned and added by hand) over [start, end) of the "
+        "entries by as_of, all time by default." + FILTERS + ERRORS,
     )
     def get(self, request: Request) -> Response:
         program, filters, data = self.report_input(LiabilityQuery)
@@ -219,6 +226,7 @@ class LiabilityView(AnalyticsView):
             start=local_midnight(program, start) if start else None,
             end=local_midnight(program, end) if end else None,
             filters=filters,
+            as_of=as_of,
         )
         body = {
             "program": program.slug,

@@ -13,6 +13,7 @@ from config.api import ManageAPIView, parse
 from config.problems import problems
 
 from ..analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
+from ..analytics.refresh import analytics_as_of
 from ..models import ClvFit
 
 TAGS = ["Manage: analytics"]
@@ -98,7 +99,7 @@ class ClvView(ManageAPIView):
                 **asdict(distribution),
                 "bins": [{"low": low, "high": high, "members": n} for low, high, n in distribution.bins],
             },
-            "channels": [asdict(row) for row in clv_cac_by_channel(program=program)],
+            "channels": [asdict(row) for row in clv_cac_by_channel(program=program, as_of=analytics_as_of(program))],
         }
         return Response(ClvReportOutput(body).data)
 

@@ -12,7 +12,7 @@ from .ledger import (
     Lot,
     lifetime_deltas,
 )
-from .purchases import FULLY_RETURNED, Award, Channel, Purchase, PurchaseLine, Return
+from .purchases import FULLY_RETURNED, NET_THEN, Award, Channel, Purchase, PurchaseLine, Return
 from .rules import EarningRule, EventName, split_list
 from .tiers import Tier, TierChangeReason, TierHistory
 
@@ -26,6 +26,7 @@ __all__ = [
     "SegmentChange",
     "Award",
     "FULLY_RETURNED",
+    "NET_THEN",
     "Channel",
     "EarningRule",
     "EventName",

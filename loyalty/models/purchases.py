@@ -1,7 +1,11 @@
 """Purchases, their lines, returns and the per-rule awards they earned."""
 
+from datetime import datetime
+from decimal import Decimal
+
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from members.models import Member, Program
 
@@ -23,10 +27,43 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 FULLY_RETURNED = Q(total__gt=0, returned_total__gte=F("total"))
 
 
+# A purchase's net amount as of the moment given to `as_of()` / `counted_as_of()`.
+NET_THEN = F("total") - F("returned_then")
+
+
 class PurchaseQuerySet(models.QuerySet):
     def counted(self) -> "PurchaseQuerySet":
         """Purchases not fully returned (see FULLY_RETURNED): the ones figures count."""
         return self.exclude(FULLY_RETURNED)
+
+    def as_of(self, moment: datetime, *, returns_after: bool = True) -> "PurchaseQuerySet":
+        """Purchases made by `moment` (occurred_at <= it) as they stood then: annotated `returned_then`, what had
+        been returned by `moment` (returns dated after it are taken off `returned_total`: a purchase returned
+        later is not returned as of `moment`). The subquery runs only for purchases with a return (PostgreSQL
+        evaluates CASE lazily); a caller that knows no return is dated after `moment` (a refresh as of now)
+        passes `returns_after=False` and skips it."""
+        if not returns_after:
+            return self.filter(occurred_at__lte=moment).annotate(returned_then=F("returned_total"))
+        later = (
+            Return.objects.filter(purchase=OuterRef("pk"), occurred_at__gt=moment)
+            .order_by()
+            .values("purchase")
+            .annotate(amount=Sum("amount"))
+            .values("amount")
+        )
+        money = DecimalField(**MONEY)
+        zero = Value(Decimal(0), output_field=money)
+        returned_later = Case(
+            When(returned_total__gt=0, then=Coalesce(Subquery(later, output_field=money), zero)),
+            default=zero,
+            output_field=money,
+        )
+        return self.filter(occurred_at__lte=moment).annotate(returned_then=F("returned_total") - returned_later)
+
+    def counted_as_of(self, moment: datetime, *, returns_after: bool = True) -> "PurchaseQuerySet":
+        """Purchases made by `moment` and not fully returned by then (FULLY_RETURNED as of `moment`); their net
+        amount then is NET_THEN."""
+        return self.as_of(moment, returns_after=returns_after).exclude(total__gt=0, returned_then__gte=F("total"))
 
 
 class Purchase(models.Model):

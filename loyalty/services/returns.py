@@ -170,6 +170,7 @@ def return_record(
             key=f"return:{external_id}",
             allow_debt=True,
             prefer_lots=[purchase.entry.lot.pk] if purchase.entry else [],
+            occurred_at=now,  # the reversal is dated with its return (analytics as of a moment read the ledger)
             details={"purchase": purchase.external_id, "return": external_id},
         )
     Purchase.objects.filter(pk=purchase.pk).update(

@@ -71,7 +71,10 @@ def people(shop):
     ):
         data = PurchaseInput(external_id=f"P{i}", occurred_at=when, currency="EUR", total=Decimal(total))
         purchase_record(program=shop, member=members[name], data=data)
-    return_record(program=shop, external_id="R1", purchase_external_id="P5", amount=Decimal("90.00"))
+    # Returned on 1 March (a return dated after an as-of does not count as of it).
+    return_record(
+        program=shop, external_id="R1", purchase_external_id="P5", amount=Decimal("90.00"), occurred_at=at(2026, 3, 1)
+    )
     return members
 
 

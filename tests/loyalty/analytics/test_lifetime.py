@@ -2,7 +2,7 @@
 predictions written back, the clv_fit command, and CLV:CAC per acquisition channel."""
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -38,19 +38,22 @@ def prague():
     return ProgramFactory(timezone="Europe/Prague", clv_time_unit="days")
 
 
+ENROLLED = datetime(2025, 1, 1, tzinfo=UTC)  # before every as-of below: the members count as of them
+
+
 def at(program, day, hour=12):
     return datetime.combine(day, datetime.min.time(), tzinfo=program.tz) + timedelta(hours=hour)
 
 
 def test_model_inputs_from_the_purchases(prague):
     as_of = at(prague, date(2026, 6, 30), 23)
-    regular = MemberFactory(program=prague)
+    regular = MemberFactory(program=prague, enrolled_at=ENROLLED)
     purchase(regular, at(prague, date(2026, 1, 1)), "100")  # first day: 100 + 20 on the same day
     purchase(regular, at(prague, date(2026, 1, 1), 18), "20")
     purchase(regular, at(prague, date(2026, 1, 11)), "50")
     purchase(regular, at(prague, date(2026, 3, 1)), "80", returned="30")  # 50 net
     purchase(regular, at(prague, date(2026, 4, 1)), "70", returned="70")  # fully returned: not a purchase
-    once = MemberFactory(program=prague)
+    once = MemberFactory(program=prague, enrolled_at=ENROLLED)
     purchase(
         once,
         at(
@@ -60,7 +63,7 @@ def test_model_inputs_from_the_purchases(prague):
         ),
         "40",
     )  # 00:00 in Prague is the previous day in UTC
-    never = MemberFactory(program=prague)
+    never = MemberFactory(program=prague, enrolled_at=ENROLLED)
     member_analytics_refresh(program=prague, as_of=as_of)
 
     data = clv_data(program=prague, as_of=as_of, time_unit="days")
@@ -85,7 +88,7 @@ def simulated(prague):
     as_of = at(prague, date(2026, 6, 30), 23)
     rows = []
     for i in range(300):
-        member = MemberFactory(program=prague, acquisition_channel="store" if i % 2 else "eshop")
+        member = MemberFactory(program=prague, enrolled_at=ENROLLED, acquisition_channel="store" if i % 2 else "eshop")
         first = start + timedelta(days=int(rng.integers(0, 300)))
         rate, lifetime = rng.gamma(2, 0.02), rng.exponential(200)
         day = 0.0
@@ -104,7 +107,7 @@ def simulated(prague):
             day += rng.exponential(1 / rate) + 1
     Purchase.objects.bulk_create(rows)
     for _ in range(20):
-        MemberFactory(program=prague)
+        MemberFactory(program=prague, enrolled_at=ENROLLED)
     member_analytics_refresh(program=prague, as_of=as_of)
     return prague, as_of
 
@@ -151,7 +154,7 @@ def test_clv_fit_command_prints_the_fit(simulated):
 
 
 def test_a_program_without_repeat_purchases_says_the_fit_did_not_converge(prague):
-    member = MemberFactory(program=prague)
+    member = MemberFactory(program=prague, enrolled_at=ENROLLED)
     purchase(member, at(prague, date(2026, 1, 5)), "10")
     member_analytics_refresh(program=prague, as_of=at(prague, date(2026, 2, 1)))
 

@@ -43,6 +43,7 @@ def buy(member, external_id: str, occurred_at: datetime, total: str, *, returned
             external_id=f"R-{external_id}",
             purchase_external_id=external_id,
             amount=Decimal(returned),
+            occurred_at=occurred_at,
         )
 
 

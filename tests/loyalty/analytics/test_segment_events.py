@@ -69,7 +69,9 @@ def test_losing_the_segment_is_recorded_but_emits_nothing(shop):
     buy(ana, "A1", at(6, 1, 10), "30.00")
     buy(ben, "B1", at(6, 2, 10), "40.00")
     member_analytics_refresh(program=shop, as_of=AS_OF)
-    return_record(program=shop, external_id="R-B1", purchase_external_id="B1", amount=Decimal("40.00"))
+    return_record(
+        program=shop, external_id="R-B1", purchase_external_id="B1", amount=Decimal("40.00"), occurred_at=NEXT_DAY
+    )
 
     member_analytics_refresh(program=shop, as_of=NEXT_DAY)
 
