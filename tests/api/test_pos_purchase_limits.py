@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Purchase
@@ -122,3 +124,37 @@ def test_purchases_up_to_the_limit_move_balances_exactly_past_2_to_the_32(pos_cl
     account = Account.objects.get(pk=buyer.pk)
     assert (account.available, account.earned, account.purchases) == (5 * 10**9 - 1, 5 * 10**9 - 1, 5)
     assert ledger_audit() == []
+
+
+@pytest.mark.postgres
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    totals=st.lists(
+        st.one_of(
+            st.decimals(min_value=0, max_value=MAX_POINTS_PER_ENTRY + 1, places=2),
+            st.decimals(min_value=0, max_value=MAX_PURCHASE_TOTAL, places=2),
+            st.sampled_from([Decimal(MAX_POINTS_PER_ENTRY), Decimal(2**31), Decimal(2**32 + 100)]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_purchases_up_to_the_limits_move_the_balance_exactly(pos_client, program, buyer, totals):
+    """At 1 point per unit: a purchase worth at most the largest entry credits exactly its points; any
+    other is refused and changes nothing. The balance is the sum of the accepted ones, past 2^32 too."""
+    member = MemberFactory(program=program)
+    expected = 0
+
+    for i, total in enumerate(totals):
+        response = pos_client.post(PURCHASES_URL, body(member, f"{total:.2f}", f"H-{member.pk}-{i}"), format="json")
+
+        points = int(total)
+        if points <= MAX_POINTS_PER_ENTRY:
+            assert response.status_code == 201, response.content
+            assert response.json()["points_awarded"] == points
+            expected += points
+        else:
+            assert_problem(response, 422, "amount_too_large")
+        balances = Account.objects.filter(pk=member.pk).values_list("available", "pending", "earned").first()
+        assert (balances or (0, 0, 0)) == (expected, 0, expected)
+    assert ledger_audit(program=program) == []
