@@ -27,6 +27,8 @@ from loyalty.services.ledger import (
     lock_accounts,
 )
 from loyalty.services.rules import earning_rule_save
+from rewards.models import Hold
+from rewards.services.holds import hold_create
 from tests.factories import MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +96,17 @@ def test_every_ledger_write_takes_the_maximum(program, write):
     write(member, other, BILLION)
 
     assert ledger_audit() == []
+
+
+@pytest.mark.parametrize("amount", [BILLION + 1, 2**32 + 100])
+def test_a_hold_of_more_points_than_one_entry_may_hold_is_refused_by_the_same_guard(member, amount):
+    ledger_credit(member=member, amount=BILLION)
+
+    with pytest.raises(AmountTooLarge) as error:
+        hold_create(member=member, basket_reference="B-1", basket_amount=Decimal(amount), points=amount)
+
+    assert error.value.extra == {"field": "points", "maximum": MAX_POINTS_PER_ENTRY}
+    assert Entry.objects.count() == 1 and not Hold.objects.exists()
 
 
 @pytest.mark.parametrize("write", [WRITES["credit-locked"], WRITES["debit-locked"]], ids=["credit", "debit"])
