@@ -14,6 +14,15 @@ class InvalidAmount(DomainError):
     title = "The amount of points is not valid"
 
 
+class AmountTooLarge(InvalidAmount):
+    """Past a documented maximum (docs/api.md, "Limits"): points per ledger entry, a purchase's total.
+    `field` names what is too large, `maximum` the largest value accepted."""
+
+    code = "amount_too_large"
+    status = 422
+    title = "The amount is larger than the largest one accepted"
+
+
 class TransferNotAllowed(DomainError):
     code = "transfer_not_allowed"
     title = "Points can only move between two different members of one program"

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from loyalty.models import Entry, Tier
+from loyalty.models import MAX_POINTS_PER_ENTRY, Entry, Tier
 from members.models import Member, Program
 
 from .codes import format_code
@@ -59,7 +59,10 @@ class Reward(models.Model):
         help_text="Money off (fixed discount), percent (percent discount) or the product's price (free product).",
     )
     sku = models.CharField(max_length=64, blank=True, help_text="The free product's SKU.")
-    points_cost = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    points_cost = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)],
+        help_text="At most the points one ledger entry may hold (docs/api.md, Limits).",
+    )
     min_tier = models.ForeignKey(
         Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Lowest tier to redeem it."
     )

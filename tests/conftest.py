@@ -12,7 +12,9 @@ from .factories import MemberFactory, ProgramFactory, StaffFactory
 
 hypothesis_settings.register_profile("ci", max_examples=60, deadline=None)
 hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)
-hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# A long local run (HYPOTHESIS_PROFILE=long): the ledger's stateful test runs 500 x 100 steps with it.
+hypothesis_settings.register_profile("long", max_examples=500, stateful_step_count=100, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_collection_modifyitems(config, items):

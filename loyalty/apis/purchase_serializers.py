@@ -8,10 +8,22 @@ from config.input import AwareDateTimeField, InputSerializer
 from members.selectors import LOOKUP_FIELDS
 
 from ..models import Channel
-from ..services.purchases import LineInput, PurchaseInput
+from ..services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
 from ..services.returns import ReturnLineInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class PurchaseMoneyField(serializers.DecimalField):
+    """A purchase's amount, of any size here: one past MAX_PURCHASE_TOTAL is refused by the service with
+    422 amount_too_large (docs/api.md, "Limits"), as a purchase worth too many points is."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=None, decimal_places=2, min_value=Decimal(0), **kwargs)
+
+    def quantize(self, value: Decimal) -> Decimal:
+        # Quantizing needs every digit within the context's 28; far larger values are refused anyway.
+        return value if abs(value) > MAX_PURCHASE_TOTAL else super().quantize(value)
 
 
 class MemberRefInput(InputSerializer):
@@ -33,8 +45,8 @@ class PurchaseLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"))
-    unit_price = serializers.DecimalField(**MONEY, min_value=Decimal(0))
-    amount = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+    unit_price = PurchaseMoneyField()
+    amount = PurchaseMoneyField()
 
 
 class PurchaseIn(InputSerializer):
@@ -44,7 +56,7 @@ class PurchaseIn(InputSerializer):
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.POS)
     occurred_at = AwareDateTimeField()
     currency = serializers.RegexField(r"^[A-Za-z]{3}$")
-    total = serializers.DecimalField(**MONEY, min_value=Decimal(0))
+    total = PurchaseMoneyField(help_text="At most 999999999999.99; a larger one is refused with amount_too_large.")
     lines = PurchaseLineInput(many=True, required=False, max_length=500)
 
     def to_input(self) -> PurchaseInput:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from members.models import Member, MemberStatus, Program
 from members.services import members_create_bulk
 
+from ..exceptions import AmountTooLarge
 from ..models import Account, Purchase
 from .posting import Posting
 from .rows import ImportRow, RowError
@@ -128,12 +129,16 @@ def batch_import(*, program: Program, rows: list[ImportRow], award_points: bool,
         now=now,
     )
     for row in rows:
-        if row.customer in slow:
-            posting.record(members[row.customer], row)
-        else:
-            posting.add(member_ids[row.customer], row)
+        try:
+            if row.customer in slow:
+                posting.record(members[row.customer], row)
+            else:
+                posting.add(member_ids[row.customer], row)
+        except AmountTooLarge as error:  # more points than one ledger entry may hold: nothing written
+            outcome.errors.append(RowError(row.line, error.detail, row.raw))
+            continue
+        outcome.imported += 1
     posting.save()
-    outcome.imported += len(rows)
     outcome.points += posting.points
     return outcome
 

@@ -29,6 +29,7 @@ from ..services.awards import (
     rule_budgets_spend,
     with_budgets,
 )
+from ..services.ledger import points_check
 from ..services.purchases import CENT, _basket, _outcome, _tier_contribution, purchase_record
 from ..services.tiers import TierChange, _metric_expression, _rank, _tier_change, _window, qualified_tier
 from .rows import ImportRow
@@ -156,6 +157,8 @@ class Posting:
             today=day,
         )
         evaluation = evaluate_purchase(self.rules, _basket(self.program, row.data), context)
+        if evaluation.points:
+            points_check(evaluation.points)  # AmountTooLarge refuses the row, as purchase_record would
         self._count(account.pk, day, evaluation)
         return evaluation
 

@@ -8,12 +8,10 @@ from decimal import Decimal, InvalidOperation
 from members.models import Program
 
 from ..models import Channel
-from ..services.purchases import CENT, FUTURE_TOLERANCE, PurchaseInput
+from ..services.purchases import CENT, FUTURE_TOLERANCE, MAX_PURCHASE_TOTAL, PurchaseInput
 
 FIELDS = ("external_id", "occurred_at", "total", "purchase_id", "store", "channel", "currency")
 REQUIRED = ("external_id", "occurred_at", "total")
-# Purchase.total holds 14 digits, 2 of them after the point.
-TOTAL_LIMIT = Decimal(10) ** 12
 # The models' lengths: Member.external_id, Purchase.external_id, Purchase.store.
 MAX_LENGTHS = {"external_id": 100, "purchase_id": 100, "store": 64}
 DERIVED_ID_PREFIX = "csv-"
@@ -93,8 +91,8 @@ def parse_total(value: str) -> tuple[Decimal | None, str]:
         return None, f"total {value} is negative"
     if total != total.quantize(CENT):
         return None, f"total {value} has more than 2 decimal places"
-    if total >= TOTAL_LIMIT:
-        return None, f"total {value} is too large"
+    if total > MAX_PURCHASE_TOTAL:
+        return None, f"total {value} is more than the largest purchase total, {MAX_PURCHASE_TOTAL}"
     return total.quantize(CENT), ""
 
 

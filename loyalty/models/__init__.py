@@ -5,6 +5,7 @@ from .analytics import AcquisitionCost, ClvFit, MemberAnalytics, NpsAnswer, NpsS
 from .ledger import (
     CREDIT_KINDS,
     DEBIT_KINDS,
+    MAX_POINTS_PER_ENTRY,
     Account,
     Allocation,
     Entry,
@@ -17,6 +18,7 @@ from .rules import EarningRule, EventName, split_list
 from .tiers import Tier, TierChangeReason, TierHistory
 
 __all__ = [
+    "MAX_POINTS_PER_ENTRY",
     "AcquisitionCost",
     "ClvFit",
     "MemberAnalytics",

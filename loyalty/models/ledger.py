@@ -37,6 +37,12 @@ CREDIT_KINDS = frozenset({EntryKind.EARN, EntryKind.TRANSFER_IN, EntryKind.REFUN
 DEBIT_KINDS = frozenset({EntryKind.TRANSFER_OUT, EntryKind.REDEEM, EntryKind.REVERSE, EntryKind.EXPIRE})
 # Adjustments go either way.
 
+# The most points one request may credit or debit (a purchase's award, an adjustment, a transfer, a
+# reward's cost, a hold): `loyalty.services.ledger.points_check` holds every write to it. Balances are
+# bigint, so 9.2 billion entries of the maximum fit in one account. Entries the ledger derives itself
+# (one expiry of several lots) may be larger.
+MAX_POINTS_PER_ENTRY = 1_000_000_000
+
 
 class Account(models.Model):
     """Cached balances of one member; the row writers lock."""

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, F, Sum, When
+from django.db.models import Case, Sum, When
 
 from members.events import EventType, event_emit
 from members.models import Program
@@ -18,7 +18,7 @@ from ..models import Account, Award, EarningRule, Entry, EntryKind
 from ..rules import Award as RuleAward
 from ..rules import Evaluation, MemberContext, RuleSpec
 from ..ruleset import ProgramRuleset
-from .ledger import credit_locked
+from .ledger import credit_locked, plus
 
 
 def local_date(program: Program, moment: datetime) -> date:
@@ -182,5 +182,5 @@ def rule_budgets_spend(spent: dict[int, int]) -> None:
     """Adds points given to the budgets of their rules (the caller holds the rules' locks)."""
     if spent:
         EarningRule.objects.filter(pk__in=spent).update(
-            budget_used=Case(*(When(pk=pk, then=F("budget_used") + points) for pk, points in spent.items()))
+            budget_used=Case(*(When(pk=pk, then=plus("budget_used", points)) for pk, points in spent.items()))
         )

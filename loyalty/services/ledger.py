@@ -13,22 +13,37 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, F, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
 from members.models import Member, MemberStatus, Program
 
-from ..exceptions import InsufficientPoints, InvalidAmount, TransferNotAllowed
-from ..models import Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
+from ..exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
+from ..models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 
-MAX_POINTS_PER_ENTRY = 1_000_000_000
 _DEFAULT: Any = object()  # "use the program's policy", distinct from an explicit None
 
 
-def _validate_amount(amount: int) -> None:
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_POINTS_PER_ENTRY:
-        raise InvalidAmount(f"Points must be a whole number from 1 to {MAX_POINTS_PER_ENTRY}.")
+def points_check(amount: int, *, field: str = "points") -> None:
+    """The one amount guard of the ledger: every credit and debit a caller asks for passes here.
+    InvalidAmount (400) for anything but a whole number from 1, AmountTooLarge (422) past the maximum."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+        raise InvalidAmount(f"Points must be a whole number from 1 to {MAX_POINTS_PER_ENTRY}.", field=field)
+    if amount > MAX_POINTS_PER_ENTRY:
+        raise AmountTooLarge(
+            f"{amount} points is more than the {MAX_POINTS_PER_ENTRY} one ledger entry may hold.",
+            field=field,
+            maximum=MAX_POINTS_PER_ENTRY,
+        )
+
+
+def plus(field: str, delta: int) -> CombinedExpression:
+    """`field + delta` for an UPDATE, with `delta` sent as a bigint. Django binds a bare int as an
+    integer (4 bytes) when PostgreSQL binds parameters on the server (DB_PREPARED_STATEMENTS): a delta
+    past 2^31 would wrap there."""
+    return F(field) + Value(delta, output_field=BigIntegerField())
 
 
 def ensure_active(member: Member) -> None:
@@ -88,7 +103,7 @@ def apply_deltas(account: Account, **deltas: int) -> None:
     if not deltas:
         return
     Account.objects.filter(pk=account.pk).update(
-        updated_at=timezone.now(), **{field: F(field) + delta for field, delta in deltas.items()}
+        updated_at=timezone.now(), **{field: plus(field, delta) for field, delta in deltas.items()}
     )
     for field, delta in deltas.items():
         setattr(account, field, getattr(account, field) + delta)
@@ -109,12 +124,12 @@ def _settle_debt(account: Account, lot: Lot) -> int:
     for debit in owed:
         take = min(debit.uncovered, lot.remaining - paid)
         Allocation.objects.create(member_id=account.pk, entry=debit, lot=lot, amount=take)
-        Entry.objects.filter(pk=debit.pk).update(uncovered=F("uncovered") - take)
+        Entry.objects.filter(pk=debit.pk).update(uncovered=plus("uncovered", -take))
         paid += take
         if paid == lot.remaining:
             break
     if paid:
-        Lot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - paid)
+        Lot.objects.filter(pk=lot.pk).update(remaining=plus("remaining", -paid))
         lot.remaining -= paid
     return paid
 
@@ -136,6 +151,7 @@ def credit_locked(
 ) -> Entry:
     """Writes a credit and its lot, paying debt first, for services that hold the account's lock.
     `extra_deltas` move other account counters (a purchase count) in the same update."""
+    points_check(amount)
     member = account.member
     entry = Entry.objects.create(
         program_id=member.program_id,
@@ -189,7 +205,7 @@ def ledger_credit(
     `available_at` defaults to `occurred_at` (spendable at once); `expires_at`
     defaults to the program's expiry policy.
     """
-    _validate_amount(amount)
+    points_check(amount)
     account = lock_accounts([member])[member.pk]
     if replay := _replayed(member=member, key=key, kind=kind, amount=amount):
         return replay
@@ -334,7 +350,7 @@ def ledger_debit(
     becomes debt. `prefer_lots` are consumed first, even while pending: a
     return takes back the purchase's own points before any others.
     """
-    _validate_amount(amount)
+    points_check(amount)
     account = lock_accounts([member])[member.pk]
     if replay := _replayed(member=member, key=key, kind=kind, amount=-amount):
         return replay
@@ -368,6 +384,7 @@ def debit_locked(
     details: dict[str, Any] | None = None,
 ) -> Entry:
     """The debit itself, for services that already hold the account's lock."""
+    points_check(amount)
     # Posting history in time order (imports, the demo) passes occurred_at: lots are then
     # judged as they stood at that moment. Never later than now.
     now = min(occurred_at, timezone.now()) if occurred_at else timezone.now()
@@ -429,7 +446,7 @@ def ledger_transfer(
     Each source lot consumed becomes a lot of the target with the same expiry,
     so a transfer cannot extend the life of points.
     """
-    _validate_amount(amount)
+    points_check(amount)
     if source.pk == target.pk or source.program_id != target.program_id:
         raise TransferNotAllowed()
     accounts = lock_accounts([source, target])

@@ -20,17 +20,20 @@ from django.utils import timezone
 from members.models import Member, Program
 from members.selectors import MemberRef, member_get, member_lookup
 
-from ..exceptions import CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
+from ..exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
 from ..models import Account, Purchase, PurchaseLine
 from ..rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset
 from .awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
-from .ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts
+from .ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts, points_check
 from .tiers import TierChange, qualified_tier, tier_metric_value, tier_promote_if_qualified, window_start
 
 # Tills' clocks drift; a purchase a little in the future is accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 CENT = Decimal("0.01")
+# The largest total (and line amount or unit price) a purchase may have: what Purchase.total holds
+# (14 digits, 2 after the point). Its points are held to MAX_POINTS_PER_ENTRY by the ledger's guard.
+MAX_PURCHASE_TOTAL = Decimal("999999999999.99")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,20 @@ class PurchaseResult:
     replayed: bool = False
 
 
+def _check_money(data: PurchaseInput) -> None:
+    amounts = [("total", data.total)]
+    amounts += [("lines", value) for line in data.lines for value in (line.amount, line.unit_price)]
+    for field_name, value in amounts:
+        if value > MAX_PURCHASE_TOTAL:
+            raise AmountTooLarge(
+                f"{value} is more than the largest purchase total, {MAX_PURCHASE_TOTAL}.",
+                field=field_name,
+                maximum=str(MAX_PURCHASE_TOTAL),
+            )
+
+
 def _validate(program: Program, data: PurchaseInput) -> None:
+    _check_money(data)
     if data.currency.upper() != program.currency:
         raise CurrencyMismatch(f"The program counts in {program.currency}, the purchase is in {data.currency}.")
     if data.lines and sum(line.amount for line in data.lines) != data.total:
@@ -96,13 +112,16 @@ def _basket(program: Program, data: PurchaseInput) -> Basket:
 
 def _evaluate(ruleset: ProgramRuleset, basket: Basket, context: MemberContext, *, lock: bool) -> Evaluation:
     """Evaluates the rules; budgeted rules that award are then held to their live budget
-    (locked when `lock`, so concurrent purchases can never overspend it)."""
+    (locked when `lock`, so concurrent purchases can never overspend it). More points than one
+    ledger entry may hold are refused (AmountTooLarge) before anything is written."""
     evaluation = evaluate_purchase(ruleset.rules, basket, context)
     awarding = {a.rule_id for a in evaluation.awards if a.rule_id in ruleset.budgeted_rule_ids}
-    if not awarding:
-        return evaluation
-    budgets = remaining_budgets(awarding, lock=lock)
-    return evaluate_purchase(with_budgets(ruleset.rules, budgets), basket, context)
+    if awarding:
+        budgets = remaining_budgets(awarding, lock=lock)
+        evaluation = evaluate_purchase(with_budgets(ruleset.rules, budgets), basket, context)
+    if evaluation.points:
+        points_check(evaluation.points)
+    return evaluation
 
 
 def _tier_contribution(program: Program, data: PurchaseInput, points: int, now: datetime) -> Decimal:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from config.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
+from loyalty.models import MAX_POINTS_PER_ENTRY
 
 from ..models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
 
@@ -35,7 +36,7 @@ class RewardInput(InputSerializer):
         "product's price. Needed by every kind but gift.",
     )
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="The free product's SKU.")
-    points_cost = serializers.IntegerField(max_value=MAX_INT, help_text="At least 1.")
+    points_cost = serializers.IntegerField(max_value=MAX_POINTS_PER_ENTRY, help_text="At least 1.")
     min_tier = serializers.IntegerField(
         min_value=1,
         max_value=2**63 - 1,

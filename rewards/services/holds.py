@@ -22,11 +22,11 @@ from django.utils import timezone
 from loyalty.exceptions import InvalidAmount
 from loyalty.models import Account, EntryKind
 from loyalty.services.ledger import (
-    MAX_POINTS_PER_ENTRY,
     debit_locked,
     ensure_active,
     lock_accounts,
     lock_accounts_by_id,
+    points_check,
 )
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
@@ -65,8 +65,7 @@ def _balances(account: Account) -> dict[str, int]:
 
 
 def _validate(points: int, basket_amount: Decimal) -> None:
-    if not isinstance(points, int) or isinstance(points, bool) or not 0 < points <= MAX_POINTS_PER_ENTRY:
-        raise InvalidAmount(f"Points must be a whole number from 1 to {MAX_POINTS_PER_ENTRY}.", field="points")
+    points_check(points)  # the ledger's guard, before the account is locked
     if basket_amount <= 0:
         raise InvalidAmount("The basket amount must be above zero.", field="basket_amount")
 
