@@ -9,6 +9,7 @@ tenant scoping and idempotency then come with it and cannot be forgotten.
 import hashlib
 import json
 import logging
+import re
 from contextlib import ExitStack
 from typing import Any
 
@@ -33,6 +34,9 @@ from members.services import IdempotencyClaim, api_key_authenticate, idempotent_
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# 1 to 255 ASCII characters, visible or inner spaces (servers strip a header's outer spaces). Not other text:
+# a header arrives as bytes that WSGI reads as Latin-1, so a UTF-8 key would reach the server mangled.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -53,11 +57,12 @@ class LoyaltyAutoSchema(AutoSchema):
             parameters.append(
                 OpenApiParameter(
                     IDEMPOTENCY_HEADER,
-                    str,
+                    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
                     OpenApiParameter.HEADER,
                     required=False,
-                    description="Any printable string up to 255 characters. A repeat with the same body replays the "
-                    "first answer (header Idempotent-Replayed: true); with another body: 422 idempotency_key_reused.",
+                    description="1 to 255 ASCII characters, visible or inner spaces, e.g. a UUID; anything else: 400 "
+                    "idempotency_key_invalid. A repeat with the same body replays the first answer (header "
+                    "Idempotent-Replayed: true); with another body: 422 idempotency_key_reused.",
                 )
             )
         return parameters
@@ -111,14 +116,17 @@ class IdempotentMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        if request.method not in WRITE_METHODS or key is None:
-            return
-        if not 0 < len(key) <= 255 or not key.isprintable():
+        if request.method not in WRITE_METHODS or key is None or not self._handles(request.method):
+            return  # a method the view does not have answers 405, whatever its key
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
             raise IdempotencyKeyInvalid()
         claimed = idempotent_transaction(
             scope=self.idempotency_scope(request), key=key, fingerprint=_request_fingerprint(request)
         )
         self._idempotency_claim = self._idempotency_exit.enter_context(claimed)
+
+    def _handles(self, method: str) -> bool:
+        return method.lower() in self.http_method_names and hasattr(self, method.lower())  # type: ignore[attr-defined]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, IdempotentReplay):
@@ -136,17 +144,68 @@ class IdempotentMixin:
 # --- Pagination ----------------------------------------------------------------
 
 
+def _positive_int_param(request: Request, name: str, maximum: int | None = None) -> int | None:
+    """A query parameter that must be a whole number from 1 (to `maximum`), or None when absent:
+    anything else (0, -1, "null", "", too large) is a 400 validation_error, never silently the default."""
+    if name not in request.query_params:
+        return None
+    raw = request.query_params[name]
+    bound = f" up to {maximum}" if maximum else ""
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= (maximum or int(raw)):
+        raise exceptions.ValidationError({name: [f"Give a whole number from 1{bound}."]})
+    return int(raw)
+
+
+def _bounded_parameters(parameters: list[dict[str, Any]], bounds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    for parameter in parameters:
+        parameter["schema"] = {**parameter.get("schema", {}), **bounds.get(parameter["name"], {})}
+    return parameters
+
+
 class StandardPagination(PageNumberPagination):
+    """`page` from 1 and `page_size` from 1 to 500: 400 validation_error outside; a page past the last: 404."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Request) -> int:
+        return _positive_int_param(request, self.page_size_query_param, self.max_page_size) or self.page_size
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        return _positive_int_param(request, self.page_query_param) or 1
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            self.page_query_param: {"type": "integer", "minimum": 1},
+            self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+        }
+        return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)
+
 
 class LedgerCursorPagination(CursorPagination):
+    """`page_size` from 1 to 200 and a `cursor` from `next`/`previous`: 400 validation_error otherwise."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-occurred_at", "-id")
+
+    def get_page_size(self, request: Request) -> int:
+        return _positive_int_param(request, self.page_size_query_param, self.max_page_size) or self.page_size
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({self.cursor_query_param: ["Not a cursor of this list."]}) from None
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            self.cursor_query_param: {"type": "string", "maxLength": 1000},
+            self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+        }
+        return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)
 
 
 # --- Integration (POS) surface ---------------------------------------------------

@@ -9,7 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -118,6 +119,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF's exception handler: every error becomes a problem document with a stable code."""
     if isinstance(exc, DomainError):
         return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(body_too_large_problem(), status=413, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -160,6 +163,33 @@ def _api_exception_response(exc: exceptions.APIException, context: dict[str, Any
     return response
 
 
+def body_too_large_problem() -> dict[str, Any]:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem(413, "request_too_large", "The request body is too large", f"Send at most {limit} bytes.")
+
+
+def body_too_large() -> JsonResponse:
+    return _problem_json(body_too_large_problem())
+
+
+class RequestSizeMiddleware:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (env MAX_REQUEST_BODY_BYTES) is refused with 413
+    request_too_large before anything reads it; one without Content-Length fails when read (see below)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if request.path.startswith("/api/") and limit is not None and length > limit:
+            return body_too_large()
+        return self.get_response(request)
+
+
 class ProblemJsonMiddleware:
     """Unhandled errors under /api/ still answer with a problem document, never an HTML page."""
 
@@ -174,6 +204,8 @@ class ProblemJsonMiddleware:
             return None
         if unavailable := database_unavailable(exc):
             return _problem_json(*unavailable)
+        if isinstance(exc, RequestDataTooBig):
+            return body_too_large()
         if isinstance(exc, DatabaseError) and (handled := problem_exception_handler(exc, {})):
             return _problem_json(handled.data)
         logger.exception("unhandled error on %s", request.path)
@@ -222,6 +254,7 @@ def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
         403: "permission_denied",
         404: "not_found or member_not_found",
         409: "conflict, idempotency_in_flight",
+        413: "request_too_large",
         415: "unsupported_media_type",
         422: "a domain error such as insufficient_points or idempotency_key_reused",
         429: "throttled",

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every request gets its id and its log line, whatever the layers below answer.
     "config.observability.RequestLogMiddleware",
+    "config.problems.RequestSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,6 +72,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The largest request body read (bytes): more answers 413 request_too_large (config.problems.RequestSizeMiddleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_REQUEST_BODY_BYTES", str(1024 * 1024)))
 
 TEMPLATES = [
     {
@@ -171,7 +174,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsing.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.parsing.ApiMetadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
     "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
