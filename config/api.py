@@ -1,5 +1,6 @@
 """What every API endpoint shares: the base classes of the three surfaces, Idempotency-Key handling,
-pagination and input parsing (errors leave as problem documents: `config.problems`).
+pagination and input parsing (errors leave as problem documents: `config.problems`; the OpenAPI schema
+that describes all of it: `config.openapi`).
 
 A view picks its surface by subclassing `PosAPIView`, `ManageAPIView` (or,
 later, the member app's base); authentication, permissions, throttling,
@@ -16,8 +17,6 @@ from typing import Any
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.generics import GenericAPIView
@@ -38,34 +37,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # a header arrives as bytes that WSGI reads as Latin-1, so a UTF-8 key would reach the server mangled.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class LoyaltyAutoSchema(AutoSchema):
-    """Documents the Idempotency-Key header on every write of an idempotent view."""
-
-    def _is_list_view(self, serializer: Any = None) -> bool:
-        # Error responses are keyed (status, media type); only the success response tells a list.
-        serializer = self.get_response_serializers() if serializer is None else serializer
-        if isinstance(serializer, dict):
-            success = {k: v for k, v in serializer.items() if isinstance(k, int | str) and str(k).startswith("2")}
-            serializer = success or serializer
-        return super()._is_list_view(serializer)
-
-    def get_override_parameters(self) -> list:
-        parameters = list(super().get_override_parameters())
-        if self.method in WRITE_METHODS and isinstance(self.view, IdempotentMixin):
-            parameters.append(
-                OpenApiParameter(
-                    IDEMPOTENCY_HEADER,
-                    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
-                    OpenApiParameter.HEADER,
-                    required=False,
-                    description="1 to 255 ASCII characters, visible or inner spaces, e.g. a UUID; anything else: 400 "
-                    "idempotency_key_invalid. A repeat with the same body replays the first answer (header "
-                    "Idempotent-Replayed: true); with another body: 422 idempotency_key_reused.",
-                )
-            )
-        return parameters
 
 
 # --- Idempotency ---------------------------------------------------------------

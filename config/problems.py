@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -231,6 +231,22 @@ def api_not_found(request: HttpRequest, exception: Exception | None = None) -> H
     return page_not_found(request, exception)
 
 
+# What `_field_errors` builds, as the schema's component FieldErrors (recursive): messages, or a nested
+# object's (list's) errors keyed by field (index), e.g. {"lines": {"0": {"amount": ["..."]}}}.
+FIELD_ERRORS_COMPONENT = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "array", "items": {"$ref": "#/components/schemas/FieldErrors"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"}},
+    ]
+}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"}})
+class FieldErrorsField(serializers.DictField):
+    pass
+
+
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details, as every error is answered."""
 
@@ -239,10 +255,10 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+    errors = FieldErrorsField(
         required=False,
-        help_text="Per-field messages, with code validation_error.",
+        help_text="Per-field messages, with code validation_error: a list of strings per field, or for a nested "
+        "object or list the same again, keyed by field or by index.",
     )
 
 

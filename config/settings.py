@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsing.JSONParser"],
     "DEFAULT_METADATA_CLASS": "config.parsing.ApiMetadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.LoyaltyAutoSchema",
     "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),
@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
         "VoucherStatusEnum": "rewards.models.VoucherStatus",
         "HoldStatusEnum": "rewards.models.HoldStatus",
     },
+    # The schema's shared components (the recursive FieldErrors of problem documents): config.openapi.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_components"],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -16,6 +16,8 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 class MemberRefInput(serializers.Serializer):
     """Exactly one way to name the member."""
 
+    exactly_one_field = True  # the schema says so with oneOf (config.openapi)
+
     id = serializers.IntegerField(required=False, min_value=1)
     card = serializers.CharField(required=False, max_length=32)
     external_id = serializers.CharField(required=False, max_length=100)
