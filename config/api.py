@@ -155,7 +155,8 @@ class StandardPagination(PageNumberPagination):
 
 
 class LedgerCursorPagination(CursorPagination):
-    """`page_size` from 1 to 200 and a `cursor` from `next`/`previous`: 400 validation_error otherwise."""
+    """`page_size` from 1 to 200 (else 400 validation_error) and a `cursor` from `next`/`previous`: one that
+    is not (an opaque token the schema cannot describe) names no page, 404 not_found as a page past the last."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -164,12 +165,6 @@ class LedgerCursorPagination(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         return _positive_int_param(request, self.page_size_query_param, self.max_page_size) or self.page_size
-
-    def decode_cursor(self, request: Request) -> Any:
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
-            raise exceptions.ValidationError({self.cursor_query_param: ["Not a cursor of this list."]}) from None
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         bounds = {

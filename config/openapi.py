@@ -9,6 +9,7 @@ here once, in the schema class of all views, rather than on each view.
 - A serializer with `exactly_one_field = True` (one way out of several to name a thing) is a `oneOf`.
 """
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
@@ -75,10 +76,35 @@ class LoyaltyAutoSchema(AutoSchema):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, serializers.DecimalField) and schema.get("format") == "decimal":
             schema["pattern"] = decimal_pattern(field)
+        elif isinstance(field, serializers.ListField | serializers.ListSerializer) and not field.allow_empty:
+            schema.setdefault("minItems", 1)
+        elif isinstance(field, serializers.CharField) and direction == "request" and "pattern" not in schema:
+            schema["pattern"] = NO_NUL  # DRF refuses NUL characters in every text field (PostgreSQL cannot store them)
         return schema
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        """django-filter's number bounds (id filters from 1, NumberFilter up to 1e50), which drf-spectacular omits."""
+        parameters = super()._get_filter_parameters()
+        filterset_class = getattr(self.view, "filterset_class", None)
+        filters = filterset_class.base_filters if filterset_class else {}
+        for parameter in parameters:
+            form_field = getattr(filters.get(parameter["name"]), "field", None)
+            for bound, key in (("min_value", "minimum"), ("max_value", "maximum")):
+                value = getattr(form_field, bound, None)
+                if isinstance(value, int | float | Decimal) and parameter.get("schema", {}).get("type") in NUMBERS:
+                    parameter["schema"][key] = value if isinstance(value, int) else float(value)
+        return parameters
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
         schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
+            schema["additionalProperties"] = False
+        if groups := getattr(serializer, "schema_required_groups", None):
+            # anyOf/oneOf over sets of fields that must be there (and not blank), e.g. email or card to sign in.
+            kind, sets = groups
+            schema[kind] = [{"required": list(names), "properties": _non_blank(schema, names)} for names in sets]
+        if getattr(serializer, "schema_min_properties", None):
+            schema["minProperties"] = serializer.schema_min_properties
         if not getattr(serializer, "exactly_one_field", False):
             return schema
         properties = schema["properties"]
@@ -93,6 +119,22 @@ class LoyaltyAutoSchema(AutoSchema):
             ],
             **({"description": schema["description"]} if "description" in schema else {}),
         }
+
+
+NO_NUL = "^[^\\x00]*$"
+NUMBERS = ("integer", "number")
+
+
+def _non_blank(schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    least = {"string": {"minLength": 1}, "array": {"minItems": 1}}
+    kinds = {name: _kind(properties.get(name, {})) for name in names}
+    return {name: least[kind] for name, kind in kinds.items() if kind in least}
+
+
+def _kind(prop: dict[str, Any]) -> str | None:
+    # drf-spectacular writes a blank-allowed text field as oneOf [the text, maxLength 0].
+    return prop.get("type") or next((choice.get("type") for choice in prop.get("oneOf", [])), None)
 
 
 def decimal_pattern(field: serializers.DecimalField) -> str:
@@ -111,6 +153,8 @@ def decimal_pattern(field: serializers.DecimalField) -> str:
         return rf"^-?{digits}{fraction}$"
     if minimum == 0:
         return rf"^{digits}{fraction}$"
+    if minimum == 1 and whole != 0:  # a whole part of at least 1 (an earn multiplier)
+        return rf"^[1-9]{'[0-9]*' if whole is None else f'[0-9]{{0,{whole - 1}}}'}{fraction}$"
     # minimum is the smallest positive step of the field (0.001 with 3 places): any non-zero value.
     nonzero_whole = "[1-9]" + ("[0-9]*" if whole is None else rf"[0-9]{{0,{max(whole - 1, 0)}}}")
     nonzero_fraction = r"0*\.[0-9]*[1-9]" if places is None else rf"0?\.[0-9]{{0,{places - 1}}}[1-9]"

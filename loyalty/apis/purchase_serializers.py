@@ -114,6 +114,7 @@ class ReturnIn(serializers.Serializer):
     lines = ReturnLineIn(many=True, required=False, max_length=500)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
     occurred_at = serializers.DateTimeField(required=False)
+    schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.openapi
 
     def validate(self, attrs):
         if bool(attrs.get("lines")) == ("amount" in attrs):

@@ -140,6 +140,8 @@ def rules_preview(
 class StrictInput(serializers.Serializer):
     """Refuses unknown fields: a client sending `budget_used` learns it cannot set it."""
 
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (config.openapi)
+
     def to_internal_value(self, data: Any) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
         errors: dict[str, Any] = {}

@@ -27,6 +27,7 @@ class MemberEnrollInput(serializers.Serializer):
     consent_email = serializers.BooleanField(required=False, default=False)
     consent_sms = serializers.BooleanField(required=False, default=False)
     consent_push = serializers.BooleanField(required=False, default=False)
+    schema_required_groups = ("anyOf", [("external_id",), ("email",), ("phone",), ("card",)])  # config.openapi
 
     def validate_card(self, value: str) -> str:
         if sum(ch.isalnum() for ch in value) < 4:

@@ -194,7 +194,7 @@ def test_a_page_past_the_last_is_not_found(manage_client, program):
     assert_problem(response, 404, "not_found")
 
 
-@pytest.mark.parametrize("params", [{"cursor": "garbage"}, {"page_size": "null"}, {"page_size": "201"}])
+@pytest.mark.parametrize("params", [{"page_size": "null"}, {"page_size": "0"}, {"page_size": "201"}])
 def test_ledger_cursor_parameters_are_validated(pos_client, member, params):
     response = pos_client.get(f"{POS}/members/{member.pk}/ledger/", params)
 

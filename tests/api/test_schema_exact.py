@@ -119,3 +119,42 @@ def test_a_member_is_named_in_exactly_one_way(schema):
     branches = ref["oneOf"]
     assert [branch["required"] for branch in branches] == [["id"], ["card"], ["external_id"], ["email"], ["phone"]]
     assert branches[1]["properties"]["email"] == {"not": {}}
+
+
+def test_filter_ids_are_bounded(schema):
+    parameters = schema["paths"]["/api/manage/v1/purchases/"]["get"]["parameters"]
+    member = next(p for p in parameters if p["name"] == "member")
+
+    assert member["schema"]["minimum"] == 1
+
+
+def test_either_or_bodies_say_which_fields_are_needed(schema):
+    components = schema["components"]["schemas"]
+
+    assert [b["required"] for b in components["LoginInputRequest"]["oneOf"]] == [["email"], ["card"]]
+    assert [b["required"] for b in components["ReturnInRequest"]["oneOf"]] == [["lines"], ["amount"]]
+    assert components["ReturnInRequest"]["oneOf"][0]["properties"]["lines"] == {"minItems": 1}
+    enroll = components["MemberEnrollInputRequest"]["anyOf"]
+    assert [b["required"] for b in enroll] == [["external_id"], ["email"], ["phone"], ["card"]]
+    assert enroll[1]["properties"]["email"] == {"minLength": 1}  # a blank email names nobody
+    assert components["PatchedProfileUpdateInputRequest"]["minProperties"] == 1
+
+
+def test_inputs_that_refuse_unknown_fields_say_so(schema):
+    components = schema["components"]["schemas"]
+
+    assert components["PatchedProfileUpdateInputRequest"]["additionalProperties"] is False
+    assert components["PatchedTierInputRequest"]["additionalProperties"] is False
+
+
+def test_text_fields_refuse_nul_characters(schema):
+    name = schema["components"]["schemas"]["PatchedTierInputRequest"]["properties"]["name"]
+
+    assert name["pattern"] == "^[^\\x00]*$"
+    assert not re.fullmatch(name["pattern"], "a\x00b")
+
+
+def test_lists_that_refuse_to_be_empty_say_so(schema):
+    segments = schema["components"]["schemas"]["GridInputRequest"]["properties"]["segments"]
+
+    assert segments["minItems"] == 1
