@@ -78,7 +78,7 @@ class LoyaltyAutoSchema(AutoSchema):
             schema["pattern"] = decimal_pattern(field)
         elif isinstance(field, serializers.ListField | serializers.ListSerializer) and not field.allow_empty:
             schema.setdefault("minItems", 1)
-        elif isinstance(field, serializers.CharField) and direction == "request" and "pattern" not in schema:
+        elif isinstance(field, serializers.CharField) and direction == "request" and not _has_regex(field):
             schema["pattern"] = NO_NUL  # DRF refuses NUL characters in every text field (PostgreSQL cannot store them)
         return schema
 
@@ -123,6 +123,10 @@ class LoyaltyAutoSchema(AutoSchema):
 
 NO_NUL = "^[^\\x00]*$"
 NUMBERS = ("integer", "number")
+
+
+def _has_regex(field: serializers.Field) -> bool:
+    return any(hasattr(validator, "regex") for validator in field.validators)
 
 
 def _non_blank(schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
