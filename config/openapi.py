@@ -12,6 +12,7 @@ here once, in the schema class of all views, rather than on each view.
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -76,9 +77,16 @@ class LoyaltyAutoSchema(AutoSchema):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, serializers.DecimalField) and schema.get("format") == "decimal":
             schema["pattern"] = decimal_pattern(field)
-        elif isinstance(field, serializers.ListField | serializers.ListSerializer) and not field.allow_empty:
-            schema.setdefault("minItems", 1)
-        elif isinstance(field, serializers.CharField) and direction == "request" and not _has_regex(field):
+        elif isinstance(field, serializers.ListField | serializers.ListSerializer):
+            least = max(0 if field.allow_empty else 1, getattr(field, "min_length", None) or 0)
+            if least:
+                schema["minItems"] = max(schema.get("minItems", 0), least)
+        elif (
+            isinstance(field, serializers.CharField)
+            and direction == "request"
+            and "pattern" not in schema
+            and not _has_regex(field)
+        ):
             schema["pattern"] = NO_NUL  # DRF refuses NUL characters in every text field (PostgreSQL cannot store them)
         return schema
 
@@ -89,10 +97,13 @@ class LoyaltyAutoSchema(AutoSchema):
         filters = filterset_class.base_filters if filterset_class else {}
         for parameter in parameters:
             form_field = getattr(filters.get(parameter["name"]), "field", None)
-            for bound, key in (("min_value", "minimum"), ("max_value", "maximum")):
-                value = getattr(form_field, bound, None)
-                if isinstance(value, int | float | Decimal) and parameter.get("schema", {}).get("type") in NUMBERS:
-                    parameter["schema"][key] = value if isinstance(value, int) else float(value)
+            if form_field is None or parameter.get("schema", {}).get("type") not in NUMBERS:
+                continue
+            for validator in form_field.validators:
+                key = {MinValueValidator: "minimum", MaxValueValidator: "maximum"}.get(type(validator))
+                if key and isinstance(validator.limit_value, int | float | Decimal):
+                    limit = validator.limit_value
+                    parameter["schema"][key] = limit if isinstance(limit, int) else float(limit)
         return parameters
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:

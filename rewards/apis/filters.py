@@ -1,7 +1,8 @@
 """django-filter sets for the manager's reward and voucher lists."""
 
 import django_filters
-from django_filters import rest_framework as drf_filters
+
+from config.filters import BooleanFilter
 
 from ..codes import normalize_code
 from ..models import Reward, RewardKind, Voucher, VoucherStatus
@@ -15,7 +16,7 @@ def id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
 
 class RewardFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    is_active = drf_filters.BooleanFilter()
+    is_active = BooleanFilter()
     kind = django_filters.MultipleChoiceFilter(choices=RewardKind.choices)
     min_tier = id_filter("min_tier_id", "Tier id: rewards needing exactly this tier.")
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")

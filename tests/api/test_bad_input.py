@@ -200,3 +200,37 @@ def test_ledger_cursor_parameters_are_validated(pos_client, member, params):
 
     body = assert_problem(response, 400, "validation_error")
     assert list(body["errors"]) == list(params)
+
+
+# --- Boolean filters ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_client(django_user_model):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_superuser("root", password=None))
+    return client
+
+
+@pytest.mark.parametrize("url", [f"{MANAGE}/rules/", f"{MANAGE}/rewards/"])
+@pytest.mark.parametrize("value", ["1", "yes", "", "True", "null"])
+def test_a_boolean_filter_takes_only_true_or_false(root_client, program, url, value):
+    # django-filter ignored anything else: the list came back unfiltered, as if the filter were not sent.
+    response = root_client.get(url, {"program": program.slug, "is_active": value})
+
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"] == {"is_active": ["Give true or false."]}
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_a_boolean_filter_filters(root_client, program, value):
+    response = root_client.get(f"{MANAGE}/rules/", {"program": program.slug, "is_active": value})
+
+    assert response.status_code == 200, response.content
+
+
+def test_the_schema_keeps_boolean_filters_boolean(db):
+    schema = json.loads(APIClient().get("/api/schema/", {"format": "json"}).content)
+    parameters = schema["paths"]["/api/manage/v1/webhooks/"]["get"]["parameters"]
+
+    assert next(p for p in parameters if p["name"] == "active")["schema"] == {"type": "boolean"}
