@@ -1,13 +1,21 @@
-"""Query filters every list shares (django-filter).
+"""Query filters every list shares (django-filter), as strict as the schema says (config.openapi):
 
-`BooleanFilter` takes `true` or `false`, as the schema's boolean says; anything else (`1`, `yes`, an empty
-value) is a 400 validation_error instead of django-filter's silent "no filter"."""
+- `BooleanFilter` takes `true` or `false`; anything else (`1`, `yes`, an empty value) is a 400
+  validation_error instead of django-filter's silent "no filter".
+- `IdFilter` takes a whole number from 1 to 2^63 - 1 (the schema: an integer with those bounds).
+- `FilterBackend` refuses an empty value of a number, date, time or choice filter (`?occurred_before=`),
+  which django-filter would take for "no filter"; text filters may be empty."""
 
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+MAX_ID = 2**63 - 1
 
 
 class StrictBooleanField(forms.NullBooleanField):
@@ -26,3 +34,27 @@ class StrictBooleanField(forms.NullBooleanField):
 
 class BooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
+
+    def get_max_validator(self) -> None:
+        return None  # max_value above replaces NumberFilter's 1e50
+
+
+class FilterBackend(DjangoFilterBackend):
+    def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            empty = [
+                name
+                for name, declared in filterset_class.base_filters.items()
+                if "" in request.query_params.getlist(name) and not isinstance(declared.field, forms.CharField)
+            ]
+            if empty:
+                raise exceptions.ValidationError({name: ["Give a value or leave the parameter out."] for name in empty})
+        return super().filter_queryset(request, queryset, view)

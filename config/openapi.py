@@ -12,6 +12,7 @@ here once, in the schema class of all views, rather than on each view.
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -99,6 +100,8 @@ class LoyaltyAutoSchema(AutoSchema):
             form_field = getattr(filters.get(parameter["name"]), "field", None)
             if form_field is None or parameter.get("schema", {}).get("type") not in NUMBERS:
                 continue
+            if isinstance(form_field, forms.IntegerField):
+                parameter["schema"]["type"] = "integer"
             for validator in form_field.validators:
                 key = {MinValueValidator: "minimum", MaxValueValidator: "maximum"}.get(type(validator))
                 if key and isinstance(validator.limit_value, int | float | Decimal):

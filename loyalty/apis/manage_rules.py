@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
-from config.filters import BooleanFilter
+from config.filters import BooleanFilter, IdFilter
 from config.problems import problems
 from members.models import Program
 from members.selectors import member_get
@@ -84,8 +84,8 @@ def _program_tiers(program: Program, ids: list[int]) -> tuple[list[Tier], dict[s
 # --- Filters --------------------------------------------------------------------------------------
 
 
-def _id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
-    return django_filters.NumberFilter(field_name=field, min_value=1, max_value=MAX_ID, help_text=help_text)
+def _id_filter(field: str, help_text: str) -> IdFilter:
+    return IdFilter(field_name=field, help_text=help_text)
 
 
 class RuleFilter(django_filters.FilterSet):

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from config.filters import BooleanFilter
+from config.filters import BooleanFilter, IdFilter
 
 from ..codes import normalize_code
 from ..models import Reward, RewardKind, Voucher, VoucherStatus
@@ -10,8 +10,8 @@ from ..models import Reward, RewardKind, Voucher, VoucherStatus
 MAX_ID = 2**63 - 1
 
 
-def id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
-    return django_filters.NumberFilter(field_name=field, min_value=1, max_value=MAX_ID, help_text=help_text)
+def id_filter(field: str, help_text: str) -> IdFilter:
+    return IdFilter(field_name=field, help_text=help_text)
 
 
 class RewardFilter(django_filters.FilterSet):
