@@ -88,7 +88,9 @@ class LoyaltyAutoSchema(AutoSchema):
             and "pattern" not in schema
             and not _has_regex(field)
         ):
-            schema["pattern"] = NO_NUL  # DRF refuses NUL characters in every text field (PostgreSQL cannot store them)
+            # DRF refuses NUL characters in every text field (PostgreSQL cannot store them), and trims
+            # whitespace before it checks that a required text is not blank.
+            schema["pattern"] = NO_NUL if field.allow_blank or not field.trim_whitespace else NOT_BLANK
         return schema
 
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
@@ -98,7 +100,10 @@ class LoyaltyAutoSchema(AutoSchema):
         filters = filterset_class.base_filters if filterset_class else {}
         for parameter in parameters:
             form_field = getattr(filters.get(parameter["name"]), "field", None)
-            if form_field is None or parameter.get("schema", {}).get("type") not in NUMBERS:
+            schema = parameter.get("schema", {})
+            if isinstance(form_field, forms.CharField) and schema.get("type") == "string":
+                schema.setdefault("pattern", NO_NUL)  # Django's form fields refuse NUL characters too
+            if form_field is None or schema.get("type") not in NUMBERS:
                 continue
             if isinstance(form_field, forms.IntegerField):
                 parameter["schema"]["type"] = "integer"
@@ -136,6 +141,7 @@ class LoyaltyAutoSchema(AutoSchema):
 
 
 NO_NUL = "^[^\\x00]*$"
+NOT_BLANK = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
 NUMBERS = ("integer", "number")
 
 
