@@ -168,7 +168,8 @@ class LedgerCursorPagination(CursorPagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         bounds = {
-            self.cursor_query_param: {"type": "string", "maxLength": 1000},
+            # DRF's cursors are URL-safe base64 of a short query string.
+            self.cursor_query_param: {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9_=-]+$"},
             self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
         }
         return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)

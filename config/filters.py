@@ -4,7 +4,9 @@
   validation_error instead of django-filter's silent "no filter".
 - `IdFilter` takes a whole number from 1 to 2^63 - 1 (the schema: an integer with those bounds).
 - `FilterBackend` refuses an empty value of a number, date, time or choice filter (`?occurred_before=`),
-  which django-filter would take for "no filter"; text filters may be empty."""
+  which django-filter would take for "no filter"; text filters may be empty but hold at most
+  `MAX_TEXT_FILTER` characters (a search term, a slug, an external id), so a query string stays well under
+  the request-line limits of servers and proxies (gunicorn: 4094 bytes)."""
 
 from typing import Any
 
@@ -16,6 +18,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 
 MAX_ID = 2**63 - 1
+MAX_TEXT_FILTER = 100
 
 
 class StrictBooleanField(forms.NullBooleanField):
@@ -50,11 +53,14 @@ class FilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is not None:
-            empty = [
-                name
-                for name, declared in filterset_class.base_filters.items()
-                if "" in request.query_params.getlist(name) and not isinstance(declared.field, forms.CharField)
-            ]
-            if empty:
-                raise exceptions.ValidationError({name: ["Give a value or leave the parameter out."] for name in empty})
+            errors = {}
+            for name, declared in filterset_class.base_filters.items():
+                values = request.query_params.getlist(name)
+                if isinstance(declared.field, forms.CharField):
+                    if any(len(value) > MAX_TEXT_FILTER for value in values):
+                        errors[name] = [f"Give at most {MAX_TEXT_FILTER} characters."]
+                elif "" in values:
+                    errors[name] = ["Give a value or leave the parameter out."]
+            if errors:
+                raise exceptions.ValidationError(errors)
         return super().filter_queryset(request, queryset, view)

@@ -19,6 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from config.api import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, WRITE_METHODS, IdempotentMixin
+from config.filters import MAX_TEXT_FILTER
 from config.problems import FIELD_ERRORS_COMPONENT, PROBLEM_CONTENT_TYPE, ProblemSerializer
 
 SHARED_PROBLEMS = {
@@ -103,6 +104,7 @@ class LoyaltyAutoSchema(AutoSchema):
             schema = parameter.get("schema", {})
             if isinstance(form_field, forms.CharField) and schema.get("type") == "string":
                 schema.setdefault("pattern", NO_NUL)  # Django's form fields refuse NUL characters too
+                schema["maxLength"] = MAX_TEXT_FILTER
             if form_field is None or schema.get("type") not in NUMBERS:
                 continue
             if isinstance(form_field, forms.IntegerField):

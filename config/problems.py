@@ -174,7 +174,8 @@ def body_too_large() -> JsonResponse:
 
 class RequestSizeMiddleware:
     """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (env MAX_REQUEST_BODY_BYTES) is refused with 413
-    request_too_large before anything reads it; one without Content-Length fails when read (see below)."""
+    request_too_large before anything reads it; one without Content-Length fails when read (see below).
+    A query string with a NUL character (`%00`) is a 400 validation_error."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -187,6 +188,10 @@ class RequestSizeMiddleware:
             length = 0
         if request.path.startswith("/api/") and limit is not None and length > limit:
             return body_too_large()
+        if request.path.startswith("/api/") and "\x00" in request.META.get("QUERY_STRING", "").replace("%00", "\x00"):
+            # PostgreSQL cannot hold a NUL: a query parameter with one would fail in the database, a 500.
+            body = problem(400, "validation_error", "The request is not valid", "Query parameters may not hold NUL.")
+            return _problem_json({**body, "errors": {"non_field_errors": ["Null characters are not allowed."]}})
         return self.get_response(request)
 
 

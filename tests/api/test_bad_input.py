@@ -257,3 +257,18 @@ def test_an_empty_text_filter_is_no_filter(root_client, program):
     response = root_client.get(f"{MANAGE}/purchases/", {"program": program.slug, "external_id": ""})
 
     assert response.status_code == 200, response.content
+
+
+def test_a_nul_in_the_query_string_is_a_validation_error(root_client, program):
+    # The database refused it: DataError, a 500.
+    response = root_client.get(f"{MANAGE}/rewards/?program=de%00mo")
+
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"] == {"non_field_errors": ["Null characters are not allowed."]}
+
+
+def test_a_text_filter_over_100_characters_is_a_validation_error(root_client, program):
+    response = root_client.get(f"{MANAGE}/purchases/", {"program": program.slug, "external_id": "x" * 101})
+
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"] == {"external_id": ["Give at most 100 characters."]}

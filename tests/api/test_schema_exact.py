@@ -150,8 +150,9 @@ def test_inputs_that_refuse_unknown_fields_say_so(schema):
 def test_text_fields_refuse_nul_characters(schema):
     name = schema["components"]["schemas"]["PatchedTierInputRequest"]["properties"]["name"]
 
-    assert name["pattern"] == "^[^\\x00]*$"
+    assert name["pattern"] == "^[^\\x00]*[^\\s\\x00][^\\x00]*$"  # required: not blank either
     assert not re.fullmatch(name["pattern"], "a\x00b")
+    assert not re.fullmatch(name["pattern"], "  ")
 
 
 def test_lists_that_refuse_to_be_empty_say_so(schema):
