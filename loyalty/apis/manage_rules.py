@@ -41,7 +41,6 @@ from .rule_serializers import (
 )
 
 RULE_TAGS = ["Manager: rules and tiers"]
-MAX_ID = 2**63 - 1
 
 
 def requires(*permissions: str) -> str:

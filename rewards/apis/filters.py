@@ -7,8 +7,6 @@ from config.filters import BooleanFilter, IdFilter
 from ..codes import normalize_code
 from ..models import Reward, RewardKind, Voucher, VoucherStatus
 
-MAX_ID = 2**63 - 1
-
 
 def id_filter(field: str, help_text: str) -> IdFilter:
     return IdFilter(field_name=field, help_text=help_text)
