@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv serve-demo serve bench clean chromium
+.PHONY: demo test lint venv serve-demo serve bench clean chromium fuzz
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,15 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "Chromium is missing: apt-get install chromium chromium-driver (the browser test skips, or fails in CI)"; fi
 
-## make test: lint, then the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite).
+## make test: lint, the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite), then make fuzz.
 test: lint chromium
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(MAKE) fuzz
+
+## make fuzz: Schemathesis against gunicorn on a fresh PostgreSQL database (bin/fuzz; FUZZ_MAX_EXAMPLES=5 for a
+## quick local run). Fails on any failure Schemathesis finds that .ci/fuzz/schemathesis.toml does not accept.
+fuzz: $(STAMP)
+	bin/fuzz
 
 bench: $(STAMP)
 	$(PY) bench/ledger.py

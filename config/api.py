@@ -1,5 +1,6 @@
 """What every API endpoint shares: the base classes of the three surfaces, Idempotency-Key handling,
-pagination and input parsing (errors leave as problem documents: `config.problems`).
+pagination and input parsing (errors leave as problem documents: `config.problems`; the OpenAPI schema
+that describes all of it: `config.openapi`).
 
 A view picks its surface by subclassing `PosAPIView`, `ManageAPIView` (or,
 later, the member app's base); authentication, permissions, throttling,
@@ -9,14 +10,13 @@ tenant scoping and idempotency then come with it and cannot be forgotten.
 import hashlib
 import json
 import logging
+import re
 from contextlib import ExitStack
 from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.generics import GenericAPIView
@@ -26,7 +26,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from config.input import InputSerializer
 from config.observability import client_ip
 from members.exceptions import (
     IdempotencyKeyInvalid,
@@ -42,41 +41,10 @@ from members.tokens import TokenExpired, access_token_authenticate
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# 1 to 255 ASCII characters, visible or inner spaces (servers strip a header's outer spaces). Not other text:
+# a header arrives as bytes that WSGI reads as Latin-1, so a UTF-8 key would reach the server mangled.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class LoyaltyAutoSchema(AutoSchema):
-    """Documents the Idempotency-Key header on every write of an idempotent view, and that request bodies
-    take no other fields than those listed."""
-
-    def _is_list_view(self, serializer: Any = None) -> bool:
-        # Error responses are keyed (status, media type); only the success response tells a list.
-        serializer = self.get_response_serializers() if serializer is None else serializer
-        if isinstance(serializer, dict):
-            success = {k: v for k, v in serializer.items() if isinstance(k, int | str) and str(k).startswith("2")}
-            serializer = success or serializer
-        return super()._is_list_view(serializer)
-
-    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
-        schema = super()._map_basic_serializer(serializer, direction)
-        if direction == "request" and isinstance(serializer, InputSerializer):
-            schema["additionalProperties"] = False  # refused with 400 unknown_field (config.input)
-        return schema
-
-    def get_override_parameters(self) -> list:
-        parameters = list(super().get_override_parameters())
-        if self.method in WRITE_METHODS and isinstance(self.view, IdempotentMixin):
-            parameters.append(
-                OpenApiParameter(
-                    IDEMPOTENCY_HEADER,
-                    str,
-                    OpenApiParameter.HEADER,
-                    required=False,
-                    description="Any printable string up to 255 characters. A repeat with the same body replays the "
-                    "first answer (header Idempotent-Replayed: true); with another body: 422 idempotency_key_reused.",
-                )
-            )
-        return parameters
 
 
 # --- Idempotency ---------------------------------------------------------------
@@ -127,14 +95,17 @@ class IdempotentMixin:
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        if request.method not in WRITE_METHODS or key is None:
-            return
-        if not 0 < len(key) <= 255 or not key.isprintable():
+        if request.method not in WRITE_METHODS or key is None or not self._handles(request.method):
+            return  # a method the view does not have answers 405, whatever its key
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
             raise IdempotencyKeyInvalid()
         claimed = idempotent_transaction(
             scope=self.idempotency_scope(request), key=key, fingerprint=_request_fingerprint(request)
         )
         self._idempotency_claim = self._idempotency_exit.enter_context(claimed)
+
+    def _handles(self, method: str) -> bool:
+        return method.lower() in self.http_method_names and hasattr(self, method.lower())  # type: ignore[attr-defined]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, IdempotentReplay):
@@ -152,17 +123,64 @@ class IdempotentMixin:
 # --- Pagination ----------------------------------------------------------------
 
 
+def _positive_int_param(request: Request, name: str, maximum: int | None = None) -> int | None:
+    """A query parameter that must be a whole number from 1 (to `maximum`), or None when absent:
+    anything else (0, -1, "null", "", too large) is a 400 validation_error, never silently the default."""
+    if name not in request.query_params:
+        return None
+    raw = request.query_params[name]
+    bound = f" up to {maximum}" if maximum else ""
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= (maximum or int(raw)):
+        raise exceptions.ValidationError({name: [f"Give a whole number from 1{bound}."]})
+    return int(raw)
+
+
+def _bounded_parameters(parameters: list[dict[str, Any]], bounds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    for parameter in parameters:
+        parameter["schema"] = {**parameter.get("schema", {}), **bounds.get(parameter["name"], {})}
+    return parameters
+
+
 class StandardPagination(PageNumberPagination):
+    """`page` from 1 and `page_size` from 1 to 500: 400 validation_error outside; a page past the last: 404."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Request) -> int:
+        return _positive_int_param(request, self.page_size_query_param, self.max_page_size) or self.page_size
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        return _positive_int_param(request, self.page_query_param) or 1
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            self.page_query_param: {"type": "integer", "minimum": 1},
+            self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+        }
+        return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)
+
 
 class LedgerCursorPagination(CursorPagination):
+    """`page_size` from 1 to 200 (else 400 validation_error) and a `cursor` from `next`/`previous`: one that
+    is not (an opaque token the schema cannot describe) names no page, 404 not_found as a page past the last."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-occurred_at", "-id")
+
+    def get_page_size(self, request: Request) -> int:
+        return _positive_int_param(request, self.page_size_query_param, self.max_page_size) or self.page_size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            # DRF's cursors are URL-safe base64 of a short query string.
+            self.cursor_query_param: {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9_=-]+$"},
+            self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+        }
+        return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)
 
 
 # --- Integration (POS) surface ---------------------------------------------------

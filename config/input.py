@@ -67,6 +67,8 @@ def field_paths(errors: dict[str, Any] | list[Any], prefix: str = "") -> list[st
 class InputSerializer(serializers.Serializer):
     """Base of every request-body serializer: unknown keys, at any depth, are refused (400 `unknown_field`)."""
 
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (config.openapi)
+
     def is_valid(self, *, raise_exception: bool = False) -> bool:
         if self.parent is None and not hasattr(self, "_validated_data"):
             errors = unknown_fields(self, self.initial_data)

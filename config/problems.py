@@ -9,13 +9,14 @@ import logging
 import sys
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -118,6 +119,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF's exception handler: every error becomes a problem document with a stable code."""
     if isinstance(exc, DomainError):
         return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(body_too_large_problem(), status=413, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -160,6 +163,38 @@ def _api_exception_response(exc: exceptions.APIException, context: dict[str, Any
     return response
 
 
+def body_too_large_problem() -> dict[str, Any]:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem(413, "request_too_large", "The request body is too large", f"Send at most {limit} bytes.")
+
+
+def body_too_large() -> JsonResponse:
+    return _problem_json(body_too_large_problem())
+
+
+class RequestSizeMiddleware:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (env MAX_REQUEST_BODY_BYTES) is refused with 413
+    request_too_large before anything reads it; one without Content-Length fails when read (see below).
+    A query string with a NUL character (`%00`) is a 400 validation_error."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if request.path.startswith("/api/") and limit is not None and length > limit:
+            return body_too_large()
+        if request.path.startswith("/api/") and "\x00" in request.META.get("QUERY_STRING", "").replace("%00", "\x00"):
+            # PostgreSQL cannot hold a NUL: a query parameter with one would fail in the database, a 500.
+            body = problem(400, "validation_error", "The request is not valid", "Query parameters may not hold NUL.")
+            return _problem_json({**body, "errors": {"non_field_errors": ["Null characters are not allowed."]}})
+        return self.get_response(request)
+
+
 class ProblemJsonMiddleware:
     """Unhandled errors under /api/ still answer with a problem document, never an HTML page."""
 
@@ -174,6 +209,8 @@ class ProblemJsonMiddleware:
             return None
         if unavailable := database_unavailable(exc):
             return _problem_json(*unavailable)
+        if isinstance(exc, RequestDataTooBig):
+            return body_too_large()
         if isinstance(exc, DatabaseError) and (handled := problem_exception_handler(exc, {})):
             return _problem_json(handled.data)
         logger.exception("unhandled error on %s", request.path)
@@ -199,6 +236,22 @@ def api_not_found(request: HttpRequest, exception: Exception | None = None) -> H
     return page_not_found(request, exception)
 
 
+# What `_field_errors` builds, as the schema's component FieldErrors (recursive): messages, or a nested
+# object's (list's) errors keyed by field (index), e.g. {"lines": {"0": {"amount": ["..."]}}}.
+FIELD_ERRORS_COMPONENT = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "array", "items": {"$ref": "#/components/schemas/FieldErrors"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"}},
+    ]
+}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldErrors"}})
+class FieldErrorsField(serializers.DictField):
+    pass
+
+
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details, as every error is answered."""
 
@@ -207,10 +260,10 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+    errors = FieldErrorsField(
         required=False,
-        help_text="Per-field messages, with code validation_error.",
+        help_text="Per-field messages, with code validation_error: a list of strings per field, or for a nested "
+        "object or list the same again, keyed by field or by index.",
     )
 
 
@@ -222,6 +275,7 @@ def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
         403: "permission_denied",
         404: "not_found or member_not_found",
         409: "conflict, idempotency_in_flight",
+        413: "request_too_large",
         415: "unsupported_media_type",
         422: "a domain error such as insufficient_points or idempotency_key_reused",
         429: "throttled",

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every request gets its id and its log line, whatever the layers below answer.
     "config.observability.RequestLogMiddleware",
+    "config.problems.RequestSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -77,6 +78,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The largest request body read (bytes): more answers 413 request_too_large (config.problems.RequestSizeMiddleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_REQUEST_BODY_BYTES", str(1024 * 1024)))
 
 TEMPLATES = [
     {
@@ -204,10 +207,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "config.api.LoyaltyAutoSchema",
-    "DEFAULT_METADATA_CLASS": "config.metadata.SchemaMetadata",
+    "DEFAULT_PARSER_CLASSES": ["config.parsing.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.parsing.ApiMetadata",
+    "DEFAULT_FILTER_BACKENDS": ["config.filters.FilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.LoyaltyAutoSchema",
     "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),
@@ -239,6 +242,8 @@ SPECTACULAR_SETTINGS = {
         "VoucherStatusEnum": "rewards.models.VoucherStatus",
         "HoldStatusEnum": "rewards.models.HoldStatus",
     },
+    # The schema's shared components (the recursive FieldErrors of problem documents): config.openapi.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_components"],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

@@ -74,6 +74,8 @@ class Eta:
     @classmethod
     def of(cls, *, pace: Pace, gap: Decimal | int, today: date) -> "Eta":
         days = pace.days_to(gap)
+        if days is not None and days > (date.max - today).days:
+            return cls(days=None, date=None)  # beyond any calendar date at this pace: as good as never
         return cls(days=days, date=None if days is None else today + timedelta(days=days))
 
 

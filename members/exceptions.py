@@ -80,7 +80,7 @@ class IdempotencyKeyReused(DomainError):
 class IdempotencyKeyInvalid(DomainError):
     code = "idempotency_key_invalid"
     status = 400
-    title = "The Idempotency-Key header must be 1 to 255 printable characters"
+    title = "The Idempotency-Key header must be 1 to 255 ASCII characters, visible or inner spaces"
 
 
 class IdempotencyInFlight(DomainError):

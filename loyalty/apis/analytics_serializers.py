@@ -15,7 +15,8 @@ AS_OF = serializers.DateTimeField(help_text="The moment the figures are as of (s
 # --- Query parameters ---------------------------------------------------------------------------------------
 
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# Years 1970 to 2999, as EARLIEST and LATEST: the schema promises no month the field refuses.
+MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 
 
 @extend_schema_field({"type": "string", "pattern": MONTH_PATTERN, "example": "2026-03"})
@@ -26,7 +27,7 @@ class MonthField(serializers.CharField):
         text = super().to_internal_value(data)
         if not re.fullmatch(MONTH_PATTERN, text):
             raise serializers.ValidationError("Give a month as YYYY-MM, e.g. 2026-03.")
-        return _in_range(date(int(text[:4]), int(text[5:7]), 1))
+        return _in_range(date(int(text[:4]), int(text[5:7]), 1))  # the pattern leaves no year 0
 
 
 def _in_range(day: date) -> date:

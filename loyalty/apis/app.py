@@ -1,6 +1,5 @@
 """Member app API: /api/app/v1/. The member always comes from the token, never from the URL."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -8,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import AccessTokenAuthentication, AppAPIView, FailureThrottle, LedgerCursorPagination, parse
+from config.filters import FilterBackend
 from config.problems import problems
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
 from members.exports import member_export
@@ -145,7 +145,7 @@ class MeView(AppAPIView):
 
 class MeLedgerView(AppAPIView):
     pagination_class = LedgerCursorPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = EntryFilter
     serializer_class = EntryOutput
     queryset = Entry.objects.none()  # for the schema; requests use get_queryset()

@@ -18,6 +18,7 @@ class LoginInput(InputSerializer):
     email = serializers.CharField(max_length=254, required=False)
     card = serializers.CharField(max_length=32, required=False)
     password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    schema_required_groups = ("oneOf", [("email",), ("card",)])  # config.openapi
 
     def validate(self, attrs):
         if ("email" in attrs) == ("card" in attrs):
@@ -51,6 +52,9 @@ class AppMemberOutput(MemberOutput):
 class ProfileUpdateInput(InputSerializer):
     """What a member may change themselves. Email and card identify the member at sign-in
     and at the till, so only the program changes them."""
+
+    refuses_unknown_fields = True  # the schema: additionalProperties false, minProperties 1 (config.openapi)
+    schema_min_properties = 1
 
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)

@@ -17,13 +17,13 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_filters import rest_framework as drf_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.filters import BooleanFilter, IdFilter
 from config.problems import problems
 from members.models import Program
 from members.selectors import member_get
@@ -41,7 +41,6 @@ from .rule_serializers import (
 )
 
 RULE_TAGS = ["Manager: rules and tiers"]
-MAX_ID = 2**63 - 1
 
 
 def requires(*permissions: str) -> str:
@@ -84,14 +83,14 @@ def _program_tiers(program: Program, ids: list[int]) -> tuple[list[Tier], dict[s
 # --- Filters --------------------------------------------------------------------------------------
 
 
-def _id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
-    return django_filters.NumberFilter(field_name=field, min_value=1, max_value=MAX_ID, help_text=help_text)
+def _id_filter(field: str, help_text: str) -> IdFilter:
+    return IdFilter(field_name=field, help_text=help_text)
 
 
 class RuleFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
     kind = django_filters.MultipleChoiceFilter(choices=EarningRule.KIND_CHOICES)
-    is_active = drf_filters.BooleanFilter()
+    is_active = BooleanFilter()
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
 
     class Meta:

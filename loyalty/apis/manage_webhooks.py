@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.filters import BooleanFilter
 from config.problems import problems
 from members.events import EventType
 from members.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -57,7 +58,7 @@ REFUSALS = (
 
 class WebhookEndpointFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    active = django_filters.BooleanFilter()
+    active = BooleanFilter()
 
     class Meta:
         model = WebhookEndpoint

@@ -2,13 +2,13 @@
 
 from dataclasses import replace
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import LedgerCursorPagination, PosAPIView, parse
+from config.filters import FilterBackend
 from config.problems import problems
 from members.models import Member
 from members.selectors import MemberRef, member_get
@@ -94,7 +94,7 @@ class MemberDetailView(PosMemberView):
 
 class MemberLedgerView(PosMemberView):
     pagination_class = LedgerCursorPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = EntryFilter
     serializer_class = EntryOutput
     queryset = Entry.objects.none()  # for the schema; requests use get_queryset()

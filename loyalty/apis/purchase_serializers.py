@@ -29,6 +29,8 @@ class PurchaseMoneyField(serializers.DecimalField):
 class MemberRefInput(InputSerializer):
     """Exactly one way to name the member."""
 
+    exactly_one_field = True  # the schema says so with oneOf (config.openapi)
+
     id = serializers.IntegerField(required=False, min_value=1)
     card = serializers.CharField(required=False, max_length=32)
     external_id = serializers.CharField(required=False, max_length=100)
@@ -125,6 +127,7 @@ class ReturnIn(InputSerializer):
     lines = ReturnLineIn(many=True, required=False, max_length=500)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
     occurred_at = AwareDateTimeField(required=False)
+    schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.openapi
 
     def validate(self, attrs):
         if bool(attrs.get("lines")) == ("amount" in attrs):

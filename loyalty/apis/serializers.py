@@ -16,7 +16,7 @@ from ..services.ledger import MAX_POINTS_PER_ENTRY
 class MemberEnrollInput(InputSerializer):
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
     card = serializers.RegexField(r"^[A-Za-z0-9 -]{4,32}$", required=False, help_text="Generated when absent.")
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     phone = serializers.RegexField(r"^\+?[0-9 ()./-]{5,32}$", required=False, allow_blank=True)
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -28,6 +28,7 @@ class MemberEnrollInput(InputSerializer):
     consent_email = serializers.BooleanField(required=False, default=False)
     consent_sms = serializers.BooleanField(required=False, default=False)
     consent_push = serializers.BooleanField(required=False, default=False)
+    schema_required_groups = ("anyOf", [("external_id",), ("email",), ("phone",), ("card",)])  # config.openapi
 
     def validate_card(self, value: str) -> str:
         if sum(ch.isalnum() for ch in value) < 4:

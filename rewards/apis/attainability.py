@@ -80,6 +80,7 @@ class WhatIfInput(InputSerializer, ProgramQuery):
         "again); fixed bonuses stay.",
     )
     reward_costs = RewardCostInput(many=True, required=False, help_text="Proposed costs of rewards on offer.")
+    schema_required_groups = ("anyOf", [("base_rate_multiplier",), ("reward_costs",)])  # config.openapi
 
     def validate(self, data: dict) -> dict:
         if "base_rate_multiplier" not in data and not data.get("reward_costs"):

@@ -1,23 +1,21 @@
 """django-filter sets for the manager's reward and voucher lists."""
 
 import django_filters
-from django_filters import rest_framework as drf_filters
 
+from config.filters import BooleanFilter, IdFilter
 from config.input import AwareIsoDateTimeFilter
 
 from ..codes import normalize_code
 from ..models import Reward, RewardKind, Voucher, VoucherStatus
 
-MAX_ID = 2**63 - 1
 
-
-def id_filter(field: str, help_text: str) -> django_filters.NumberFilter:
-    return django_filters.NumberFilter(field_name=field, min_value=1, max_value=MAX_ID, help_text=help_text)
+def id_filter(field: str, help_text: str) -> IdFilter:
+    return IdFilter(field_name=field, help_text=help_text)
 
 
 class RewardFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    is_active = drf_filters.BooleanFilter()
+    is_active = BooleanFilter()
     kind = django_filters.MultipleChoiceFilter(choices=RewardKind.choices)
     min_tier = id_filter("min_tier_id", "Tier id: rewards needing exactly this tier.")
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")

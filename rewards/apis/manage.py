@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
+from config.filters import MAX_ID
 from config.problems import problems
 from loyalty.apis.manage_rules import ProgramRowsView, field_errors, requires
 from loyalty.models import Tier
@@ -28,7 +29,7 @@ from ..exceptions import RewardNotFound, VoucherNotFound
 from ..models import Reward, Voucher
 from ..selectors import campaign_members, reward_get
 from ..services import campaign_issue, reward_save, voucher_cancel
-from .filters import MAX_ID, RewardFilter, VoucherFilter
+from .filters import RewardFilter, VoucherFilter
 from .manage_serializers import (
     RewardCreateInput,
     RewardInput,

@@ -36,7 +36,8 @@ class RewardInput(InputSerializer):
         "product's price. Needed by every kind but gift.",
     )
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="The free product's SKU.")
-    points_cost = serializers.IntegerField(max_value=MAX_POINTS_PER_ENTRY, help_text="At least 1.")
+    # The model's bounds (its validators and check constraints) stated here too, so the schema says them.
+    points_cost = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="At least 1.")
     min_tier = serializers.IntegerField(
         min_value=1,
         max_value=2**63 - 1,
@@ -47,16 +48,28 @@ class RewardInput(InputSerializer):
     active_from = AwareDateTimeField(required=False, allow_null=True)
     active_until = AwareDateTimeField(required=False, allow_null=True, help_text="After active_from.")
     stock = serializers.IntegerField(
-        max_value=MAX_INT, required=False, allow_null=True, help_text="Vouchers left to issue; null: unlimited."
+        min_value=0,
+        max_value=MAX_INT,
+        required=False,
+        allow_null=True,
+        help_text="Vouchers left to issue; null: unlimited.",
     )
     per_member_limit = serializers.IntegerField(
-        max_value=MAX_INT, required=False, allow_null=True, help_text="Vouchers per member; null: no limit."
+        min_value=1,
+        max_value=MAX_INT,
+        required=False,
+        allow_null=True,
+        help_text="Vouchers per member; null: no limit.",
     )
     voucher_valid_days = serializers.IntegerField(
-        max_value=MAX_SMALL_INT, required=False, help_text="Days a voucher is valid after it is issued (30)."
+        min_value=1,
+        max_value=MAX_SMALL_INT,
+        required=False,
+        help_text="Days a voucher is valid after it is issued (30).",
     )
     min_basket = serializers.DecimalField(
         **MONEY,
+        min_value=0,
         required=False,
         allow_null=True,
         help_text="The least amount of the basket's lines in scope (the whole basket without a scope).",

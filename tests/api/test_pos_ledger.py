@@ -177,12 +177,22 @@ def test_ledger_pages_survive_new_entries(pos_client, member, history):
     assert _ids(second) == [entry.pk for entry in history[3:6]]
 
 
-def test_ledger_page_size_above_the_maximum_is_accepted(pos_client, member):
+def test_ledger_page_size_above_the_maximum_is_a_validation_error(pos_client, member):
+    # The schema declares page_size 1 to 200: a larger one is refused, not silently cut to 200.
+    ledger_credit(member=member, amount=1)
+
+    response = pos_client.get(pos_ledger_url(member.pk), {"page_size": 1_000_000})
+
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"] == {"page_size": ["Give a whole number from 1 up to 200."]}
+
+
+def test_ledger_page_size_at_the_maximum_is_accepted(pos_client, member):
     now = timezone.now()
     for n in range(3):
         ledger_credit(member=member, amount=1, occurred_at=now - timedelta(minutes=n))
 
-    response = pos_client.get(pos_ledger_url(member.pk), {"page_size": 1_000_000})
+    response = pos_client.get(pos_ledger_url(member.pk), {"page_size": 200})
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == 3

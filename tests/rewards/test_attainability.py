@@ -1,7 +1,7 @@
 """Reward and tier attainability against hand-computed examples: pace, days, dates, expiring points, tiers,
 and the program report (with what-if) on a small known population."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.attainability import Pace, observed_days, points_pace
+from loyalty.attainability import Eta, Pace, observed_days, points_pace
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.selectors import member_tier_summary
 from loyalty.services.ledger import ledger_credit, ledger_debit
@@ -551,3 +551,11 @@ def test_recent_members_are_measured_over_their_days_in_the_report():
     current = program_report(program=program, now=now)["current"]
 
     assert (current["days_to_first_reward_median"], current["days_to_first_reward_p75"]) == (40, 70)
+
+
+def test_an_eta_beyond_the_last_calendar_date_is_never():
+    # A tier threshold of 10^12 at one point a day once answered 500 (OverflowError) on GET .../tier/.
+    today = date(2026, 12, 7)
+
+    assert Eta.of(pace=Pace(amount=Decimal(1), days=1), gap=10**12, today=today) == Eta(days=None, date=None)
+    assert Eta.of(pace=Pace(amount=Decimal(1), days=1), gap=30, today=today) == Eta(days=30, date=date(2027, 1, 6))
