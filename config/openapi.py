@@ -135,6 +135,7 @@ class LoyaltyAutoSchema(AutoSchema):
                     "type": "object",
                     "properties": {other: prop if other == name else {"not": {}} for other, prop in properties.items()},
                     "required": [name],
+                    **({"additionalProperties": False} if "additionalProperties" in schema else {}),
                 }
                 for name in properties
             ],
