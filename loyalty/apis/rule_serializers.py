@@ -22,7 +22,7 @@ from rest_framework.fields import empty
 from config.input import AwareDateTimeField, InputSerializer
 from members.models import Member, MemberStatus, Program
 
-from ..models import Account, Channel, EarningRule, split_list
+from ..models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
 from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
 from ..services.awards import member_context, remaining_budgets, with_budgets
@@ -260,7 +260,7 @@ class RuleInput(InputSerializer):
         max_digits=6, decimal_places=3, min_value=Decimal(1), required=False, help_text="Multiplier: 2 = double."
     )
     points = serializers.IntegerField(
-        min_value=0, max_value=2_147_483_647, required=False, help_text="Fixed bonus and event rules."
+        min_value=0, max_value=MAX_POINTS_PER_ENTRY, required=False, help_text="Fixed bonus and event rules."
     )
     cap_per_purchase = optional_count("At most this many points per purchase.")
     cap_per_member_day = optional_count("At most this many points per member and day.")

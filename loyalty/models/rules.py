@@ -3,13 +3,14 @@
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
 from members.models import Program
 
 from ..rules import RuleKind
+from .ledger import MAX_POINTS_PER_ENTRY
 
 LIST_HELP = "Comma-separated; leave empty for no condition."
 
@@ -70,7 +71,11 @@ class EarningRule(models.Model):
         validators=[MinValueValidator(Decimal(1))],
         help_text="Multiplier: 2 = double points.",
     )
-    points = models.PositiveIntegerField(default=0, help_text="Fixed bonus and event rules: points awarded.")
+    points = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_POINTS_PER_ENTRY)],  # more could never be posted: every purchase a 422
+        help_text="Fixed bonus and event rules: points awarded.",
+    )
     # Limits
     cap_per_purchase = models.PositiveIntegerField(null=True, blank=True)
     cap_per_member_day = models.PositiveIntegerField(null=True, blank=True)

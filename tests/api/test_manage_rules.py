@@ -304,6 +304,7 @@ def test_creating_a_rule_applies_it_to_the_next_purchase(api, program, shop):
         ({"kind": "bonus", "points": 5, "skus": ["A,B"]}, {"skus"}),
         ({"kind": "sometimes", "points": 5}, {"kind"}),
         ({"kind": "bonus", "points": -5}, {"points"}),
+        ({"kind": "bonus", "points": 1_000_000_001}, {"points"}),  # more than one ledger entry may hold
     ],
 )
 def test_an_invalid_rule_answers_per_field_errors_and_writes_nothing(api, program, shop, body, fields):
