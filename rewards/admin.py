@@ -48,16 +48,20 @@ class ScopeListField(forms.CharField):
 
 class RewardForm(forms.ModelForm):
     scope_skus = ScopeListField(
+        label="SKUs in scope",
         required=False,
         help_text="SKUs the discount applies to, separated by commas. Empty (with no categories): the whole basket.",
     )
     scope_categories = ScopeListField(
-        required=False, help_text="Categories the discount applies to, separated by commas."
+        label="Categories in scope",
+        required=False,
+        help_text="Categories the discount applies to, separated by commas.",
     )
 
     class Meta:
         model = Reward
         fields = ["scope_skus", "scope_categories"]  # the rest as the admin's fieldsets name them
+        labels = {"sku": "SKU"}
 
 
 @admin.register(Reward)

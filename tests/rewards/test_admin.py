@@ -81,6 +81,14 @@ def test_vouchers_are_read_only_and_a_reward_is_validated(manager_client, progra
     assert not Reward.objects.filter(name="Half off").exists()
 
 
+def test_the_reward_form_labels_skus_as_such(manager_client):
+    form = manager_client.get(reverse("admin:rewards_reward_add")).context["adminform"].form
+
+    labels = {name: form.fields[name].label for name in ("sku", "scope_skus", "scope_categories")}
+
+    assert labels == {"sku": "SKU", "scope_skus": "SKUs in scope", "scope_categories": "Categories in scope"}
+
+
 def test_the_reward_model_validates_its_kind():
     for fields, field in [
         ({"kind": "percent_discount", "value": Decimal(0)}, "value"),
