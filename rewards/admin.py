@@ -15,7 +15,7 @@ from django.urls import path
 
 from config.api import managed_programs
 from loyalty.admin.ledger import ReadOnlyAdminMixin
-from loyalty.models import Tier
+from loyalty.models import MAX_POINTS_PER_ENTRY, Tier
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
 from members.exceptions import DomainError
 
@@ -62,6 +62,7 @@ class RewardForm(forms.ModelForm):
         model = Reward
         fields = ["scope_skus", "scope_categories"]  # the rest as the admin's fieldsets name them
         labels = {"sku": "SKU"}
+        help_texts = {"points_cost": f"Points the member spends on it; at most {MAX_POINTS_PER_ENTRY:,}."}
 
 
 @admin.register(Reward)
