@@ -159,16 +159,18 @@ class Command(BaseCommand):
         user = user_model.objects.filter(username=username).first()
         if user is None:
             return user_model.objects.create_superuser(username=username, email="", password=password)
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        if not user.check_password(password):  # a new hash of the same password would end the user's tokens
+            user.set_password(password)
+            user.save(update_fields=["password"])
         return user
 
     def _app_login(self, program: Program, password: str) -> str | None:
         """Gives the first active member an app password, so the member app can be tried; its email, or None."""
-        member = program.members.filter(status=MemberStatus.ACTIVE).order_by("pk").first()
+        member = program.members.select_related("user").filter(status=MemberStatus.ACTIVE).order_by("pk").first()
         if member is None:
             return None
-        member_app_user_set(member=member, password=password)
+        if member.user is None or not member.user.check_password(password):  # keeps the app signed in on reruns
+            member_app_user_set(member=member, password=password)
         return member.email
 
     def _program(self, admin) -> Program:
