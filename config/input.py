@@ -65,7 +65,9 @@ def field_paths(errors: dict[str, Any] | list[Any], prefix: str = "") -> list[st
 
 
 class InputSerializer(serializers.Serializer):
-    """Base of every request-body serializer: unknown keys, at any depth, are refused (400 `unknown_field`)."""
+    # Base of every request-body serializer: unknown keys, at any depth, are refused (400 `unknown_field`).
+    # A comment, not a docstring: drf-spectacular describes a body by the nearest docstring of its class's
+    # bases, so every input serializer without its own would have shown this note in the OpenAPI schema.
 
     refuses_unknown_fields = True  # the schema says additionalProperties: false (config.openapi)
 

@@ -153,6 +153,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["config.formats"]  # short dates as 2026-12-07, not the US 12/07/2026
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

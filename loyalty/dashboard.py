@@ -237,7 +237,7 @@ def liability_and_expiries(program: Program, as_of: datetime) -> Panel:
     )
     note = (
         f"Outstanding: {liability.outstanding:,} {program.points_name} ({liability.pending:,} pending), "
-        f"worth {liability.value} {program.currency}."
+        f"worth {liability.value:,} {program.currency}."
     )
     return Panel("liability-expiries", "Points liability and upcoming expiries", chart, note=note)
 
@@ -250,7 +250,7 @@ def clv_panel(program: Program, as_of: datetime) -> Panel:
         labels,
         [{"label": "Members", "data": [n for _, _, n in distribution.bins], "backgroundColor": PALETTE[6]}],
     )
-    note = f"Predicted CLV of {distribution.members:,} members, mean {distribution.mean or 0} {program.currency}."
+    note = f"Predicted CLV of {distribution.members:,} members, mean {distribution.mean or 0:,} {program.currency}."
     return Panel("clv-distribution", f"Predicted customer lifetime value ({program.currency})", chart, note=note)
 
 

@@ -15,7 +15,7 @@ from django.urls import path
 
 from config.api import managed_programs
 from loyalty.admin.ledger import ReadOnlyAdminMixin
-from loyalty.models import Tier
+from loyalty.models import MAX_POINTS_PER_ENTRY, Tier
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
 from members.exceptions import DomainError
 
@@ -48,16 +48,21 @@ class ScopeListField(forms.CharField):
 
 class RewardForm(forms.ModelForm):
     scope_skus = ScopeListField(
+        label="SKUs in scope",
         required=False,
         help_text="SKUs the discount applies to, separated by commas. Empty (with no categories): the whole basket.",
     )
     scope_categories = ScopeListField(
-        required=False, help_text="Categories the discount applies to, separated by commas."
+        label="Categories in scope",
+        required=False,
+        help_text="Categories the discount applies to, separated by commas.",
     )
 
     class Meta:
         model = Reward
         fields = ["scope_skus", "scope_categories"]  # the rest as the admin's fieldsets name them
+        labels = {"sku": "SKU"}
+        help_texts = {"points_cost": f"Points the member spends on it; at most {MAX_POINTS_PER_ENTRY:,}."}
 
 
 @admin.register(Reward)

@@ -138,6 +138,7 @@ def member_reward_list(*, member: Member, rewards: list[Reward], now: datetime |
                 "points_cost": reward.points_cost,
                 "min_tier": {"id": reward.min_tier.pk, "name": reward.min_tier.name} if reward.min_tier else None,
                 "min_basket": reward.min_basket,
+                "scope": {"skus": reward.scope_skus, "categories": reward.scope_categories},
                 "active_until": reward.active_until,
                 "stock": reward.stock,
                 "voucher_valid_days": reward.voucher_valid_days,

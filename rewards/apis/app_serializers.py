@@ -6,7 +6,7 @@ from rest_framework import serializers
 from config.input import InputSerializer
 
 from ..models import RewardKind, VoucherStatus
-from .serializers import MONEY, RewardRefOutput
+from .serializers import MONEY, RewardRefOutput, ScopeOutput, scope_body
 
 
 class RedeemInput(InputSerializer):
@@ -57,6 +57,7 @@ class AppRewardOutput(serializers.Serializer):
     points_cost = serializers.IntegerField()
     min_tier = RewardTierOutput(allow_null=True)
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope = ScopeOutput(help_text="Where its vouchers apply; empty lists: the whole basket.")
     active_until = serializers.DateTimeField(allow_null=True)
     stock = serializers.IntegerField(allow_null=True, help_text="Vouchers left; null = unlimited.")
     voucher_valid_days = serializers.IntegerField()
@@ -75,12 +76,17 @@ class AppVoucherOutput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     value = serializers.DecimalField(**MONEY, allow_null=True)
     min_basket = serializers.DecimalField(**MONEY, allow_null=True)
+    scope = serializers.SerializerMethodField(help_text="Where the discount applies; empty lists: the whole basket.")
     status = serializers.SerializerMethodField(help_text="issued, redeemed, expired or cancelled.")
     issued_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     redeemed_at = serializers.DateTimeField(allow_null=True)
     points_spent = serializers.IntegerField(source="points_cost")
     campaign = serializers.CharField()
+
+    @extend_schema_field(ScopeOutput)
+    def get_scope(self, voucher) -> dict[str, list[str]]:
+        return scope_body(voucher)
 
     @extend_schema_field(serializers.ChoiceField(choices=VoucherStatus.choices))
     def get_status(self, voucher) -> str:

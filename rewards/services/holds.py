@@ -96,7 +96,8 @@ def _live_holds(program_id: int, reference: str, statuses: tuple[str, ...] = LIV
 
 
 def _paid(holds) -> Decimal:
-    return holds.aggregate(paid=Sum("money_value"))["paid"] or Decimal(0)
+    """What the holds pay, in cents (a sum is "0" without holds, and without its scale on SQLite)."""
+    return (holds.aggregate(paid=Sum("money_value"))["paid"] or Decimal(0)).quantize(CENT)
 
 
 def _bind(basket: HoldBasket, member: Member, amount: Decimal) -> None:

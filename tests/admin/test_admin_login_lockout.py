@@ -44,7 +44,7 @@ def test_five_failures_lock_the_username_from_that_address_even_with_the_right_p
 
     assert response.status_code == 429
     assert b"Sign-in temporarily locked" in response.content
-    assert b"0:15:00" in response.content  # the cool-off is shown
+    assert b"for 15 minutes after the last failure" in response.content  # the cool-off, in words
     assert not signed_in(client)
     assert AccessAttempt.objects.get(username="alice", ip_address="10.0.0.1").failures_since_start >= 5
 

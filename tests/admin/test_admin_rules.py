@@ -860,7 +860,8 @@ def test_member_page_shows_the_tier_review_date_pin_and_history(manager_client, 
 
     html = response.content.decode()
     assert '<td class="tier-current">Silver</td>' in html
-    assert f'<td class="tier-review">{timezone.localtime(account.tier_review_at):%m/%d/%Y}</td>' in html
+    # ISO dates: Django's US default (12/07/2026) reads as the 12th of July in Europe
+    assert f'<td class="tier-review">{timezone.localtime(account.tier_review_at):%Y-%m-%d}</td>' in html
     assert '<td class="tier-pinned">ended' not in html
     assert [change.pk for change in response.context["tier_history"]] == [shop["history"].pk]
     assert "VIP" in html

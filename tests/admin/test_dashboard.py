@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from loyalty.analytics.nps import nps_record
+from loyalty.dashboard import liability_and_expiries
 from loyalty.models import NpsSource
 from loyalty.services.ledger import ledger_credit
 from rewards.models import Reward, RewardKind
@@ -121,3 +122,13 @@ def test_dashboard_shows_the_panels_of_the_last_refresh_until_recomputed(client,
     assert charts(cached)["members-by-tier"]["chart"]["data"]["datasets"][0]["data"] == [1, 1, 1]
     assert charts(recomputed)["members-by-tier"]["chart"]["data"]["datasets"][0]["data"] == [2, 1, 1]
     assert "Figures as of" in recomputed.content.decode()
+
+
+@pytest.mark.django_db
+def test_liability_note_groups_the_money_value_like_the_points():
+    program = ProgramFactory(point_value=Decimal("0.10"), points_name="beans")
+    ledger_credit(member=MemberFactory(program=program), amount=123_456, occurred_at=timezone.now() - timedelta(days=1))
+
+    note = liability_and_expiries(program, timezone.now()).note
+
+    assert note.startswith("Outstanding: 123,456 beans (0 pending), worth 12,345.60 ")

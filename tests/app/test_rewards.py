@@ -192,3 +192,25 @@ def test_a_changed_cost_is_refused_when_the_app_sends_what_it_showed(app_client,
     assert body["points_cost"] == 300
     assert state() == before
     assert app_client.post(redeem_url(reward.pk), {"expected_points_cost": 300}).status_code == 201
+
+
+def test_rewards_and_vouchers_show_where_a_voucher_applies(app_client, app_member, program):
+    """A member holding "10 % off books" sees that it is for books only, before and after redeeming."""
+    fund(app_member, 1000)
+    books = make_reward(
+        program,
+        name="10 % off books",
+        kind="percent_discount",
+        value=Decimal("10.00"),
+        scope_categories=["books"],
+        scope_skus=["BK-101"],
+    )
+    whole = make_reward(program, name="Coffee", points_cost=200)
+    reward_redeem(member=app_member, reward=books)
+
+    rewards = by_name(app_client.get(REWARDS_URL).json())
+    vouchers = app_client.get(VOUCHERS_URL).json()["results"]
+
+    assert rewards["10 % off books"]["scope"] == {"skus": ["BK-101"], "categories": ["books"]}
+    assert rewards[whole.name]["scope"] == {"skus": [], "categories": []}
+    assert [v["scope"] for v in vouchers] == [{"skus": ["BK-101"], "categories": ["books"]}]

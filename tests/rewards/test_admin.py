@@ -81,6 +81,16 @@ def test_vouchers_are_read_only_and_a_reward_is_validated(manager_client, progra
     assert not Reward.objects.filter(name="Half off").exists()
 
 
+def test_the_reward_form_speaks_to_a_manager(manager_client):
+    form = manager_client.get(reverse("admin:rewards_reward_add")).context["adminform"].form
+
+    labels = {name: form.fields[name].label for name in ("sku", "scope_skus", "scope_categories")}
+
+    assert labels == {"sku": "SKU", "scope_skus": "SKUs in scope", "scope_categories": "Categories in scope"}
+    # the limit itself, not a pointer to the API guide a manager has not read
+    assert form.fields["points_cost"].help_text == "Points the member spends on it; at most 1,000,000,000."
+
+
 def test_the_reward_model_validates_its_kind():
     for fields, field in [
         ({"kind": "percent_discount", "value": Decimal(0)}, "value"),

@@ -35,6 +35,15 @@ def available(member) -> int:
 # --- Services -----------------------------------------------------------------------------
 
 
+def test_a_refusal_on_an_empty_basket_says_what_it_paid_in_cents(funded):
+    """`basket_paid` is money like `money_value`: "0.00", not "0", when no hold pays for the basket yet."""
+    with pytest.raises(HoldExceedsShare) as refused:
+        hold(funded, 3001)
+
+    assert (refused.value.extra["max_points"], refused.value.extra["basket_paid"]) == (3000, "0.00")
+    assert not Hold.objects.exists()
+
+
 def test_holds_of_one_basket_together_pay_at_most_the_share(funded):
     first = hold(funded, 2000).hold
     second = hold(funded, 1000).hold

@@ -20,14 +20,16 @@ from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save, tier_save
 from loyalty.services.tiers import tier_review
+from members.app_auth import member_app_user_set
 from members.exceptions import DomainError
 from members.expiry import ExpiryPolicy
-from members.models import Member, Program
+from members.models import Member, MemberStatus, Program
 from members.services import api_key_create, member_close, member_suspend, program_create
 from rewards.models import Reward, RewardKind
 from rewards.services import reward_redeem, reward_save
 
 DEMO_SLUG = "demo"
+DEMO_MEMBER_PASSWORD = "espresso-lover-42"  # noqa: S105 (printed by the demo; never used in production)
 FIRST_NAMES = ["Jana", "Petr", "Eva", "Tomas", "Lucie", "Martin", "Anna", "Jakub", "Tereza", "David", "Klara", "Adam"]
 LAST_NAMES = ["Novak", "Svoboda", "Dvorak", "Cerny", "Prochazka", "Kucera", "Vesely", "Horak", "Marek", "Pokorny"]
 CHANNELS = ["store", "eshop", "app", "referral", "campaign"]
@@ -120,6 +122,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="Random seed, for the same demo every time.")
         parser.add_argument("--admin-username", default="admin")
         parser.add_argument("--admin-password", default="admin", help="Demo only: never use this in production.")
+        parser.add_argument(
+            "--member-password",
+            default=DEMO_MEMBER_PASSWORD,
+            help="The member app password of the first active member. Demo only.",
+        )
 
     def handle(self, *args, **options):
         admin = self._admin(options["admin_username"], options["admin_password"])
@@ -131,6 +138,7 @@ class Command(BaseCommand):
             self._analytics(program)
         else:
             self.stdout.write(f"Demo program exists ({program.members.count()} members); not seeding again.")
+        app_email = self._app_login(program, options["member_password"])
         mismatches = ledger_audit(program=program)
         self.stdout.write(f"Ledger check: {len(mismatches)} mismatch(es).")
         _, key = api_key_create(program=program, name=f"Demo till {timezone.now():%Y-%m-%d %H:%M}")
@@ -139,6 +147,7 @@ class Command(BaseCommand):
                 "\nDemo ready.\n"
                 f"  Admin:        http://127.0.0.1:8000/admin/  login {admin.username} / {options['admin_password']}\n"
                 f"  API docs:     http://127.0.0.1:8000/api/docs/\n"
+                f"  Member app:   program {DEMO_SLUG}, email {app_email}, password {options['member_password']}\n"
                 f"  POS API key:  {key}\n"
                 f"  Try:          curl -H 'Authorization: Api-Key {key}' "
                 "'http://127.0.0.1:8000/api/pos/v1/members/lookup/?email=member1@demo.example'\n"
@@ -150,9 +159,19 @@ class Command(BaseCommand):
         user = user_model.objects.filter(username=username).first()
         if user is None:
             return user_model.objects.create_superuser(username=username, email="", password=password)
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        if not user.check_password(password):  # a new hash of the same password would end the user's tokens
+            user.set_password(password)
+            user.save(update_fields=["password"])
         return user
+
+    def _app_login(self, program: Program, password: str) -> str | None:
+        """Gives the first active member an app password, so the member app can be tried; its email, or None."""
+        member = program.members.select_related("user").filter(status=MemberStatus.ACTIVE).order_by("pk").first()
+        if member is None:
+            return None
+        if member.user is None or not member.user.check_password(password):  # keeps the app signed in on reruns
+            member_app_user_set(member=member, password=password)
+        return member.email
 
     def _program(self, admin) -> Program:
         program = program_create(
