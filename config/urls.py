@@ -1,4 +1,3 @@
-from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -58,13 +57,9 @@ manage_patterns = [
     *reward_manage_patterns,
 ]
 
-# Swagger UI comes from drf-spectacular's CDN (SWAGGER_UI_DIST); its start-up script is served by the split
-# view from this site (`?script`), so the page needs no inline script under the Content-Security-Policy.
-SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
-swagger_ui_sources = csp_update({directive: [SWAGGER_UI_CDN] for directive in ("script-src", "style-src", "img-src")})
-api_docs_view = swagger_ui_sources(
-    SpectacularSwaggerSplitView.as_view(url_name="schema", http_method_names=["get", "head"])
-)
+# Swagger UI is served from this site (drf-spectacular-sidecar), and so is its start-up script (the split
+# view's `?script`): the page works offline and needs nothing beyond the Content-Security-Policy's 'self'.
+api_docs_view = SpectacularSwaggerSplitView.as_view(url_name="schema", http_method_names=["get", "head"])
 
 urlpatterns = [
     path("admin/loyalty/dashboard/", admin.site.admin_view(dashboard_view), name="loyalty-dashboard"),
