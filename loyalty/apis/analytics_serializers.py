@@ -36,6 +36,11 @@ def _in_range(day: date) -> date:
     return day
 
 
+# Days of the years 1970 to 2999, as EARLIEST and LATEST (a date the calendar lacks is still a 400).
+DAY_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+@extend_schema_field({"type": "string", "format": "date", "pattern": DAY_PATTERN, "example": "2026-03-31"})
 class DayField(serializers.DateField):
     def to_internal_value(self, value: Any) -> date:
         return _in_range(super().to_internal_value(value))

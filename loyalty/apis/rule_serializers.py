@@ -26,6 +26,7 @@ from ..models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_
 from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
 from ..services.awards import member_context, remaining_budgets, with_budgets
+from ..services.purchases import MAX_PURCHASE_TOTAL
 from .purchase_serializers import AwardOutput, MemberRefInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -364,6 +365,9 @@ class RulePreviewInput(InputSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["lines"] = [_basket_line(line) for line in attrs["lines"]]
         lines_total = sum((line.amount for line in attrs["lines"]), Decimal(0))
+        if lines_total > MAX_PURCHASE_TOTAL:
+            too_much = f"The lines add up to {lines_total}, more than a purchase may total ({MAX_PURCHASE_TOTAL})."
+            raise serializers.ValidationError({"lines": [too_much]})
         if "total" in attrs and attrs["total"] != lines_total:
             raise serializers.ValidationError({"total": [f"The lines add up to {lines_total}."]})
         return attrs

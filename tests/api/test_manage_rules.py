@@ -926,3 +926,14 @@ def test_purchases_and_entries_untouched_by_reads(api, shop):
         assert api.get(url).status_code == 200
 
     assert (Purchase.objects.count(), Return.objects.count(), Entry.objects.count()) == before
+
+
+def test_a_preview_whose_lines_add_up_past_the_largest_purchase_is_refused(api, program, shop):
+    lines = [{"sku": f"TV-{i}", "amount": "600000000000.00"} for i in range(2)]
+
+    response = api.post(PREVIEW_URL, {"program": program.slug, "lines": lines}, format="json")
+
+    problem = assert_problem(response, 400, "validation_error")
+    assert problem["errors"] == {
+        "lines": ["The lines add up to 1200000000000.00, more than a purchase may total (999999999999.99)."]
+    }
