@@ -36,10 +36,11 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "Chromium is missing: apt-get install chromium chromium-driver (the browser test skips, or fails in CI)"; fi
 
-## make test: lint, the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite), then make fuzz.
+## make test: lint, make fuzz, then the whole suite (on PostgreSQL when DATABASE_URL is set, else SQLite);
+## the suite runs last so that its summary closes the output.
 test: lint chromium
-	$(VENV)/bin/pytest -n 2 --dist loadfile
 	$(MAKE) fuzz
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 ## make fuzz: Schemathesis against gunicorn on a fresh PostgreSQL database (bin/fuzz; FUZZ_MAX_EXAMPLES=5 for a
 ## quick local run). Fails on any failure Schemathesis finds that .ci/fuzz/schemathesis.toml does not accept.
