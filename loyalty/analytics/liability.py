@@ -41,9 +41,13 @@ class Liability:
 
 def _owed_lot(program: Program, as_of: datetime, filters: MemberFilters, prefix: str = "") -> Q:
     """The condition on a Lot (reached through `prefix`) that it held points owed at `as_of`: credited by then,
-    not expired by then, of a member not closed."""
+    not expired by then, of a member not closed. A refund lot (a released hold, a cancelled voucher) carries the
+    dates of the lot it gives back, but it is owed only from the refund on: before that its points were either
+    still in that lot (counted there) or spent."""
+    refunded_later = Q(**{f"{prefix}entry__kind": EntryKind.REFUND, f"{prefix}entry__created_at__gt": as_of})
     return (
         Q(**{f"{prefix}program": program, f"{prefix}occurred_at__lte": as_of})
+        & ~refunded_later
         & ~Q(**{f"{prefix}expires_at__lte": as_of})
         & ~Q(**{f"{prefix}member__status": MemberStatus.CLOSED})
         & filters.q(f"{prefix}member__")

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from loyalty.analytics.as_of import members_as_of
 from loyalty.analytics.liability import breakage, points_liability, upcoming_expiries
@@ -29,6 +30,7 @@ from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save
+from rewards.services import hold_create, hold_release
 from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -314,3 +316,25 @@ def test_a_return_made_by_t_takes_its_points_back_as_of_t():
     liability = points_liability(program, as_of=T)
 
     assert liability.outstanding == 60
+
+
+@pytest.mark.parametrize("spent_before", [False, True])
+def test_points_given_back_after_the_as_of_are_not_owed_twice_as_of_it(spent_before):
+    # given: 1,000 points, a hold of 100 taken before or after T, released after T
+    program = ProgramFactory()
+    member = MemberFactory(program=program)
+    ledger_credit(member=member, amount=1000, occurred_at=timezone.now() - timedelta(days=10), expires_at=None)
+    hold = None
+    if spent_before:
+        hold = hold_create(member=member, basket_reference="B-1", basket_amount=Decimal("1000.00"), points=100).hold
+    as_of = timezone.now()
+    if not spent_before:
+        hold = hold_create(member=member, basket_reference="B-1", basket_amount=Decimal("1000.00"), points=100).hold
+
+    # when: the hold is released (a refund lot with the old lot's dates)
+    hold_release(hold=hold)
+
+    # then: as of T the member held what they held then, not that plus the refund
+    liability = points_liability(program, as_of=as_of)
+    assert (liability.available, liability.pending) == (900 if spent_before else 1000, 0)
+    assert points_liability(program).available == 1000
