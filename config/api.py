@@ -34,6 +34,7 @@ from members.exceptions import (
     ProgramNotFound,
     StoreNotAllowed,
 )
+from members.ids import whole_number
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 from members.tokens import TokenExpired, access_token_authenticate
@@ -128,11 +129,11 @@ def _positive_int_param(request: Request, name: str, maximum: int | None = None)
     anything else (0, -1, "null", "", too large) is a 400 validation_error, never silently the default."""
     if name not in request.query_params:
         return None
-    raw = request.query_params[name]
-    bound = f" up to {maximum}" if maximum else ""
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= (maximum or int(raw)):
+    number = whole_number(request.query_params[name], minimum=1, **({"maximum": maximum} if maximum else {}))
+    if number is None:
+        bound = f" up to {maximum}" if maximum else ""
         raise exceptions.ValidationError({name: [f"Give a whole number from 1{bound}."]})
-    return int(raw)
+    return number
 
 
 def _bounded_parameters(parameters: list[dict[str, Any]], bounds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-MAX_ID = 2**63 - 1
+from members.ids import MAX_ID
+
 MAX_TEXT_FILTER = 100
 
 

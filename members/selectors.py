@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from .exceptions import MemberNotFound
+from .ids import whole_number
 from .models import Member, Program
 from .services import normalize_card, normalize_email, normalize_phone
 
@@ -18,10 +19,10 @@ def members_of_program(*, program: Program) -> QuerySet[Member]:
 
 def parse_member_id(value: object) -> int:
     """A member id from a URL, or MemberNotFound: never a 500 for '1.5', '²' or 10**30."""
-    text = str(value)
-    if not (text.isascii() and text.isdigit() and int(text) < 2**63):
+    member_id = whole_number(value)
+    if member_id is None:
         raise MemberNotFound()
-    return int(text)
+    return member_id
 
 
 @dataclass(frozen=True)

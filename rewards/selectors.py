@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 
+from members.ids import whole_number
 from members.models import Member, MemberStatus, Program
 
 from .exceptions import HoldNotFound, RewardNotFound
@@ -22,10 +23,8 @@ def reward_get(*, program: Program, reward_id: int) -> Reward:
 
 def hold_get(*, program: Program, hold_id: object) -> Hold:
     """The program's hold with this id, or HoldNotFound (another program's hold included)."""
-    text = str(hold_id)
-    hold = None
-    if text.isascii() and text.isdigit() and int(text) < 2**63:
-        hold = Hold.objects.filter(program=program, pk=int(text)).select_related("member").first()
+    pk = whole_number(hold_id)
+    hold = None if pk is None else Hold.objects.filter(program=program, pk=pk).select_related("member").first()
     if hold is None:
         raise HoldNotFound()
     return hold

@@ -22,6 +22,7 @@ from django.utils import timezone
 from config.api import managed_programs
 
 from ..exceptions import DomainError
+from ..ids import whole_number
 from ..models import Program
 from ..services import normalize_card, normalize_phone
 
@@ -58,8 +59,8 @@ def member_search_q(term: str, prefix: str = "") -> Q | None:
         q |= Q(**{f"{prefix}card": card})
     if (phone := normalize_phone(term)) and phone.lstrip("+"):
         q |= Q(**{f"{prefix}phone": phone})
-    if term.isascii() and term.isdigit() and int(term) < 2**63:
-        q |= Q(**{f"{prefix}pk": int(term)})
+    if (pk := whole_number(term)) is not None:
+        q |= Q(**{f"{prefix}pk": pk})
     return q
 
 
@@ -138,8 +139,8 @@ class ProgramScopedAdmin(admin.ModelAdmin):
             obj = self.get_object(request, unquote(object_id))
             return reduce(getattr, self.program_lookup.split("__"), obj) if obj is not None else None
         posted = request.POST.get("program", "")
-        if posted.isascii() and posted.isdigit():
-            return programs.filter(pk=int(posted)).first()
+        if (pk := whole_number(posted)) is not None:
+            return programs.filter(pk=pk).first()
         return _only_program(programs)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from config.api import AppAPIView, parse
 from config.problems import problems
 from members.exceptions import DomainError
+from members.ids import whole_number
 
 from ..attainability import member_reward_list, rewards_on_offer
 from ..exceptions import RewardNotFound
@@ -48,9 +49,10 @@ class RewardCostChanged(DomainError):
 
 def _reward_id(value: str) -> int:
     """A reward id from the URL, or RewardNotFound: never a 500 for '1.5' or 10**30."""
-    if not (value.isascii() and value.isdigit() and int(value) < 2**63):
+    reward_id = whole_number(value)
+    if reward_id is None:
         raise RewardNotFound()
-    return int(value)
+    return reward_id
 
 
 class MeRewardRedeemView(AppAPIView):

@@ -17,12 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
-from config.filters import MAX_ID
 from config.problems import problems
 from loyalty.apis.manage_rules import ProgramRowsView, field_errors, requires
 from loyalty.models import Tier
 from loyalty.selectors import member_balances
 from members.exceptions import ProgramNotFound
+from members.ids import whole_number
 from members.models import Program
 
 from ..exceptions import RewardNotFound, VoucherNotFound
@@ -55,10 +55,7 @@ REWARD_ID, VOUCHER_ID = path_id("reward_id", "reward"), path_id("voucher_id", "v
 
 def parse_id(value: object) -> int | None:
     """A row id from the URL, or None for anything that cannot be one (text, 0, beyond 64 bits)."""
-    text = str(value)
-    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
-        return int(text)
-    return None
+    return whole_number(value, minimum=1)
 
 
 def _resolve_tier(data: dict[str, Any], program: Program) -> dict[str, list[str]]:

@@ -272,3 +272,22 @@ def test_a_text_filter_over_100_characters_is_a_validation_error(root_client, pr
 
     body = assert_problem(response, 400, "validation_error")
     assert body["errors"] == {"external_id": ["Give at most 100 characters."]}
+
+
+@pytest.mark.parametrize("name", ["page", "page_size"])
+def test_a_page_number_of_thousands_of_digits_is_a_validation_error(db, name):
+    # int() refuses more than 4,300 digits with a ValueError (a 500): the length is checked first.
+    client = APIClient()
+    client.force_authenticate(StaffFactory(is_superuser=True))
+
+    response = client.get(f"{MANAGE}/rules/", {name: "9" * 5000})
+
+    expected = "Give a whole number from 1 up to 500." if name == "page_size" else "Give a whole number from 1."
+    assert assert_problem(response, 400, "validation_error")["errors"] == {name: [expected]}
+
+
+@pytest.mark.parametrize(("method", "path"), [("get", "/members/{}/"), ("post", "/holds/{}/release/")])
+def test_an_id_of_thousands_of_digits_is_not_found(pos_client, method, path):
+    response = getattr(pos_client, method)(POS + path.format("9" * 5000))
+
+    assert response.status_code == 404
