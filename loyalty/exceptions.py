@@ -40,7 +40,12 @@ class TotalMismatch(DomainError):
 
 class OccurredInFuture(DomainError):
     code = "occurred_at_in_future"
-    title = "The purchase time is in the future"
+    title = "The time given is in the future"
+
+
+class ReturnBeforePurchase(DomainError):
+    code = "return_before_purchase"
+    title = "The return is dated before its purchase"
 
 
 class PurchaseConflict(DomainError):

@@ -20,11 +20,10 @@ from members.events import EventType, event_emit
 from members.exceptions import DomainError
 from members.models import Member, Program
 
-from ..exceptions import OccurredInFuture
 from ..models import EventName, NpsAnswer, NpsSource
 from ..services.events import event_post
 from ..services.ledger import ensure_active, lock_accounts
-from ..services.purchases import FUTURE_TOLERANCE
+from ..services.purchases import occurred_at_check
 from .as_of import answers_as_of
 from .metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
 
@@ -55,8 +54,7 @@ def _validate(score: object, source: str, comment: str, answered_at: datetime | 
         raise ValueError(f"unknown NPS source {source!r}")
     if len(comment) > COMMENT_MAX_LENGTH:
         raise NpsAnswerInvalid(f"The comment may have at most {COMMENT_MAX_LENGTH} characters.")
-    if answered_at is not None and answered_at > timezone.now() + FUTURE_TOLERANCE:
-        raise OccurredInFuture("The answer time is more than 5 minutes in the future.")
+    occurred_at_check(answered_at, what="answer")
 
 
 @transaction.atomic

@@ -175,7 +175,9 @@ class ReturnView(PosAPIView):
         "earned (base rate and multipliers), and a bonus whose condition the lines left no longer meet (minimum "
         "basket, SKU in basket) goes back whole; an amount gives back its proportional share. Never more than the "
         "purchase gave, all of it once everything is returned; points already spent become debt. "
-        "The return's external id is unique: repeating a return does nothing.",
+        "The return's external id is unique: repeating a return does nothing. `occurred_at` (now when left out) "
+        "lies between the purchase and 5 minutes from now. Errors: purchase_not_found (404), "
+        "return_exceeds_purchase, return_line_not_in_purchase, return_before_purchase, occurred_at_in_future (422).",
     )
     def post(self, request: Request) -> Response:
         serializer = ReturnIn(data=request.data)

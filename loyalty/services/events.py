@@ -11,13 +11,13 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus, Program
 
-from ..exceptions import EventConflict, EventReserved, OccurredInFuture
+from ..exceptions import EventConflict, EventReserved
 from ..models import Award, Entry, EventName
 from ..rules import evaluate_event
 from ..ruleset import program_ruleset
 from .awards import awards_as_json, awards_post, local_date, member_context
 from .ledger import ensure_active, lock_accounts
-from .purchases import FUTURE_TOLERANCE
+from .purchases import occurred_at_check
 
 
 @dataclass
@@ -69,8 +69,7 @@ def event_record(
     if event in ENGINE_EVENTS:
         raise EventReserved(f"{event} points are given by the program itself.")
     now = timezone.now()
-    if occurred_at is not None and occurred_at > now + FUTURE_TOLERANCE:
-        raise OccurredInFuture("The event time is more than 5 minutes in the future.")
+    occurred_at_check(occurred_at, what="event")
     account = lock_accounts([member])[member.pk]
     key = _event_key(event, external_id, member)
     previous = Entry.objects.filter(program=program, key=key).first()

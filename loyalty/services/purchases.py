@@ -36,6 +36,13 @@ CENT = Decimal("0.01")
 MAX_PURCHASE_TOTAL = Decimal("999999999999.99")
 
 
+def occurred_at_check(when: datetime | None, *, what: str) -> None:
+    """Refuses a business time (of a purchase, return, event or answer) more than FUTURE_TOLERANCE ahead of
+    now: a till's clock may run a little fast, a date years ahead is a mistake."""
+    if when is not None and when > timezone.now() + FUTURE_TOLERANCE:
+        raise OccurredInFuture(f"The {what} time is more than 5 minutes in the future.")
+
+
 @dataclass(frozen=True)
 class LineInput:
     sku: str
@@ -86,8 +93,7 @@ def _validate(program: Program, data: PurchaseInput) -> None:
         raise TotalMismatch(
             f"The lines add up to {sum(line.amount for line in data.lines)}, the total is {data.total}."
         )
-    if data.occurred_at > timezone.now() + FUTURE_TOLERANCE:
-        raise OccurredInFuture("The purchase time is more than 5 minutes in the future.")
+    occurred_at_check(data.occurred_at, what="purchase")
 
 
 def _basket(program: Program, data: PurchaseInput) -> Basket:

@@ -22,12 +22,19 @@ from django.utils import timezone
 from members.events import EventType, event_emit
 from members.models import Member, Program
 
-from ..exceptions import PurchaseNotFound, ReturnConflict, ReturnExceedsPurchase, ReturnLineNotInPurchase
+from ..exceptions import (
+    PurchaseNotFound,
+    ReturnBeforePurchase,
+    ReturnConflict,
+    ReturnExceedsPurchase,
+    ReturnLineNotInPurchase,
+)
 from ..models import Account, Award, EntryKind, Purchase, PurchaseLine, Return
 from ..reversals import Returned, points_reversed_in_all
 from ..rules import Award as RuleAward
 from .awards import award_from_row
 from .ledger import debit_locked, lock_accounts
+from .purchases import occurred_at_check
 from .tiers import TierChange, tier_recheck_after_return
 
 CENT = Decimal("0.01")
@@ -160,7 +167,10 @@ def return_record(
     changed, eligible = _match_lines(purchase_lines, lines) if lines else ([], _eligible_share(purchase, money))
     eligible = min(eligible, purchase.eligible_amount - purchase.returned_eligible)
     points = _points_to_reverse(purchase, purchase_lines, purchase.returned_total + money)
+    occurred_at_check(occurred_at, what="return")
     now = occurred_at or timezone.now()
+    if now < purchase.occurred_at:
+        raise ReturnBeforePurchase(f"The purchase was made at {purchase.occurred_at.isoformat()}.")
     entry = None
     if points:
         entry = debit_locked(

@@ -737,6 +737,15 @@ EITHER = {"non_field_errors": ["Give either returned lines or an amount."]}
             id="same-line-twice",
         ),
         pytest.param({"lines": [{"sku": "NOPE", "amount": "1.00"}]}, 422, "return_line_not_in_purchase", id="sku"),
+        pytest.param(
+            {"amount": "100.00", "occurred_at": "2036-12-04T10:00:00+00:00"}, 422, "occurred_at_in_future", id="future"
+        ),
+        pytest.param(
+            {"amount": "100.00", "occurred_at": "2020-01-01T10:00:00+00:00"},
+            422,
+            "return_before_purchase",
+            id="before-purchase",
+        ),
     ],
 )
 def test_returns_the_purchase_cannot_take_are_refused(pos_client, buyer, bought, fields, status, code):
