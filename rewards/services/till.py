@@ -114,13 +114,14 @@ def _check_basket(
 
 
 def _basket_needed(voucher: Voucher, basket_amount: Decimal | None, lines: Sequence[BasketLine] | None) -> str:
-    """What a redemption must send for the discount to be known ("" when it is known): a voucher with a scope
-    needs the lines, a percent discount at least the basket amount."""
+    """What a redemption must send for the discount to be known and the minimum basket checked ("" when
+    nothing more is needed): a voucher with a scope needs the lines, a percent discount or a minimum basket at
+    least the basket amount."""
     if lines is not None:
         return ""
     if _voucher_scope(voucher):
         return "lines"
-    if basket_amount is None and voucher.kind == RewardKind.PERCENT_DISCOUNT:
+    if basket_amount is None and (voucher.kind == RewardKind.PERCENT_DISCOUNT or voucher.min_basket):
         return "basket_amount or lines"
     return ""
 

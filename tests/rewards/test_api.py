@@ -223,7 +223,9 @@ def test_unknown_codes_of_one_program_do_not_throttle_another_programs_tills_beh
 
     till = pos_client_for(program, "Till of another program")  # same mall, same NAT address
     validated = till.post(VALIDATE_URL, {"code": voucher.code}, REMOTE_ADDR="192.0.2.7")
-    redeemed = till.post(REDEEM_URL, {"code": voucher.code, "reference": "R-1"}, REMOTE_ADDR="192.0.2.7")
+    redeemed = till.post(
+        REDEEM_URL, {"code": voucher.code, "reference": "R-1", "basket_amount": "80.00"}, REMOTE_ADDR="192.0.2.7"
+    )
 
     assert validated.status_code == 200, validated.content
     assert validated.json()["code"] == voucher.display_code

@@ -140,6 +140,7 @@ def test_redeem_records_the_discount_on_the_lines_in_scope(program, books_percen
         ({"kind": RewardKind.PERCENT_DISCOUNT, "value": Decimal("10")}, {}, "basket_amount or lines"),
         ({"scope_skus": ["NOVEL-7"]}, {}, "lines"),
         ({"scope_skus": ["NOVEL-7"]}, {"basket_amount": Decimal("300.00")}, "lines"),
+        ({"value": Decimal("5.00"), "min_basket": Decimal("50.00")}, {}, "basket_amount or lines"),  # unchecked
     ],
 )
 def test_redeem_refuses_a_discount_it_cannot_compute(program, funded_member, fields, basket, needs):
