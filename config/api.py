@@ -34,7 +34,7 @@ from members.exceptions import (
     ProgramNotFound,
     StoreNotAllowed,
 )
-from members.ids import whole_number
+from members.ids import MAX_ID, whole_number
 from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 from members.services import IdempotencyClaim, api_key_authenticate, idempotent_transaction
 from members.tokens import TokenExpired, access_token_authenticate
@@ -157,7 +157,7 @@ class StandardPagination(PageNumberPagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         bounds = {
-            self.page_query_param: {"type": "integer", "minimum": 1},
+            self.page_query_param: {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             self.page_size_query_param: {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
         }
         return _bounded_parameters(super().get_schema_operation_parameters(view), bounds)
