@@ -1,5 +1,8 @@
+import json
+
 import pytest
 from django.core.cache import cache
+from rest_framework.test import APIClient
 
 from members.expiry import ExpiryPolicy
 
@@ -18,3 +21,12 @@ def _fresh_throttle_counters():
 def expiring_program(db):
     """Points expire 10 days after earning; members are warned 30 days ahead."""
     return ProgramFactory(expiry_policy=ExpiryPolicy.DAYS, expiry_period=10, expiry_warning_days=30)
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    """The OpenAPI schema as JSON, fetched once per module."""
+    with django_db_blocker.unblock():
+        response = APIClient().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content
+    return json.loads(response.content)

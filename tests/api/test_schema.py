@@ -3,19 +3,20 @@
 import json
 import re
 
-import pytest
 import yaml
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from .utils import schema_operations
+
 SURFACES = ("api/pos/v1/", "api/manage/v1/")
 WRITE_METHODS = {"post", "put", "patch"}
 PROBLEM_REF = "#/components/schemas/Problem"
 
 
-def _defined_operations():
+def _definedschema_operations():
     """{"/api/pos/v1/members/{member_id}/": {"get"}, ...} for every route under the two surfaces."""
     operations = {}
 
@@ -31,21 +32,6 @@ def _defined_operations():
 
     walk(get_resolver().url_patterns, "")
     return operations
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker):
-    with django_db_blocker.unblock():
-        response = APIClient().get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200, response.content
-    return json.loads(response.content)
-
-
-def _operations(schema):
-    for path, item in schema["paths"].items():
-        for method, operation in item.items():
-            if method in {"get", "post", "put", "patch", "delete"}:
-                yield path, method, operation
 
 
 def test_schema_is_served_as_yaml_by_default(db):
@@ -78,7 +64,7 @@ def test_schema_generates_without_warnings(tmp_path, db):
 
 
 def test_schema_lists_every_endpoint_of_both_surfaces(schema):
-    defined = _defined_operations()
+    defined = _definedschema_operations()
     documented = {
         path: {method for method in item if method in {"get", "post", "put", "patch", "delete"}}
         for path, item in schema["paths"].items()
@@ -90,16 +76,16 @@ def test_schema_lists_every_endpoint_of_both_surfaces(schema):
 
 
 def test_operation_ids_are_unique_and_tagged(schema):
-    ids = [operation["operationId"] for _, _, operation in _operations(schema)]
+    ids = [operation["operationId"] for _, _, operation in schema_operations(schema)]
 
     assert len(ids) == len(set(ids))
-    assert all(operation.get("tags") for _, _, operation in _operations(schema))
-    assert all(operation.get("summary") for _, _, operation in _operations(schema))
+    assert all(operation.get("tags") for _, _, operation in schema_operations(schema))
+    assert all(operation.get("summary") for _, _, operation in schema_operations(schema))
 
 
 def test_writes_document_their_request_body(schema):
     components = schema["components"]["schemas"]
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         if method in WRITE_METHODS:
             body = operation.get("requestBody")
             assert body, (path, method)
@@ -141,7 +127,7 @@ def test_bodies_do_not_inherit_the_input_base_class_docstring(schema):
 
 
 def test_every_operation_documents_a_success_response(schema):
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         successes = {status: response for status, response in operation["responses"].items() if status.startswith("2")}
         assert successes, (path, method)
         for status, response in successes.items():
@@ -163,7 +149,7 @@ def test_member_output_documents_balances(schema):
 
 
 def test_error_responses_reference_the_problem_schema(schema):
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         errors = {status: response for status, response in operation["responses"].items() if status.startswith("4")}
         assert "401" in errors, (path, method)
         for status, response in errors.items():
@@ -181,7 +167,7 @@ def test_problem_schema_lists_the_problem_fields(schema):
 def test_surfaces_document_their_authentication(schema):
     schemes = schema["components"]["securitySchemes"]
     assert schemes["ApiKeyAuth"] == {**schemes["ApiKeyAuth"], "type": "apiKey", "in": "header", "name": "Authorization"}
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         names = {name for requirement in operation.get("security", []) for name in requirement}
         if path.startswith("/api/pos/"):
             assert names == {"ApiKeyAuth"}, (path, method)
@@ -191,7 +177,7 @@ def test_surfaces_document_their_authentication(schema):
 
 
 def test_member_id_path_parameter_is_documented(schema):
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         if "{member_id}" in path:
             params = {(p["in"], p["name"]): p for p in operation.get("parameters", [])}
             assert params[("path", "member_id")]["required"] is True, (path, method)
@@ -224,7 +210,7 @@ def test_filters_and_pagination_are_documented(schema):
 def test_error_responses_are_documented_as_problem_json(schema):
     """Errors are sent as application/problem+json (RFC 9457); the schema must say so,
     or generated clients look for application/json and cannot decode them."""
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         for status, response in operation["responses"].items():
             if status.startswith("4"):
                 assert "application/problem+json" in response["content"], (path, method, status)
@@ -232,7 +218,7 @@ def test_error_responses_are_documented_as_problem_json(schema):
 
 def test_writes_document_the_idempotency_key_header(schema):
     """DESIGN.md section 10: writes accept an Idempotency-Key header; tills are written against the schema."""
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         if method in WRITE_METHODS:
             headers = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
             assert "idempotency-key" in headers, (path, method)
@@ -240,7 +226,7 @@ def test_writes_document_the_idempotency_key_header(schema):
 
 def test_operations_document_the_errors_they_answer(schema):
     """Bad filter values answer 400 validation_error; every POS operation is throttled (429)."""
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         has_filters = any(
             p["in"] == "query" and p["name"] not in {"cursor", "page", "page_size"}
             for p in operation.get("parameters", [])

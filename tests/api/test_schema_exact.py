@@ -1,28 +1,13 @@
 """The schema promises what the server does (what Schemathesis found it promising otherwise): nested error maps,
 exact decimal patterns, the Idempotency-Key's limits, the errors every write and list may answer, oneOf."""
 
-import json
 import re
 
 import pytest
-from rest_framework.test import APIClient
+
+from .utils import schema_operations
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker):
-    with django_db_blocker.unblock():
-        response = APIClient().get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200, response.content
-    return json.loads(response.content)
-
-
-def _operations(schema):
-    for path, item in schema["paths"].items():
-        for method, operation in item.items():
-            if method in {"get", "post", "put", "patch", "delete"}:
-                yield path, method, operation
 
 
 def _decimal_patterns(schema):
@@ -76,7 +61,7 @@ def test_single_digit_bounds_are_spelled_out(schema, text, accepted):
 
 
 def test_the_idempotency_key_has_its_limits(schema):
-    for path, method, operation in _operations(schema):
+    for path, method, operation in schema_operations(schema):
         if path.startswith("/api/app/v1/auth/"):
             continue  # sign-in and sign-out store nothing under the key: any value is accepted and ignored
         for parameter in operation.get("parameters", []):
@@ -89,7 +74,7 @@ def test_the_idempotency_key_has_its_limits(schema):
 def test_idempotent_writes_document_key_reuse_and_size(schema):
     writes = [
         (path, method, operation)
-        for path, method, operation in _operations(schema)
+        for path, method, operation in schema_operations(schema)
         if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
         and not path.startswith("/api/app/v1/auth/")
     ]
@@ -102,7 +87,7 @@ def test_idempotent_writes_document_key_reuse_and_size(schema):
 def test_paginated_lists_document_bad_and_missing_pages(schema):
     lists = [
         (path, operation)
-        for path, method, operation in _operations(schema)
+        for path, method, operation in schema_operations(schema)
         if any(p["name"] == "page_size" for p in operation.get("parameters", []))
     ]
 

@@ -94,3 +94,11 @@ def fingerprint(method: str, path: str, data: Any) -> str:
     """The request hash config.api stores with an idempotency key (method, path and canonical JSON body)."""
     body = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
+
+
+def schema_operations(schema):
+    """(path, method, operation) of every operation of the OpenAPI schema."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in {"get", "post", "put", "patch", "delete"}:
+                yield path, method, operation
