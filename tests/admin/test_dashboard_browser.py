@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from loyalty.models import MemberAnalytics
+
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / ".artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # As the machine's notes advise: no background networking (the network is closed), a fresh profile.
@@ -86,7 +88,11 @@ def test_demo_dashboard_draws_every_chart(live_server, chromium):
     ]
     assert all(drawn and painted > 500 for _, drawn, painted in charts), charts
     clv_note = chromium.find_element(By.CSS_SELECTOR, "#panel-clv-distribution p.note").text
-    assert clv_note.startswith("Predicted CLV of 120 members"), clv_note  # the demo's first refresh fitted CLV
+    # The panel shows what the demo's refresh predicted. Whether BG/NBD is identified on the demo's 120 members
+    # depends on the moment the history is generated up to (some hours of the day it is not, before this change
+    # too): the count is the refresh's, not a constant.
+    predicted = MemberAnalytics.objects.filter(program__slug="demo", clv_predicted__isnull=False).count()
+    assert clv_note.startswith(f"Predicted CLV of {predicted:,} members"), clv_note
     log = chromium.get_log("browser")
     errors = [entry for entry in log if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
     assert errors == []
