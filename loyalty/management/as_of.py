@@ -1,4 +1,4 @@
-"""The --as-of option of the analytics commands (analytics_refresh, clv_fit)."""
+"""The --program and --as-of options of the analytics commands (analytics_refresh, clv_fit)."""
 
 from datetime import datetime
 
@@ -24,3 +24,11 @@ def as_of_parse(program: Program, text: str) -> datetime:
     if moment is None:
         raise CommandError(f"--as-of: not a date or datetime: {text!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=program.tz)
+
+
+def program_option(slug: str) -> Program:
+    """The program --program names, or a CommandError."""
+    program = Program.objects.filter(slug=slug).first()
+    if program is None:
+        raise CommandError(f"No program {slug!r}.")
+    return program

@@ -28,7 +28,7 @@ from loyalty.services.rules import earning_rule_deactivate, earning_rule_save, t
 from loyalty.services.tiers import tier_pin
 from members.models import Program
 from members.services import format_card
-from tests.admin.utils import grant, messages_of, shown, url
+from tests.admin.utils import grant, messages_of, rule_form, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -77,30 +77,6 @@ def simulated_points(program, member, data=None):
     """What the till would be told now (the program read afresh, as each request reads it)."""
     program = Program.objects.get(pk=program.pk)
     return purchase_simulate(program=program, member=member, data=data or sale("SIM-1")).points
-
-
-def rule_form(program, **fields):
-    """What the add form posts for a complete rule."""
-    data = {
-        "program": program.pk,
-        "name": "Weekend bonus",
-        "kind": "bonus",
-        "is_active": "on",
-        "priority": "300",
-        "event": "",
-        "skus": "",
-        "categories": "",
-        "excluded_skus": "",
-        "excluded_categories": "",
-        "channels": "",
-        "stores": "",
-        "weekdays": "",
-        "rate": "0",
-        "multiplier": "1",
-        "points": "50",
-        "_save": "1",
-    }
-    return {**data, **fields}
 
 
 def change_form_data(response):

@@ -15,7 +15,7 @@ from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from members.models import Program
 from rewards.models import Reward, RewardKind
 from rewards.services import reward_redeem
-from tests.admin.utils import url
+from tests.admin.utils import rule_form, url
 from tests.factories import MemberFactory, ProgramFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -30,21 +30,6 @@ def su_client(client, db):
 @pytest.fixture
 def prague(db):
     return ProgramFactory(timezone="Europe/Prague", currency="EUR")
-
-
-def rule_form(program, **fields):
-    data = {
-        "program": program.pk,
-        "name": "Weekend bonus",
-        "kind": "bonus",
-        "is_active": "on",
-        "priority": "300",
-        "rate": "0",
-        "multiplier": "1",
-        "points": "50",
-        "_save": "1",
-    }
-    return {**data, **fields}
 
 
 def window(start_day, start_time, end_day, end_time):

@@ -24,3 +24,27 @@ def messages_of(response):
 def shown(response):
     """The primary keys on a changelist page."""
     return sorted(obj.pk for obj in response.context["cl"].result_list)
+
+
+def rule_form(program, **fields):
+    """What the add form posts for a complete rule."""
+    data = {
+        "program": program.pk,
+        "name": "Weekend bonus",
+        "kind": "bonus",
+        "is_active": "on",
+        "priority": "300",
+        "event": "",
+        "skus": "",
+        "categories": "",
+        "excluded_skus": "",
+        "excluded_categories": "",
+        "channels": "",
+        "stores": "",
+        "weekdays": "",
+        "rate": "0",
+        "multiplier": "1",
+        "points": "50",
+        "_save": "1",
+    }
+    return {**data, **fields}

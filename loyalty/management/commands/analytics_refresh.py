@@ -2,10 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from members.models import Program
-
 from ...analytics.refresh import analytics_refresh, analytics_refresh_pending
-from ..as_of import AS_OF_HELP, as_of_parse
+from ..as_of import AS_OF_HELP, as_of_parse, program_option
 
 
 class Command(BaseCommand):
@@ -20,9 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", help=AS_OF_HELP)
 
     def handle(self, *args, **options):
-        program = Program.objects.filter(slug=options["program"]).first()
-        if program is None:
-            raise CommandError(f"No program {options['program']!r}.")
+        program = program_option(options["program"])
         if analytics_refresh_pending(program):
             raise CommandError(f"A refresh of {program.slug} is already queued or running.")
         as_of = as_of_parse(program, options["as_of"]) if options["as_of"] else None

@@ -4,11 +4,11 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from members.models import Program, TimeUnit
+from members.models import TimeUnit
 
 from ...analytics.lifetime import clv_refresh
 from ...analytics.members import member_analytics_refresh
-from ..as_of import AS_OF_HELP, as_of_parse
+from ..as_of import AS_OF_HELP, as_of_parse, program_option
 
 
 class Command(BaseCommand):
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the fit as JSON.")
 
     def handle(self, *args, **options):
-        program = Program.objects.filter(slug=options["program"]).first()
-        if program is None:
-            raise CommandError(f"No program {options['program']!r}.")
+        program = program_option(options["program"])
         as_of = as_of_parse(program, options["as_of"]) if options["as_of"] else None
         figures = member_analytics_refresh(program=program, as_of=as_of)
         result = clv_refresh(program=program, as_of=figures.as_of, time_unit=options["time_unit"])
