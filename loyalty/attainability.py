@@ -30,11 +30,10 @@ import numpy as np
 from django.db.models import BigIntegerField, Q, Sum
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
+from loyalty.models import Award, Entry, EntryKind, Lot
+from loyalty.rules import RuleKind
+from loyalty.services.tiers import tier_metric_between
 from members.models import Member, MemberStatus, Program
-
-from .models import Award, Entry, EntryKind, Lot
-from .rules import RuleKind
-from .services.tiers import tier_metric_between
 
 MIN_OBSERVED_DAYS = 30
 PACE_KINDS = (EntryKind.EARN, EntryKind.REVERSE)

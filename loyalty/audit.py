@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from loyalty.models import Account, Allocation, Entry, Lot, Purchase, lifetime_deltas
 from members.models import Program
-
-from .models import Account, Allocation, Entry, Lot, Purchase, lifetime_deltas
 
 BALANCE_FIELDS = ("available", "pending", "debt", "earned", "redeemed", "expired")
 

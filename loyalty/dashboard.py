@@ -18,17 +18,16 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
+from loyalty.analytics.as_of import members_as_of
+from loyalty.analytics.liability import points_liability, upcoming_expiries
+from loyalty.analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
+from loyalty.analytics.metrics import add_months, cohort_matrix, month_of, month_periods
+from loyalty.analytics.nps import nps_by_month
+from loyalty.analytics.refresh import analytics_as_of
+from loyalty.analytics.rfm import rfm_summary
+from loyalty.models import Account
+from loyalty.ruleset import program_ruleset
 from members.models import MemberStatus, Program
-
-from .analytics.as_of import members_as_of
-from .analytics.liability import points_liability, upcoming_expiries
-from .analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
-from .analytics.metrics import add_months, cohort_matrix, month_of, month_periods
-from .analytics.nps import nps_by_month
-from .analytics.refresh import analytics_as_of
-from .analytics.rfm import rfm_summary
-from .models import Account
-from .ruleset import program_ruleset
 
 PALETTE = ["#417690", "#79aec8", "#f5dd5d", "#e68a00", "#ba2121", "#70bf2b", "#8e5ea2", "#3cba9f", "#c45850"]
 COHORT_MONTHS = 12

@@ -2,10 +2,9 @@
 
 from typing import Any
 
+from loyalty.models import Award, MemberAnalytics, NpsAnswer, Purchase, PurchaseLine, Return, SegmentChange, TierHistory
 from members.exports import export_rows
 from members.models import Member
-
-from .models import Award, MemberAnalytics, NpsAnswer, Purchase, PurchaseLine, Return, SegmentChange, TierHistory
 
 PURCHASE_FIELDS = [
     "id", "external_id", "store", "channel", "occurred_at", "currency", "total", "eligible_amount",

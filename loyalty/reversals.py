@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .rules import Award, floor_points
+from loyalty.rules import Award, floor_points
 
 ONE = Decimal(1)
 

@@ -11,10 +11,9 @@ import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
+from loyalty.models import EarningRule, Tier, split_list
+from loyalty.rules import RuleKind, RuleSpec
 from members.models import Program
-
-from .models import EarningRule, Tier, split_list
-from .rules import RuleKind, RuleSpec
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,12 @@ from datetime import datetime
 
 from celery import shared_task
 
+from loyalty.analytics.refresh import analytics_refresh, analytics_refresh_queued
+from loyalty.services.events import birthday_bonuses
+from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
+from loyalty.services.tiers import tier_review
+from loyalty.services.timing import members_inactive_notify, next_purchases_due_notify
 from members.models import Program
-
-from .analytics.refresh import analytics_refresh, analytics_refresh_queued
-from .services.events import birthday_bonuses
-from .services.jobs import lots_activate, lots_expire, lots_warn_expiring
-from .services.tiers import tier_review
-from .services.timing import members_inactive_notify, next_purchases_due_notify
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from .exceptions import DomainError
-from .models import Member, MemberStatus
-from .services import normalize_card, normalize_email
-from .tokens import access_token_create, access_tokens_revoke
+from members.exceptions import DomainError
+from members.models import Member, MemberStatus
+from members.services import normalize_card, normalize_email
+from members.tokens import access_token_create, access_tokens_revoke
 
 
 class AppLoginFailed(DomainError):

@@ -6,6 +6,6 @@ class MembersConfig(AppConfig):
     verbose_name = "Programs and members"
 
     def ready(self) -> None:
-        from .tokens import connect_password_receivers
+        from members.tokens import connect_password_receivers
 
         connect_password_receivers()

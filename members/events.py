@@ -12,8 +12,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-
-from .models import OutboxEvent
+from members.models import OutboxEvent
 
 COLUMNS = ["event_id", "program_id", "member_id", "type", "version", "data", "occurred_at", "created_at"]
 VERSION = 1  # of every type's payload (docs/events.md)

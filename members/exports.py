@@ -14,9 +14,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import AccessToken, Member, OutboxEvent
-from .services import format_card
-from .tokens import access_token_expires_at
+from members.models import AccessToken, Member, OutboxEvent
+from members.services import format_card
+from members.tokens import access_token_expires_at
 
 Exporter = Callable[[Any], Any]
 _exporters: dict[str, Exporter] = {}

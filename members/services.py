@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .exceptions import (
+from members.exceptions import (
     IdempotencyInFlight,
     IdempotencyKeyReused,
     IdempotentReplay,
@@ -21,7 +21,7 @@ from .exceptions import (
     MemberAlreadyExists,
     ReferralCodeUnknown,
 )
-from .models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
+from members.models import ApiKey, IdempotencyRecord, Member, MemberStatus, Program
 
 # No look-alike characters (0/O, 1/I/L, 2/Z, 5/S, 8/B).
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"

@@ -1,9 +1,9 @@
 from celery import shared_task
 from django.conf import settings
 
-from .models import DeliveryStatus
-from .services import idempotency_keys_clean
-from .webhooks.services import (
+from members.models import DeliveryStatus
+from members.services import idempotency_keys_clean
+from members.webhooks.services import (
     claim_new,
     webhook_batches,
     webhook_deliveries_claim,

@@ -19,7 +19,7 @@ from django.contrib.auth.hashers import is_password_usable
 from django.db.models.signals import post_init, post_save
 from django.utils import timezone
 
-from .models import AccessToken
+from members.models import AccessToken
 
 
 class TokenExpired(Exception):

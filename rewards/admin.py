@@ -18,12 +18,11 @@ from loyalty.admin.ledger import ReadOnlyAdminMixin
 from loyalty.models import MAX_POINTS_PER_ENTRY, Tier
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
 from members.exceptions import DomainError
-
-from .admin_attainability import attainability_view
-from .codes import normalize_code
-from .models import Reward, Voucher, VoucherStatus
-from .selectors import campaign_members
-from .services import campaign_issue, reward_save, voucher_cancel
+from rewards.admin_attainability import attainability_view
+from rewards.codes import normalize_code
+from rewards.models import Reward, Voucher, VoucherStatus
+from rewards.selectors import campaign_members
+from rewards.services import campaign_issue, reward_save, voucher_cancel
 
 
 class CampaignForm(forms.Form):

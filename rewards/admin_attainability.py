@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from config.api import managed_programs
 from members.models import Program
-
-from .attainability import WhatIf, program_report, rewards_on_offer
-from .models import Reward
+from rewards.attainability import WhatIf, program_report, rewards_on_offer
+from rewards.models import Reward
 
 
 class WhatIfForm(forms.Form):

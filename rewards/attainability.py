@@ -29,8 +29,7 @@ from loyalty.attainability import Eta, ExpiryProfile, Pace, PopulationPace, loca
 from loyalty.models import Account
 from loyalty.ruleset import ProgramRuleset, program_ruleset
 from members.models import Member, MemberStatus, Program
-
-from .models import Reward, Voucher, VoucherStatus
+from rewards.models import Reward, Voucher, VoucherStatus
 
 WITHIN_SHARE = Decimal("0.2")  # "within 20 % of the cheapest reward"
 

@@ -4,8 +4,7 @@ from datetime import datetime
 
 from loyalty.dashboard import PALETTE, Panel, bar_chart, dashboard_panel
 from members.models import Program
-
-from .attainability import program_report
+from rewards.attainability import program_report
 
 BUCKET_LABELS = {
     "now": "Now",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from .models import RewardKind
+from rewards.models import RewardKind
 
 CENT = Decimal("0.01")
 

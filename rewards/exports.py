@@ -4,8 +4,7 @@ from typing import Any
 
 from members.exports import export_rows
 from members.models import Member
-
-from .models import Hold, Voucher
+from rewards.models import Hold, Voucher
 
 VOUCHER_FIELDS = [
     "code", "reward__name", "campaign", "kind", "value", "min_basket", "status", "issued_at", "expires_at",

@@ -15,8 +15,7 @@ from django.db.models import F, Q
 
 from loyalty.models import MAX_POINTS_PER_ENTRY, Entry, Tier
 from members.models import Member, Program
-
-from .codes import format_code
+from rewards.codes import format_code
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 

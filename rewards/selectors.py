@@ -8,9 +8,8 @@ from django.db.models.functions import Coalesce
 
 from members.ids import whole_number
 from members.models import Member, MemberStatus, Program
-
-from .exceptions import HoldNotFound, RewardNotFound
-from .models import Hold, Reward
+from rewards.exceptions import HoldNotFound, RewardNotFound
+from rewards.models import Hold, Reward
 
 
 def reward_get(*, program: Program, reward_id: int) -> Reward:

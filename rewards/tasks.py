@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import holds_expire, vouchers_expire
+from rewards.services import holds_expire, vouchers_expire
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

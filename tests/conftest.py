@@ -7,8 +7,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from members.services import api_key_create
-
-from .factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 hypothesis_settings.register_profile("ci", max_examples=60, deadline=None)
 hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)

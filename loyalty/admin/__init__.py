@@ -15,13 +15,13 @@
 Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
 """
 
-from . import events, ledger, members, nps, purchases, rules, tiers, webhook_deliveries, webhooks
-from .analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
-from .ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
-from .members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
-from .purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin
-from .rules import EarningRuleAdmin
-from .tiers import TierAdmin
+from loyalty.admin import events, ledger, members, nps, purchases, rules, tiers, webhook_deliveries, webhooks
+from loyalty.admin.analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
+from loyalty.admin.ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
+from loyalty.admin.members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
+from loyalty.admin.purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin
+from loyalty.admin.rules import EarningRuleAdmin
+from loyalty.admin.tiers import TierAdmin
 
 __all__ = [
     "LEDGER_ENTRIES_ON_MEMBER_PAGE",

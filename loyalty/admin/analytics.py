@@ -18,11 +18,10 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from config.api import managed_programs
+from loyalty.admin.purchases import ProgramRowsAdmin
+from loyalty.analytics.rfm import DEFAULT_GRID, SegmentSpec, grid_problems, rfm_grid_save
+from loyalty.models import MemberAnalytics, RfmSegment, SegmentChange
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin
-
-from ..analytics.rfm import DEFAULT_GRID, SegmentSpec, grid_problems, rfm_grid_save
-from ..models import MemberAnalytics, RfmSegment, SegmentChange
-from .purchases import ProgramRowsAdmin
 
 
 def _grid_with(program: Any, segment: RfmSegment | None, *, without: int | None = None) -> list[SegmentSpec]:

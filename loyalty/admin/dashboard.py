@@ -13,9 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from config.api import managed_programs
-
-from ..dashboard import dashboard_panels_cached, dashboard_panels_store
-from ..models import MemberAnalytics
+from loyalty.dashboard import dashboard_panels_cached, dashboard_panels_store
+from loyalty.models import MemberAnalytics
 
 PERMISSION = "loyalty.view_memberanalytics"
 # The admin home lists the dashboard and the attainability report above the apps.

@@ -2,10 +2,9 @@
 
 from django.contrib import admin
 
+from loyalty.admin.ledger import ReadOnlyAdminMixin
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin
 from members.models import OutboxEvent
-
-from .ledger import ReadOnlyAdminMixin
 
 
 @admin.register(OutboxEvent)

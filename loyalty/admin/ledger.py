@@ -14,10 +14,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from loyalty.models import Allocation, Entry, Lot
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
 from members.services import format_card
-
-from ..models import Allocation, Entry, Lot
 
 
 class ReadOnlyAdminMixin:

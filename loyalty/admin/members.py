@@ -15,16 +15,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.exceptions import InsufficientPoints
+from loyalty.models import Account, Entry, Tier, TierHistory
+from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
+from loyalty.services.enrollment import member_enroll
+from loyalty.services.ledger import MAX_POINTS_PER_ENTRY, ledger_adjust
+from loyalty.services.tiers import tier_pin
 from members.admin import MemberAdmin, done_with, plural
 from members.exceptions import DomainError, IdempotencyKeyReused
 from members.models import Member
-
-from ..exceptions import InsufficientPoints
-from ..models import Account, Entry, Tier, TierHistory
-from ..selectors import ledger_entries_for_member, member_balances, member_tier_summary
-from ..services.enrollment import member_enroll
-from ..services.ledger import MAX_POINTS_PER_ENTRY, ledger_adjust
-from ..services.tiers import tier_pin
 
 LEDGER_ENTRIES_ON_MEMBER_PAGE = 50
 TIER_HISTORY_ON_MEMBER_PAGE = 10

@@ -9,11 +9,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from loyalty.admin.purchases import ProgramRowsAdmin
+from loyalty.analytics.nps import PASSIVE_MIN, PROMOTER_MIN
+from loyalty.models import AcquisitionCost, NpsAnswer
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin
-
-from ..analytics.nps import PASSIVE_MIN, PROMOTER_MIN
-from ..models import AcquisitionCost, NpsAnswer
-from .purchases import ProgramRowsAdmin
 
 COMMENT_PREVIEW_LENGTH = 80
 

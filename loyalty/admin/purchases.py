@@ -15,11 +15,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
+from loyalty.admin.ledger import ReadOnlyAdminMixin
+from loyalty.models import Purchase, PurchaseLine, Return, TierHistory
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
 from members.services import format_card
-
-from ..models import Purchase, PurchaseLine, Return, TierHistory
-from .ledger import ReadOnlyAdminMixin
 
 
 class PurchaseViewInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -16,10 +16,9 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from loyalty.models import Account, EarningRule, Tier, TierHistory
+from loyalty.services.rules import program_config_changed, tier_save
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
-
-from ..models import Account, EarningRule, Tier, TierHistory
-from ..services.rules import program_config_changed, tier_save
 
 
 class TierForm(forms.ModelForm):

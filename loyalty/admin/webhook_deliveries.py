@@ -14,15 +14,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from config.api import managed_programs
+from loyalty.admin.ledger import ReadOnlyAdminMixin
+from loyalty.admin.webhooks import REPLAY_PERMISSION, deliveries
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, OfferedIdFilter, ProgramScopedAdmin
 from members.events import EventType
 from members.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from members.webhooks.schedule import retry_window
 from members.webhooks.selectors import webhook_delivery_body
 from members.webhooks.services import webhook_deliveries_replay
-
-from .ledger import ReadOnlyAdminMixin
-from .webhooks import REPLAY_PERMISSION, deliveries
 
 
 def _duration(seconds: float) -> str:

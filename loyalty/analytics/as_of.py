@@ -18,9 +18,8 @@ from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from loyalty.models import Entry, NpsAnswer, Purchase, Return
 from members.models import Member, Program
-
-from ..models import Entry, NpsAnswer, Purchase, Return
 
 
 def qualifying_purchases(program: Program, as_of: datetime) -> QuerySet[Purchase]:

@@ -23,11 +23,10 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from loyalty.analytics.as_of import entries_as_of
+from loyalty.analytics.metrics import ALL_MEMBERS, MemberFilters, add_months, local_midnight, money, month_of, ratio
+from loyalty.models import Allocation, Entry, EntryKind, Lot
 from members.models import MemberStatus, Program
-
-from ..models import Allocation, Entry, EntryKind, Lot
-from .as_of import entries_as_of
-from .metrics import ALL_MEMBERS, MemberFilters, add_months, local_midnight, money, month_of, ratio
 
 
 @dataclass(frozen=True)

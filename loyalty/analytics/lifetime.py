@@ -30,11 +30,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.bulk import bulk_update
-from members.models import Program, TimeUnit
-
-from ..models import NET_THEN, AcquisitionCost, ClvFit, MemberAnalytics
-from .as_of import members_as_of, qualifying_purchases
-from .clv import (
+from loyalty.analytics.as_of import members_as_of, qualifying_purchases
+from loyalty.analytics.clv import (
     DAYS_PER_MONTH,
     WEEKS_PER_MONTH,
     bgnbd_expected_purchases,
@@ -44,7 +41,9 @@ from .clv import (
     gamma_gamma_expected_value,
     gamma_gamma_fit,
 )
-from .member_figures import EpochDays
+from loyalty.analytics.member_figures import EpochDays
+from loyalty.models import NET_THEN, AcquisitionCost, ClvFit, MemberAnalytics
+from members.models import Program, TimeUnit
 
 EPOCH_DAY = date(1970, 1, 1)
 CAC_TARGET = 3  # channels whose CLV is under three times what acquiring a member cost are flagged

@@ -28,11 +28,10 @@ from django.db.models import BigIntegerField, Count, DecimalField, ExpressionWra
 from django.db.models.functions import Cast, Round, TruncDate
 from numpy.typing import NDArray
 
+from loyalty.analytics.as_of import qualifying_purchases
+from loyalty.analytics.rfm import quintile_scores, rfm_grid, segments_of
+from loyalty.models import NET_THEN, MemberAnalytics
 from members.models import Member, Program
-
-from ..models import NET_THEN, MemberAnalytics
-from .as_of import qualifying_purchases
-from .rfm import quintile_scores, rfm_grid, segments_of
 
 I64 = NDArray[np.int64]
 NULL = np.iinfo(np.int64).min  # in the integer columns: no value

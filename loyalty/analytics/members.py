@@ -21,10 +21,7 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from config.bulk import bulk_insert
-from members.models import Program
-
-from ..models import MemberAnalytics, SegmentChange
-from .member_figures import (
+from loyalty.analytics.member_figures import (
     COLUMNS,
     EPOCH,
     HUNDREDTHS_COLUMNS,
@@ -35,7 +32,9 @@ from .member_figures import (
     Figures,
     member_figures,
 )
-from .segment_events import segment_changes_emit
+from loyalty.analytics.segment_events import segment_changes_emit
+from loyalty.models import MemberAnalytics, SegmentChange
+from members.models import Program
 
 ADVISORY_LOCK_NAMESPACE = 0x52464D  # "RFM": one refresh per program at a time (PostgreSQL)
 COPY_ROWS_PER_WRITE = 100_000

@@ -33,10 +33,9 @@ from django.db.models import Case, Count, Exists, Max, Min, OuterRef, Q, QuerySe
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
+from loyalty.analytics.as_of import qualifying_purchases as purchases_as_of
+from loyalty.models import NET_THEN, Purchase
 from members.models import Member, MemberStatus, Program
-
-from ..models import NET_THEN, Purchase
-from .as_of import qualifying_purchases as purchases_as_of
 
 CENT = Decimal("0.01")
 RATE_DIGITS = 4

@@ -16,16 +16,15 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from loyalty.analytics.as_of import answers_as_of
+from loyalty.analytics.metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
+from loyalty.models import EventName, NpsAnswer, NpsSource
+from loyalty.services.events import event_post
+from loyalty.services.ledger import ensure_active, lock_accounts
+from loyalty.services.purchases import occurred_at_check
 from members.events import EventType, event_emit
 from members.exceptions import DomainError
 from members.models import Member, Program
-
-from ..models import EventName, NpsAnswer, NpsSource
-from ..services.events import event_post
-from ..services.ledger import ensure_active, lock_accounts
-from ..services.purchases import occurred_at_check
-from .as_of import answers_as_of
-from .metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
 
 PROMOTER_MIN = 9
 PASSIVE_MIN = 7

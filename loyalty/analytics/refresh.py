@@ -19,10 +19,9 @@ from typing import Any, Protocol
 from django.core.cache import cache
 from django.utils import timezone
 
+from loyalty.analytics.lifetime import clv_refresh
+from loyalty.analytics.members import member_analytics_refresh
 from members.models import Program
-
-from .lifetime import clv_refresh
-from .members import member_analytics_refresh
 
 STATUS_SECONDS = 7 * 24 * 3600  # how long the last refresh's status is kept
 STALE_SECONDS = 3600  # a queued or running refresh without news for this long is taken as dead
@@ -59,7 +58,7 @@ def clv_step(*, program: Program, as_of: datetime, progress: Progress) -> dict[s
 
 def dashboard_step(*, program: Program, as_of: datetime, progress: Progress) -> dict[str, Any]:
     """The dashboard's panels, computed once and kept in the cache for the admin page."""
-    from ..dashboard import dashboard_panels_store  # the dashboard reads the figures this module refreshes
+    from loyalty.dashboard import dashboard_panels_store  # the dashboard reads the figures this module refreshes
 
     progress(0, 1)
     panels, _ = dashboard_panels_store(program, as_of)

@@ -20,9 +20,8 @@ from django.db import transaction
 from django.db.models import Count, F, Max
 from numpy.typing import ArrayLike, NDArray
 
+from loyalty.models import MemberAnalytics, RfmSegment
 from members.models import Program
-
-from ..models import MemberAnalytics, RfmSegment
 
 SCORES = range(1, 6)
 # FM cells counted in halves: F + M runs from 2 to 10, FM = (F + M) / 2 from 1.0 to 5.0.

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from loyalty.analytics.member_figures import EPOCH, Figures
 from members.events import EventType, events_emit
 from members.models import Program
-
-from .member_figures import EPOCH, Figures
 
 
 def _moves(figures: Figures) -> list[tuple[int, dict[str, Any]]]:

@@ -20,13 +20,10 @@ from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
 from config.problems import problems
-from members.models import Program
-
-from ..analytics import liability, metrics, nps
-from ..analytics.metrics import MemberFilters, Period, add_months, local_midnight, month_of
-from ..analytics.refresh import analytics_as_of, day_end
-from ..models import Tier
-from .analytics_serializers import (
+from loyalty.analytics import liability, metrics, nps
+from loyalty.analytics.metrics import MemberFilters, Period, add_months, local_midnight, month_of
+from loyalty.analytics.refresh import analytics_as_of, day_end
+from loyalty.apis.analytics_serializers import (
     CohortQuery,
     CohortReportOutput,
     LiabilityQuery,
@@ -38,6 +35,8 @@ from .analytics_serializers import (
     RetentionQuery,
     RetentionReportOutput,
 )
+from loyalty.models import Tier
+from members.models import Program
 
 TAGS = ["Manage: analytics"]
 ERRORS = " Errors: validation_error (400: a bad date or month, a tier of another program), program_not_found (404)."

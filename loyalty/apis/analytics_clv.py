@@ -11,10 +11,9 @@ from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
 from config.problems import problems
-
-from ..analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
-from ..analytics.refresh import analytics_as_of
-from ..models import ClvFit
+from loyalty.analytics.lifetime import CAC_TARGET, clv_cac_by_channel, clv_distribution
+from loyalty.analytics.refresh import analytics_as_of
+from loyalty.models import ClvFit
 
 TAGS = ["Manage: analytics"]
 MONEY = {"max_digits": 16, "decimal_places": 2}

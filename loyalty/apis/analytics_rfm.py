@@ -19,18 +19,17 @@ from rest_framework.response import Response
 from config.api import ManageAPIView, parse
 from config.input import InputSerializer
 from config.problems import problems
-from members.models import Program
-
-from ..analytics.refresh import (
+from loyalty.analytics.refresh import (
     analytics_refresh_pending,
     analytics_refresh_queued,
     analytics_refresh_status,
     day_end,
 )
-from ..analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
-from ..tasks import analytics_refresh_task
-from .analytics_serializers import DayField
-from .manage_rules import field_errors, requires
+from loyalty.analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
+from loyalty.apis.analytics_serializers import DayField
+from loyalty.apis.manage_rules import field_errors, requires
+from loyalty.tasks import analytics_refresh_task
+from members.models import Program
 
 TAGS = ["Manage: analytics"]
 VIEW_ANALYTICS = "loyalty.view_memberanalytics"

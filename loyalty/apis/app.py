@@ -9,13 +9,7 @@ from rest_framework.response import Response
 from config.api import AccessTokenAuthentication, AppAPIView, FailureThrottle, LedgerCursorPagination, parse
 from config.filters import FilterBackend
 from config.problems import problems
-from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
-from members.exports import member_export
-from members.services import member_update, normalize_card, normalize_email
-
-from ..models import Entry
-from ..selectors import ledger_entries_for_member, member_tier_summary
-from .app_serializers import (
+from loyalty.apis.app_serializers import (
     AppMemberOutput,
     ExportOutput,
     LoginInput,
@@ -24,9 +18,14 @@ from .app_serializers import (
     ProfileUpdateInput,
     TokenOutput,
 )
-from .filters import EntryFilter
-from .purchase_serializers import TierSummaryOutput
-from .serializers import EntryOutput
+from loyalty.apis.filters import EntryFilter
+from loyalty.apis.purchase_serializers import TierSummaryOutput
+from loyalty.apis.serializers import EntryOutput
+from loyalty.models import Entry
+from loyalty.selectors import ledger_entries_for_member, member_tier_summary
+from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
+from members.exports import member_export
+from members.services import member_update, normalize_card, normalize_email
 
 TAGS = ["Member app"]
 

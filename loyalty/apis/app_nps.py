@@ -8,10 +8,9 @@ from rest_framework.response import Response
 from config.api import AppAPIView, parse
 from config.input import InputSerializer
 from config.problems import problems
-
-from ..analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
-from ..models import NpsSource
-from .purchase_serializers import AwardOutput, ShortBalancesOutput
+from loyalty.analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
+from loyalty.apis.purchase_serializers import AwardOutput, ShortBalancesOutput
+from loyalty.models import NpsSource
 
 TAGS = ["Member app"]
 

@@ -5,12 +5,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.input import InputSerializer
+from loyalty.apis.purchase_serializers import TierSummaryOutput
+from loyalty.apis.serializers import MemberOutput
+from loyalty.selectors import member_tier_summary
 from members.models import Member
 from members.tokens import token_digest
-
-from ..selectors import member_tier_summary
-from .purchase_serializers import TierSummaryOutput
-from .serializers import MemberOutput
 
 
 class LoginInput(InputSerializer):

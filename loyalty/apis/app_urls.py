@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import app, app_nps
+from loyalty.apis import app, app_nps
 
 app_patterns = [
     path("auth/token/", app.LoginView.as_view(), name="auth-token"),

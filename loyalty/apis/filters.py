@@ -4,10 +4,9 @@ import django_filters
 from django.db.models import OuterRef, Q, Subquery
 
 from config.input import AwareIsoDateTimeFilter
+from loyalty.analytics.nps import PASSIVE_MIN, PROMOTER_MIN
+from loyalty.models import Entry, EntryKind, NpsAnswer
 from members.models import Member, MemberStatus
-
-from ..analytics.nps import PASSIVE_MIN, PROMOTER_MIN
-from ..models import Entry, EntryKind, NpsAnswer
 
 # A member's NPS group is that of their latest answer (on equal times, the later recorded).
 NPS_GROUPS = {

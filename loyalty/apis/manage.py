@@ -8,14 +8,20 @@ from rest_framework.response import Response
 
 from config.api import ManageAPIView, parse
 from config.problems import problems
+from loyalty.apis.filters import MemberFilter
+from loyalty.apis.serializers import (
+    AdjustmentInput,
+    AdjustmentOutput,
+    BalancesOutput,
+    EntryOutput,
+    MemberListOutput,
+    MemberOutput,
+)
+from loyalty.selectors import member_balances
+from loyalty.services.ledger import ledger_adjust
 from members.exceptions import MemberNotFound
 from members.models import Member
 from members.selectors import parse_member_id
-
-from ..selectors import member_balances
-from ..services.ledger import ledger_adjust
-from .filters import MemberFilter
-from .serializers import AdjustmentInput, AdjustmentOutput, BalancesOutput, EntryOutput, MemberListOutput, MemberOutput
 
 TAGS = ["Manager: members"]
 

@@ -8,10 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.problems import problems
-
-from ..models import Channel, Purchase, Return
-from .manage_rules import ProgramRowsView, _id_filter, requires
-from .purchase_output_serializers import PurchaseDetailOutput, PurchaseOutput, ReturnOutput
+from loyalty.apis.manage_rules import ProgramRowsView, _id_filter, requires
+from loyalty.apis.purchase_output_serializers import PurchaseDetailOutput, PurchaseOutput, ReturnOutput
+from loyalty.models import Channel, Purchase, Return
 
 PURCHASE_TAGS = ["Manager: purchases"]
 

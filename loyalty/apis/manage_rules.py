@@ -25,12 +25,7 @@ from rest_framework.response import Response
 from config.api import ManageAPIView, parse
 from config.filters import BooleanFilter, IdFilter
 from config.problems import problems
-from members.models import Program
-from members.selectors import member_get
-
-from ..models import EarningRule, Tier
-from ..services.rules import earning_rule_deactivate, earning_rule_save
-from .rule_serializers import (
+from loyalty.apis.rule_serializers import (
     RuleCreateInput,
     RuleDeactivateInput,
     RuleInput,
@@ -39,6 +34,10 @@ from .rule_serializers import (
     RulePreviewOutput,
     rules_preview,
 )
+from loyalty.models import EarningRule, Tier
+from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
+from members.models import Program
+from members.selectors import member_get
 
 RULE_TAGS = ["Manager: rules and tiers"]
 

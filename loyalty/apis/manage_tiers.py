@@ -13,13 +13,9 @@ from rest_framework.response import Response
 
 from config.api import parse
 from config.problems import problems
-
-from ..models import Account, Tier, TierChangeReason, TierHistory
-from ..services.rules import tier_save
-from ..services.tiers import tier_pin
-from .manage import ManagedMembersView
-from .manage_rules import RULE_TAGS, ProgramRowsView, _id_filter, field_errors, requires
-from .tier_serializers import (
+from loyalty.apis.manage import ManagedMembersView
+from loyalty.apis.manage_rules import RULE_TAGS, ProgramRowsView, _id_filter, field_errors, requires
+from loyalty.apis.tier_serializers import (
     TierCreateInput,
     TierHistoryOutput,
     TierInput,
@@ -27,6 +23,9 @@ from .tier_serializers import (
     TierPinInput,
     TierPinOutput,
 )
+from loyalty.models import Account, Tier, TierChangeReason, TierHistory
+from loyalty.services.rules import tier_save
+from loyalty.services.tiers import tier_pin
 
 
 def _tier_saved(tier: Tier) -> Tier:

@@ -19,6 +19,17 @@ from rest_framework.response import Response
 from config.api import ManageAPIView, parse
 from config.filters import BooleanFilter
 from config.problems import problems
+from loyalty.apis.manage_rules import ProgramRowsView, requires
+from loyalty.apis.webhook_serializers import (
+    WebhookActionInput,
+    WebhookDeliveryDetailOutput,
+    WebhookDeliveryOutput,
+    WebhookEndpointCreateInput,
+    WebhookEndpointInput,
+    WebhookEndpointOutput,
+    WebhookEndpointSecretOutput,
+    WebhookReplayOutput,
+)
 from members.events import EventType
 from members.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from members.webhooks.selectors import webhook_endpoints_with_counts
@@ -28,18 +39,6 @@ from members.webhooks.services import (
     webhook_endpoint_save,
     webhook_failed_replay,
     webhook_secret_rotate,
-)
-
-from .manage_rules import ProgramRowsView, requires
-from .webhook_serializers import (
-    WebhookActionInput,
-    WebhookDeliveryDetailOutput,
-    WebhookDeliveryOutput,
-    WebhookEndpointCreateInput,
-    WebhookEndpointInput,
-    WebhookEndpointOutput,
-    WebhookEndpointSecretOutput,
-    WebhookReplayOutput,
 )
 
 TAGS = ["Manager: webhooks"]

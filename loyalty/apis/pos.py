@@ -10,17 +10,8 @@ from rest_framework.response import Response
 from config.api import LedgerCursorPagination, PosAPIView, parse
 from config.filters import FilterBackend
 from config.problems import problems
-from members.models import Member
-from members.selectors import MemberRef, member_get
-
-from ..models import Entry
-from ..selectors import ledger_entries_for_member, member_balances, member_tier_summary
-from ..services.enrollment import member_enroll
-from ..services.events import event_record
-from ..services.purchases import PurchaseInput, purchase_record, purchase_simulate
-from ..services.returns import return_record
-from .filters import EntryFilter
-from .purchase_serializers import (
+from loyalty.apis.filters import EntryFilter
+from loyalty.apis.purchase_serializers import (
     EventIn,
     EventOut,
     PurchaseIn,
@@ -30,7 +21,15 @@ from .purchase_serializers import (
     TierSummaryOutput,
     purchase_output,
 )
-from .serializers import EntryOutput, MemberEnrollInput, MemberOutput
+from loyalty.apis.serializers import EntryOutput, MemberEnrollInput, MemberOutput
+from loyalty.models import Entry
+from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
+from loyalty.services.enrollment import member_enroll
+from loyalty.services.events import event_record
+from loyalty.services.purchases import PurchaseInput, purchase_record, purchase_simulate
+from loyalty.services.returns import return_record
+from members.models import Member
+from members.selectors import MemberRef, member_get
 
 TAGS = ["Integration: members"]
 

@@ -7,11 +7,10 @@ from rest_framework.response import Response
 from config.api import parse
 from config.input import AwareDateTimeField
 from config.problems import problems
-
-from ..analytics.nps import nps_record
-from ..models import NpsSource
-from .app_nps import NpsAnswerIn, NpsAnswerOut, nps_output
-from .pos import TAGS, PosMemberView
+from loyalty.analytics.nps import nps_record
+from loyalty.apis.app_nps import NpsAnswerIn, NpsAnswerOut, nps_output
+from loyalty.apis.pos import TAGS, PosMemberView
+from loyalty.models import NpsSource
 
 
 class PosNpsAnswerIn(NpsAnswerIn):

@@ -2,9 +2,9 @@
 
 from rest_framework import serializers
 
-from ..models import Purchase, PurchaseLine, Return
-from .purchase_serializers import AwardOutput
-from .rule_serializers import MONEY
+from loyalty.apis.purchase_serializers import AwardOutput
+from loyalty.apis.rule_serializers import MONEY
+from loyalty.models import Purchase, PurchaseLine, Return
 
 # --- Purchases and returns ------------------------------------------------------------------------
 

@@ -5,11 +5,10 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from config.input import AwareDateTimeField, InputSerializer
+from loyalty.models import Channel
+from loyalty.services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
+from loyalty.services.returns import ReturnLineInput
 from members.selectors import LOOKUP_FIELDS
-
-from ..models import Channel
-from ..services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
-from ..services.returns import ReturnLineInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 

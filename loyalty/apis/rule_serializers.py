@@ -20,14 +20,13 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from config.input import AwareDateTimeField, InputSerializer
+from loyalty.apis.purchase_serializers import AwardOutput, MemberRefInput
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
+from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
+from loyalty.ruleset import ProgramRuleset, program_ruleset, rule_spec
+from loyalty.services.awards import member_context, remaining_budgets, with_budgets
+from loyalty.services.purchases import MAX_PURCHASE_TOTAL
 from members.models import Member, MemberStatus, Program
-
-from ..models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
-from ..rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
-from ..ruleset import ProgramRuleset, program_ruleset, rule_spec
-from ..services.awards import member_context, remaining_budgets, with_budgets
-from ..services.purchases import MAX_PURCHASE_TOTAL
-from .purchase_serializers import AwardOutput, MemberRefInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 KIND_LABELS = {

@@ -5,12 +5,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.input import InputSerializer
+from loyalty.models import Allocation, Entry
+from loyalty.selectors import Balances, member_balances
+from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import Member
 from members.services import format_card
-
-from ..models import Allocation, Entry
-from ..selectors import Balances, member_balances
-from ..services.ledger import MAX_POINTS_PER_ENTRY
 
 
 class MemberEnrollInput(InputSerializer):

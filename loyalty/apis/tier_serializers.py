@@ -5,9 +5,8 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from config.input import AwareDateTimeField, InputSerializer
-
-from ..models import TierHistory
-from .rule_serializers import MONEY, ProgramSlugField
+from loyalty.apis.rule_serializers import MONEY, ProgramSlugField
+from loyalty.models import TierHistory
 
 # --- Tiers ----------------------------------------------------------------------------------------
 

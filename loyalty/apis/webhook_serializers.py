@@ -12,11 +12,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.input import InputSerializer
+from loyalty.apis.rule_serializers import NamedChoiceField, ProgramSlugField
 from members.events import EventType
 from members.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from members.webhooks.selectors import webhook_delivery_body
-
-from .rule_serializers import NamedChoiceField, ProgramSlugField
 
 
 @extend_schema_field({"type": "string", "enum": EventType.values})

@@ -60,7 +60,7 @@ tiers as those purchases would (spend and purchase-count metrics); no ledger
 rows. No events or webhooks are sent for imported history.
 """
 
-from .rows import ColumnsError, RowError
-from .run import DEFAULT_BATCH_SIZE, ImportReport, ImportStopped, purchases_import
+from loyalty.imports.rows import ColumnsError, RowError
+from loyalty.imports.run import DEFAULT_BATCH_SIZE, ImportReport, ImportStopped, purchases_import
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ColumnsError", "ImportReport", "ImportStopped", "RowError", "purchases_import"]

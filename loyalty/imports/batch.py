@@ -16,13 +16,12 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from loyalty.exceptions import AmountTooLarge
+from loyalty.imports.posting import Posting
+from loyalty.imports.rows import ImportRow, RowError
+from loyalty.models import Account, Purchase
 from members.models import Member, MemberStatus, Program
 from members.services import members_create_bulk
-
-from ..exceptions import AmountTooLarge
-from ..models import Account, Purchase
-from .posting import Posting
-from .rows import ImportRow, RowError
 
 CREATE_ATTEMPTS = 3
 

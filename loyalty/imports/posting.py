@@ -15,12 +15,22 @@ from typing import Any
 
 from django.db.models import Sum
 
-from members.models import Member, Program
-
-from ..models import Account, Award, Entry, EntryKind, Lot, Purchase, TierChangeReason, TierHistory, lifetime_deltas
-from ..rules import Evaluation, evaluate_purchase
-from ..ruleset import program_ruleset
-from ..services.awards import (
+from loyalty.imports.rows import ImportRow
+from loyalty.imports.writer import accounts_save, model_row, rows_insert
+from loyalty.models import (
+    Account,
+    Award,
+    Entry,
+    EntryKind,
+    Lot,
+    Purchase,
+    TierChangeReason,
+    TierHistory,
+    lifetime_deltas,
+)
+from loyalty.rules import Evaluation, evaluate_purchase
+from loyalty.ruleset import program_ruleset
+from loyalty.services.awards import (
     award_basis,
     awards_as_json,
     local_date,
@@ -29,11 +39,10 @@ from ..services.awards import (
     rule_budgets_spend,
     with_budgets,
 )
-from ..services.ledger import points_check
-from ..services.purchases import CENT, _basket, _outcome, _tier_contribution, purchase_record
-from ..services.tiers import TierChange, _metric_expression, _rank, _tier_change, _window, qualified_tier
-from .rows import ImportRow
-from .writer import accounts_save, model_row, rows_insert
+from loyalty.services.ledger import points_check
+from loyalty.services.purchases import CENT, _basket, _outcome, _tier_contribution, purchase_record
+from loyalty.services.tiers import TierChange, _metric_expression, _rank, _tier_change, _window, qualified_tier
+from members.models import Member, Program
 
 Row = dict[str, Any]
 

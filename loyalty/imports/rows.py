@@ -5,10 +5,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 
+from loyalty.models import Channel
+from loyalty.services.purchases import CENT, FUTURE_TOLERANCE, MAX_PURCHASE_TOTAL, PurchaseInput
 from members.models import Program
-
-from ..models import Channel
-from ..services.purchases import CENT, FUTURE_TOLERANCE, MAX_PURCHASE_TOTAL, PurchaseInput
 
 FIELDS = ("external_id", "occurred_at", "total", "purchase_id", "store", "channel", "currency")
 REQUIRED = ("external_id", "occurred_at", "total")

@@ -9,12 +9,11 @@ from typing import TextIO
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.imports.batch import BatchOutcome, batch_check, batch_import
+from loyalty.imports.rows import ColumnsError, ImportRow, RowError, RowParser, column_indexes
+from loyalty.imports.writer import tables_analyze
+from loyalty.models import Account, Award, Entry, Lot, Purchase, TierHistory
 from members.models import Member, Program
-
-from ..models import Account, Award, Entry, Lot, Purchase, TierHistory
-from .batch import BatchOutcome, batch_check, batch_import
-from .rows import ColumnsError, ImportRow, RowError, RowParser, column_indexes
-from .writer import tables_analyze
 
 DEFAULT_BATCH_SIZE = 10_000
 # The tables an import grows; their statistics are refreshed as they double.

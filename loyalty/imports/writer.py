@@ -13,7 +13,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 
-from ..models import Account
+from loyalty.models import Account
 
 BULK_BATCH = 2_000
 

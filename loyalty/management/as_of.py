@@ -5,9 +5,8 @@ from datetime import datetime
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
+from loyalty.analytics.refresh import day_end
 from members.models import Program
-
-from ..analytics.refresh import day_end
 
 AS_OF_HELP = "A date (the end of that day in the program's time zone) or a datetime; now when left out."
 

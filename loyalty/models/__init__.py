@@ -1,8 +1,16 @@
 """Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers,
 analytics."""
 
-from .analytics import AcquisitionCost, ClvFit, MemberAnalytics, NpsAnswer, NpsSource, RfmSegment, SegmentChange
-from .ledger import (
+from loyalty.models.analytics import (
+    AcquisitionCost,
+    ClvFit,
+    MemberAnalytics,
+    NpsAnswer,
+    NpsSource,
+    RfmSegment,
+    SegmentChange,
+)
+from loyalty.models.ledger import (
     CREDIT_KINDS,
     DEBIT_KINDS,
     MAX_POINTS_PER_ENTRY,
@@ -13,9 +21,9 @@ from .ledger import (
     Lot,
     lifetime_deltas,
 )
-from .purchases import FULLY_RETURNED, NET_THEN, Award, Channel, Purchase, PurchaseLine, Return
-from .rules import EarningRule, EventName, split_list
-from .tiers import Tier, TierChangeReason, TierHistory
+from loyalty.models.purchases import FULLY_RETURNED, NET_THEN, Award, Channel, Purchase, PurchaseLine, Return
+from loyalty.models.rules import EarningRule, EventName, split_list
+from loyalty.models.tiers import Tier, TierChangeReason, TierHistory
 
 __all__ = [
     "MAX_POINTS_PER_ENTRY",

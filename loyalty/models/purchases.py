@@ -7,10 +7,9 @@ from django.db import models
 from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from loyalty.models.ledger import Entry
+from loyalty.models.rules import EarningRule
 from members.models import Member, Program
-
-from .ledger import Entry
-from .rules import EarningRule
 
 
 class Channel(models.TextChoices):

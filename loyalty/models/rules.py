@@ -7,10 +7,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from loyalty.models.ledger import MAX_POINTS_PER_ENTRY
+from loyalty.rules import RuleKind
 from members.models import Program
-
-from ..rules import RuleKind
-from .ledger import MAX_POINTS_PER_ENTRY
 
 LIST_HELP = "Comma-separated; leave empty for no condition."
 

@@ -11,14 +11,13 @@ from typing import Any
 
 from django.db.models import Case, Sum, When
 
+from loyalty.models import Account, Award, EarningRule, Entry, EntryKind
+from loyalty.rules import Award as RuleAward
+from loyalty.rules import Evaluation, MemberContext, RuleSpec
+from loyalty.ruleset import ProgramRuleset
+from loyalty.services.ledger import credit_locked, plus
 from members.events import EventType, event_emit
 from members.models import Program
-
-from ..models import Account, Award, EarningRule, Entry, EntryKind
-from ..rules import Award as RuleAward
-from ..rules import Evaluation, MemberContext, RuleSpec
-from ..ruleset import ProgramRuleset
-from .ledger import credit_locked, plus
 
 
 def local_date(program: Program, moment: datetime) -> date:

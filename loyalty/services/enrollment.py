@@ -4,12 +4,11 @@ from typing import Any
 
 from django.db import transaction
 
+from loyalty.models import Account
+from loyalty.services.events import signup_bonus
 from members.events import EventType, event_emit
 from members.models import Member
 from members.services import member_create
-
-from ..models import Account
-from .events import signup_bonus
 
 
 @transaction.atomic

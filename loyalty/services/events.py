@@ -9,15 +9,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty.exceptions import EventConflict, EventReserved
+from loyalty.models import Award, Entry, EventName
+from loyalty.rules import evaluate_event
+from loyalty.ruleset import program_ruleset
+from loyalty.services.awards import awards_as_json, awards_post, local_date, member_context
+from loyalty.services.ledger import ensure_active, lock_accounts
+from loyalty.services.purchases import occurred_at_check
 from members.models import Member, MemberStatus, Program
-
-from ..exceptions import EventConflict, EventReserved
-from ..models import Award, Entry, EventName
-from ..rules import evaluate_event
-from ..ruleset import program_ruleset
-from .awards import awards_as_json, awards_post, local_date, member_context
-from .ledger import ensure_active, lock_accounts
-from .purchases import occurred_at_check
 
 
 @dataclass

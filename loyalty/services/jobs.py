@@ -17,12 +17,11 @@ from django.db import transaction
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
+from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
+from loyalty.services.ledger import debit_deltas, lock_accounts_by_id
 from members.events import EventType, events_emit
 from members.expiry import ExpiryPolicy
 from members.models import Program
-
-from ..models import Account, Allocation, Entry, EntryKind, Lot
-from .ledger import debit_deltas, lock_accounts_by_id
 
 
 @dataclass

@@ -17,11 +17,10 @@ from django.db.models import BigIntegerField, F, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
+from loyalty.exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
 from members.models import Member, MemberStatus, Program
-
-from ..exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
-from ..models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 
 _DEFAULT: Any = object()  # "use the program's policy", distinct from an explicit None
 

@@ -17,16 +17,21 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
+from loyalty.models import Account, Purchase, PurchaseLine
+from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
+from loyalty.ruleset import ProgramRuleset, program_ruleset
+from loyalty.services.awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
+from loyalty.services.ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts, points_check
+from loyalty.services.tiers import (
+    TierChange,
+    qualified_tier,
+    tier_metric_value,
+    tier_promote_if_qualified,
+    window_start,
+)
 from members.models import Member, Program
 from members.selectors import MemberRef, member_get, member_lookup
-
-from ..exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
-from ..models import Account, Purchase, PurchaseLine
-from ..rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
-from ..ruleset import ProgramRuleset, program_ruleset
-from .awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
-from .ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts, points_check
-from .tiers import TierChange, qualified_tier, tier_metric_value, tier_promote_if_qualified, window_start
 
 # Tills' clocks drift; a purchase a little in the future is accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)

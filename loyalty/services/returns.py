@@ -19,23 +19,22 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from members.events import EventType, event_emit
-from members.models import Member, Program
-
-from ..exceptions import (
+from loyalty.exceptions import (
     PurchaseNotFound,
     ReturnBeforePurchase,
     ReturnConflict,
     ReturnExceedsPurchase,
     ReturnLineNotInPurchase,
 )
-from ..models import Account, Award, EntryKind, Purchase, PurchaseLine, Return
-from ..reversals import Returned, points_reversed_in_all
-from ..rules import Award as RuleAward
-from .awards import award_from_row
-from .ledger import debit_locked, lock_accounts
-from .purchases import occurred_at_check
-from .tiers import TierChange, tier_recheck_after_return
+from loyalty.models import Account, Award, EntryKind, Purchase, PurchaseLine, Return
+from loyalty.reversals import Returned, points_reversed_in_all
+from loyalty.rules import Award as RuleAward
+from loyalty.services.awards import award_from_row
+from loyalty.services.ledger import debit_locked, lock_accounts
+from loyalty.services.purchases import occurred_at_check
+from loyalty.services.tiers import TierChange, tier_recheck_after_return
+from members.events import EventType, event_emit
+from members.models import Member, Program
 
 CENT = Decimal("0.01")
 

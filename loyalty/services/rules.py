@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import F
 
+from loyalty.models import EarningRule, Tier
 from members.models import Program
-
-from ..models import EarningRule, Tier
 
 
 def program_config_changed(*, program: Program) -> None:

@@ -17,13 +17,12 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from loyalty.exceptions import InvalidPin, TierNotInProgram
+from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
+from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset
+from loyalty.services.ledger import lock_accounts, lock_accounts_by_id
 from members.events import EventType, events_emit
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
-
-from ..exceptions import InvalidPin, TierNotInProgram
-from ..models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
-from ..ruleset import ProgramRuleset, TierSpec, program_ruleset
-from .ledger import lock_accounts, lock_accounts_by_id
 
 ZERO = Decimal(0)
 

@@ -33,11 +33,10 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from loyalty.models import Account, MemberAnalytics, Purchase
+from loyalty.services.ledger import lock_accounts_by_id
 from members.events import EventType, events_emit
 from members.models import Member, MemberStatus, Program
-
-from ..models import Account, MemberAnalytics, Purchase
-from .ledger import lock_accounts_by_id
 
 NEXT_PURCHASE_LOOKBACK_DAYS = 7
 

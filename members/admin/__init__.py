@@ -15,8 +15,8 @@ helpers), `programs`, `members` (the member admin and its filters), `api_keys`,
 `users` (Django's users and groups, for superusers only: they span programs).
 """
 
-from .api_keys import ApiKeyAdmin, ApiKeyStateFilter
-from .base import (
+from members.admin.api_keys import ApiKeyAdmin, ApiKeyStateFilter
+from members.admin.base import (
     ACTION_PAGE_SHOWN,
     ManagedProgramFilter,
     ObjectActionsAdmin,
@@ -27,7 +27,7 @@ from .base import (
     member_search_q,
     plural,
 )
-from .members import (
+from members.admin.members import (
     IDENTIFIERS,
     PROFILE_FIELDS,
     ClvFilter,
@@ -39,8 +39,15 @@ from .members import (
     RangeListFilter,
     SegmentFilter,
 )
-from .programs import ANALYTICS_FIELDS, PROGRAM_HELP, TIER_FIELDS, ProgramAdmin, ProgramForm, timezone_choices
-from .users import SuperuserGroupAdmin, SuperuserUserAdmin
+from members.admin.programs import (
+    ANALYTICS_FIELDS,
+    PROGRAM_HELP,
+    TIER_FIELDS,
+    ProgramAdmin,
+    ProgramForm,
+    timezone_choices,
+)
+from members.admin.users import SuperuserGroupAdmin, SuperuserUserAdmin
 
 __all__ = [
     "ACTION_PAGE_SHOWN",

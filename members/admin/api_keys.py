@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from ..models import ApiKey
-from ..services import api_key_create, api_key_revoke, api_key_update
-from .base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt
+from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt
+from members.models import ApiKey
+from members.services import api_key_create, api_key_revoke, api_key_update
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):

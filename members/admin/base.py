@@ -20,11 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.api import managed_programs
-
-from ..exceptions import DomainError
-from ..ids import whole_number
-from ..models import Program
-from ..services import normalize_card, normalize_phone
+from members.exceptions import DomainError
+from members.ids import whole_number
+from members.models import Program
+from members.services import normalize_card, normalize_phone
 
 PROGRAM_TIME_HELP = "In the program's time zone."
 ACTION_PAGE_SHOWN = 20  # objects listed by name on a confirmation page; the rest are counted

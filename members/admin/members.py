@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from config.api import managed_programs
-
-from ..exceptions import MemberAlreadyExists
-from ..models import Member, MemberStatus
-from ..services import (
+from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
+from members.exceptions import MemberAlreadyExists
+from members.models import Member, MemberStatus
+from members.services import (
     format_card,
     member_close,
     member_create,
@@ -32,7 +32,6 @@ from ..services import (
     normalize_email,
     normalize_phone,
 )
-from .base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
 
 PROFILE_FIELDS = [
     "card",

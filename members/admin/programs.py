@@ -11,10 +11,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from config.api import managed_programs
-
-from ..models import Program
-from ..services import program_create, program_settings_save
-from .base import adopt
+from members.admin.base import adopt
+from members.models import Program
+from members.services import program_create, program_settings_save
 
 PROGRAM_HELP = {
     "name": "Shown to managers and, in messages, to members.",

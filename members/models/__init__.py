@@ -1,7 +1,7 @@
 """Models of the members app: programs, members, API keys, idempotency records (`core`), and the outbox of
 business events with its webhook endpoints and deliveries (`events`), sign-in tokens (`tokens`)."""
 
-from .core import (
+from members.models.core import (
     ApiKey,
     IdempotencyRecord,
     Member,
@@ -14,7 +14,7 @@ from .core import (
     currency_validator,
     validate_timezone,
 )
-from .events import (
+from members.models.events import (
     DeliveryStatus,
     OutboxEvent,
     WebhookAttempt,
@@ -22,7 +22,7 @@ from .events import (
     WebhookEndpoint,
     webhook_secret_new,
 )
-from .tokens import AccessToken
+from members.models.tokens import AccessToken
 
 __all__ = [
     "AccessToken",

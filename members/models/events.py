@@ -11,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
-from .core import Member, Program
+from members.models.core import Member, Program
 
 
 class OutboxEvent(models.Model):

@@ -6,9 +6,9 @@ from typing import Any
 from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from ..events import EventType
-from ..models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from .services import event_body
+from members.events import EventType
+from members.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from members.webhooks.services import event_body
 
 # What each event type means, for people choosing which ones an endpoint receives.
 EVENT_TYPE_MEANINGS = {

@@ -20,9 +20,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ..events import EventType
-from ..exceptions import WebhookEndpointInvalid
-from ..models import (
+from members.events import EventType
+from members.exceptions import WebhookEndpointInvalid
+from members.models import (
     DeliveryStatus,
     OutboxEvent,
     Program,
@@ -31,9 +31,9 @@ from ..models import (
     WebhookEndpoint,
     webhook_secret_new,
 )
-from . import transport
-from .schedule import retry_delay
-from .signing import signed_headers
+from members.webhooks import transport
+from members.webhooks.schedule import retry_delay
+from members.webhooks.signing import signed_headers
 
 logger = logging.getLogger(__name__)
 

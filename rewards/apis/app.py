@@ -9,14 +9,13 @@ from config.api import AppAPIView, parse
 from config.problems import problems
 from members.exceptions import DomainError
 from members.ids import whole_number
-
-from ..attainability import member_reward_list, rewards_on_offer
-from ..exceptions import RewardNotFound
-from ..models import Reward, Voucher
-from ..selectors import reward_get
-from ..services import reward_redeem
-from .app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
-from .serializers import RedemptionOut, redemption_body
+from rewards.apis.app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
+from rewards.apis.serializers import RedemptionOut, redemption_body
+from rewards.attainability import member_reward_list, rewards_on_offer
+from rewards.exceptions import RewardNotFound
+from rewards.models import Reward, Voucher
+from rewards.selectors import reward_get
+from rewards.services import reward_redeem
 
 TAGS = ["Member app"]
 

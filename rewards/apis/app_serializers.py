@@ -4,9 +4,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.input import InputSerializer
-
-from ..models import RewardKind, VoucherStatus
-from .serializers import MONEY, RewardRefOutput, ScopeOutput, scope_body
+from rewards.apis.serializers import MONEY, RewardRefOutput, ScopeOutput, scope_body
+from rewards.models import RewardKind, VoucherStatus
 
 
 class RedeemInput(InputSerializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import app
+from rewards.apis import app
 
 app_patterns = [
     path("me/rewards/", app.MeRewardListView.as_view(), name="me-rewards"),

@@ -11,8 +11,7 @@ from rest_framework.response import Response
 from config.api import ManageAPIView, parse
 from config.input import InputSerializer
 from config.problems import problems
-
-from ..attainability import WhatIf, program_report, rewards_on_offer
+from rewards.attainability import WhatIf, program_report, rewards_on_offer
 
 TAGS = ["Manage: analytics"]
 DESCRIPTION = (

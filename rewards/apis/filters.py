@@ -4,9 +4,8 @@ import django_filters
 
 from config.filters import BooleanFilter, IdFilter
 from config.input import AwareIsoDateTimeFilter
-
-from ..codes import normalize_code
-from ..models import Reward, RewardKind, Voucher, VoucherStatus
+from rewards.codes import normalize_code
+from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
 
 
 def id_filter(field: str, help_text: str) -> IdFilter:

@@ -24,13 +24,8 @@ from loyalty.selectors import member_balances
 from members.exceptions import ProgramNotFound
 from members.ids import whole_number
 from members.models import Program
-
-from ..exceptions import RewardNotFound, VoucherNotFound
-from ..models import Reward, Voucher
-from ..selectors import campaign_members, reward_get
-from ..services import campaign_issue, reward_save, voucher_cancel
-from .filters import RewardFilter, VoucherFilter
-from .manage_serializers import (
+from rewards.apis.filters import RewardFilter, VoucherFilter
+from rewards.apis.manage_serializers import (
     RewardCreateInput,
     RewardInput,
     RewardOutput,
@@ -38,7 +33,11 @@ from .manage_serializers import (
     VoucherCancelOutput,
     VoucherOutput,
 )
-from .serializers import CampaignIn, CampaignOut
+from rewards.apis.serializers import CampaignIn, CampaignOut
+from rewards.exceptions import RewardNotFound, VoucherNotFound
+from rewards.models import Reward, Voucher
+from rewards.selectors import campaign_members, reward_get
+from rewards.services import campaign_issue, reward_save, voucher_cancel
 
 TAGS = ["Manage: rewards"]
 

@@ -14,8 +14,7 @@ from config.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY
-
-from ..models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
+from rewards.models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 MAX_INT = 2_147_483_647  # PositiveIntegerField

@@ -10,20 +10,7 @@ from config.api import ApiKeyThrottle, PosAPIView, parse
 from config.problems import problems
 from members.models import Member
 from members.selectors import member_get
-
-from ..exceptions import VoucherNotFound
-from ..models import Hold, Voucher
-from ..selectors import hold_get, reward_get
-from ..services import (
-    HoldResult,
-    hold_capture,
-    hold_create,
-    hold_release,
-    reward_redeem,
-    voucher_redeem,
-    voucher_validate,
-)
-from .serializers import (
+from rewards.apis.serializers import (
     HoldActionIn,
     HoldIn,
     HoldOut,
@@ -37,7 +24,19 @@ from .serializers import (
     redemption_body,
     scope_body,
 )
-from .throttling import VoucherGuessThrottle
+from rewards.apis.throttling import VoucherGuessThrottle
+from rewards.exceptions import VoucherNotFound
+from rewards.models import Hold, Voucher
+from rewards.selectors import hold_get, reward_get
+from rewards.services import (
+    HoldResult,
+    hold_capture,
+    hold_create,
+    hold_release,
+    reward_redeem,
+    voucher_redeem,
+    voucher_validate,
+)
 
 TAGS = ["Integration: rewards and vouchers"]
 HOLD_TAGS = ["Integration: points as payment"]

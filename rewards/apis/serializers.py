@@ -10,9 +10,8 @@ from config.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
-
-from ..discounts import BasketLine
-from ..models import HoldStatus, RewardKind, VoucherStatus
+from rewards.discounts import BasketLine
+from rewards.models import HoldStatus, RewardKind, VoucherStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import attainability, manage, pos
+from rewards.apis import attainability, manage, pos
 
 pos_patterns = [
     path("members/<str:member_id>/redemptions/", pos.RedemptionView.as_view(), name="member-redemption"),

@@ -12,11 +12,10 @@ from django.utils import timezone
 from config.bulk import bulk_insert
 from members.events import EventType, events_emit
 from members.models import Member, Program
-
-from ..codes import codes_generate, format_code
-from ..exceptions import CampaignInvalid, RewardNotFound
-from ..models import Reward, Voucher, VoucherStatus
-from .vouchers import reward_event_data, voucher_issued_data
+from rewards.codes import codes_generate, format_code
+from rewards.exceptions import CampaignInvalid, RewardNotFound
+from rewards.models import Reward, Voucher, VoucherStatus
+from rewards.services.vouchers import reward_event_data, voucher_issued_data
 
 CAMPAIGN_BATCH = 2000
 CODE_ATTEMPTS = 5  # 60-bit codes: a collision with the program's codes is already astronomically rare

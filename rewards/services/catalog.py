@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from ..models import Reward
+from rewards.models import Reward
 
 # What a manager edits. The program is fixed at creation (vouchers and tiers hang on it);
 # the timestamps belong to the server.

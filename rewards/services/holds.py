@@ -30,10 +30,9 @@ from loyalty.services.ledger import (
 )
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
-
-from ..exceptions import HoldBasketMismatch, HoldExceedsShare, HoldNotActive, PointsPaymentUnavailable
-from ..models import Hold, HoldBasket, HoldStatus
-from .refunds import refund_allocations
+from rewards.exceptions import HoldBasketMismatch, HoldExceedsShare, HoldNotActive, PointsPaymentUnavailable
+from rewards.models import Hold, HoldBasket, HoldStatus
+from rewards.services.refunds import refund_allocations
 
 CENT = Decimal("0.01")
 MAX_BASKET_SHARE = Decimal("0.30")  # default; settings.REWARDS_MAX_POINTS_SHARE overrides it

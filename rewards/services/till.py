@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from members.events import EventType, event_emit
 from members.models import Member, Program
-
-from ..codes import normalize_code
-from ..discounts import BasketLine, Scope, discount_of
-from ..exceptions import (
+from rewards.codes import normalize_code
+from rewards.discounts import BasketLine, Scope, discount_of
+from rewards.exceptions import (
     VoucherAlreadyRedeemed,
     VoucherBasketRequired,
     VoucherCancelled,
@@ -28,7 +27,7 @@ from ..exceptions import (
     VoucherOutOfScope,
     VoucherWrongMember,
 )
-from ..models import RewardKind, Voucher, VoucherStatus
+from rewards.models import RewardKind, Voucher, VoucherStatus
 
 
 @dataclass

@@ -23,9 +23,8 @@ from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
 from members.events import EventType, event_emit
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member
-
-from ..codes import code_generate
-from ..exceptions import (
+from rewards.codes import code_generate
+from rewards.exceptions import (
     RewardInactive,
     RewardLimitReached,
     RewardNotFound,
@@ -34,8 +33,8 @@ from ..exceptions import (
     VoucherExpired,
     VoucherNotCancellable,
 )
-from ..models import Reward, Voucher, VoucherStatus
-from .refunds import refund_allocations
+from rewards.models import Reward, Voucher, VoucherStatus
+from rewards.services.refunds import refund_allocations
 
 CODE_ATTEMPTS = 5  # 60-bit codes: a second attempt is already astronomically rare
 

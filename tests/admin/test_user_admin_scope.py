@@ -4,9 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from members.app_auth import member_app_user_set
+from tests.admin.utils import grant, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-
-from .utils import grant, url
 
 PASSWORD = "plum-tree-harbour-42"
 

@@ -5,8 +5,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from members.expiry import ExpiryPolicy
-
-from ..factories import ProgramFactory
+from tests.factories import ProgramFactory
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,9 @@ from django.contrib.auth.models import Permission
 from loyalty.analytics.refresh import analytics_as_of, analytics_refresh_status
 from loyalty.models import MemberAnalytics, NpsAnswer, Purchase
 from loyalty.services.ledger import ledger_credit
+from tests.api.test_analytics_rfm import ANALYST, REFRESH_URL, client_of
+from tests.api.utils import MANAGE, assert_problem
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-
-from .test_analytics_rfm import ANALYST, REFRESH_URL, client_of
-from .utils import MANAGE, assert_problem
 
 PRAGUE = ZoneInfo("Europe/Prague")
 ANALYTICS = f"{MANAGE}/analytics"

@@ -18,9 +18,8 @@ from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save
 from members.app_auth import member_app_login, member_app_user_set
 from members.services import member_suspend
-
-from ..factories import MemberFactory, ProgramFactory, StaffFactory
-from .utils import MANAGE, POS, assert_problem, db_state, staff_client
+from tests.api.utils import MANAGE, POS, assert_problem, db_state, staff_client
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 

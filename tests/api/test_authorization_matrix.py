@@ -25,7 +25,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from .authz_world import PRINCIPALS, World, request, rightful_headers, verdict, world_seed
+from tests.api.authz_world import PRINCIPALS, World, request, rightful_headers, verdict, world_seed
 
 Call = Callable[[World], tuple[dict[str, Any], Any]]  # the URL's kwargs and the body (or the query)
 PREFIXES = ("api/pos/v1/", "api/app/v1/", "api/manage/v1/", "api/schema/", "api/docs/", "health/")

@@ -8,9 +8,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from tests.api.utils import ENROLL_URL, MANAGE, POS, assert_problem, db_state
 from tests.factories import MemberFactory, StaffFactory
-
-from .utils import ENROLL_URL, MANAGE, POS, assert_problem, db_state
 
 API_PREFIXES = ("api/pos/", "api/manage/", "api/app/")
 

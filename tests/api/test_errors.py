@@ -3,8 +3,7 @@
 import pytest
 
 from loyalty.services.ledger import ledger_credit
-
-from .utils import (
+from tests.api.utils import (
     ENROLL_URL,
     LOOKUP_URL,
     adjust_url,

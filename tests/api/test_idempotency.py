@@ -11,10 +11,9 @@ from loyalty.models import Account, Entry, EntryKind
 from loyalty.services.ledger import ledger_credit
 from members.models import IdempotencyRecord, Member
 from members.services import api_key_create, idempotency_keys_clean, member_update
+from tests.api.utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint, staff_client
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.test_ledger_concurrency import run_at_once
-
-from ..factories import MemberFactory, ProgramFactory, StaffFactory
-from .utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint, staff_client
 
 KEY = "3f2c9a1e-0b7d-4c55-9a53-2f1e8e6b7c10"
 ENROLL_BODY = {"external_id": "SHOP-1", "email": "jana@example.com", "first_name": "Jana"}

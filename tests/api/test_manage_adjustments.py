@@ -9,9 +9,8 @@ from django.utils import timezone
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit
 from members.services import member_suspend
-
-from ..factories import MemberFactory
-from .utils import adjust_url, assert_problem, db_state, staff_client
+from tests.api.utils import adjust_url, assert_problem, db_state, staff_client
+from tests.factories import MemberFactory
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from config.api import IsProgramStaff
 from members.tokens import access_token_create
-
-from ..factories import MemberFactory, StaffFactory
-from .utils import (
+from tests.api.utils import (
     MANAGE_MEMBERS_URL,
     PROBLEM,
     adjust_url,
@@ -17,6 +15,7 @@ from .utils import (
     pos_client_for,
     staff_client,
 )
+from tests.factories import MemberFactory, StaffFactory
 
 
 @pytest.fixture

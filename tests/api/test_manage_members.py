@@ -11,9 +11,8 @@ from django.utils import timezone
 from loyalty.models import EntryKind
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from members.services import member_close, member_suspend
-
-from ..factories import MemberFactory, ProgramFactory, StaffFactory
-from .utils import MANAGE_MEMBERS_URL, assert_problem, manage_member_url, staff_client
+from tests.api.utils import MANAGE_MEMBERS_URL, assert_problem, manage_member_url, staff_client
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 LIST_FIELDS = {
     "id",

@@ -29,9 +29,8 @@ from loyalty.services.rules import earning_rule_deactivate, earning_rule_save, t
 from loyalty.services.tiers import tier_pin
 from members.models import Program
 from members.services import format_card
-
-from ..factories import MemberFactory, StaffFactory
-from .utils import MANAGE, assert_problem, db_state, staff_client
+from tests.api.utils import MANAGE, assert_problem, db_state, staff_client
+from tests.factories import MemberFactory, StaffFactory
 
 RULES_URL = f"{MANAGE}/rules/"
 PREVIEW_URL = f"{MANAGE}/rules/preview/"

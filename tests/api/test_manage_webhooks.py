@@ -14,10 +14,9 @@ from config.input import UNKNOWN_FIELD_MESSAGE
 from members.events import EventType
 from members.models import DeliveryStatus, IdempotencyRecord, OutboxEvent, WebhookAttempt, WebhookDelivery
 from members.models import WebhookEndpoint as Endpoint
-
-from ..factories import MemberFactory, StaffFactory
-from ..webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
-from .utils import MANAGE, assert_problem, db_state, staff_client
+from tests.api.utils import MANAGE, assert_problem, db_state, staff_client
+from tests.factories import MemberFactory, StaffFactory
+from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
 
 WEBHOOKS_URL = f"{MANAGE}/webhooks/"
 PERMISSIONS = [

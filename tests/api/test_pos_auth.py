@@ -9,9 +9,8 @@ from config.api import ApiKeyThrottle
 from loyalty.services.ledger import ledger_credit
 from members.models import ApiKey
 from members.services import api_key_create, api_key_revoke
-
-from ..factories import MemberFactory
-from .utils import ENROLL_URL, LOOKUP_URL, assert_problem, db_state, pos_ledger_url, pos_member_url
+from tests.api.utils import ENROLL_URL, LOOKUP_URL, assert_problem, db_state, pos_ledger_url, pos_member_url
+from tests.factories import MemberFactory
 
 ENDPOINTS = [
     pytest.param("post", lambda member: ENROLL_URL, {"email": "new@example.com"}, id="enroll"),

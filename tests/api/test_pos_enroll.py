@@ -9,9 +9,8 @@ from django.utils import timezone
 from loyalty.models import Account
 from members.models import Member
 from members.services import CODE_ALPHABET
-
-from ..factories import MemberFactory
-from .utils import ENROLL_URL, ZERO_BALANCES, assert_problem, balances_without_until, db_state
+from tests.api.utils import ENROLL_URL, ZERO_BALANCES, assert_problem, balances_without_until, db_state
+from tests.factories import MemberFactory
 
 
 def test_enroll_creates_member_and_empty_account(pos_client, program):

@@ -7,9 +7,7 @@ from django.utils import timezone
 
 from loyalty.models import EntryKind
 from loyalty.services.ledger import ledger_credit, ledger_debit
-
-from ..factories import MemberFactory
-from .utils import (
+from tests.api.utils import (
     ENROLL_URL,
     LOOKUP_URL,
     ZERO_BALANCES,
@@ -18,6 +16,7 @@ from .utils import (
     pos_client_for,
     pos_member_url,
 )
+from tests.factories import MemberFactory
 
 # --- Lookup ----------------------------------------------------------------------------
 

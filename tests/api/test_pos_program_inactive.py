@@ -10,12 +10,11 @@ from django.core.cache import cache
 from loyalty.models import Purchase
 from members.models import ApiKey
 from members.services import api_key_create, program_settings_save
+from tests.api.utils import ENROLL_URL, LOOKUP_URL, POS, assert_problem, db_state, pos_client_for
 from tests.app.conftest import client_for
 from tests.app.utils import ME_URL
 from tests.app.utils import state as app_state
-
-from ..factories import MemberFactory, ProgramFactory
-from .utils import ENROLL_URL, LOOKUP_URL, POS, assert_problem, db_state, pos_client_for
+from tests.factories import MemberFactory, ProgramFactory
 
 PURCHASE = {
     "external_id": "R-1",

@@ -16,9 +16,8 @@ from hypothesis import strategies as st
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Purchase
 from loyalty.services.rules import earning_rule_save
-
-from ..factories import MemberFactory
-from .utils import POS, assert_problem, db_state
+from tests.api.utils import POS, assert_problem, db_state
+from tests.factories import MemberFactory
 
 PURCHASES_URL = f"{POS}/purchases/"
 SIMULATE_URL = f"{POS}/purchases/simulate/"

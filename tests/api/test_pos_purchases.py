@@ -29,9 +29,8 @@ from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.rules import earning_rule_save, tier_save
 from members.services import member_suspend
-
-from ..factories import MemberFactory
-from .utils import POS, assert_problem, db_state
+from tests.api.utils import POS, assert_problem, db_state
+from tests.factories import MemberFactory
 
 PURCHASES_URL = f"{POS}/purchases/"
 SIMULATE_URL = f"{POS}/purchases/simulate/"

@@ -14,10 +14,9 @@ from loyalty.services.rules import earning_rule_save
 from members.services import api_key_create, api_key_update
 from rewards.models import Voucher, VoucherStatus
 from rewards.services import reward_redeem
+from tests.api.utils import POS, assert_problem, db_state
+from tests.factories import MemberFactory, ProgramFactory
 from tests.rewards.conftest import make_reward
-
-from ..factories import MemberFactory, ProgramFactory
-from .utils import POS, assert_problem, db_state
 
 CARD = "400012345678"
 

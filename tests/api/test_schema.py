@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from .utils import schema_operations
+from tests.api.utils import schema_operations
 
 SURFACES = ("api/pos/v1/", "api/manage/v1/")
 WRITE_METHODS = {"post", "put", "patch"}

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .utils import schema_operations
+from tests.api.utils import schema_operations
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 

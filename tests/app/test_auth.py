@@ -10,10 +10,8 @@ from members.models import AccessToken, MemberStatus
 from members.services import member_close
 from members.tokens import access_token_create, token_digest
 from tests.api.utils import assert_problem
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-
-from .conftest import PASSWORD
-from .utils import (
+from tests.app.conftest import PASSWORD
+from tests.app.utils import (
     EXPORT_URL,
     LEDGER_URL,
     LOGIN_URL,
@@ -24,6 +22,7 @@ from .utils import (
     VOUCHERS_URL,
     redeem_url,
 )
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 
 def login(client, program, password=PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR=None, **identifier):

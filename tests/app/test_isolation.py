@@ -9,11 +9,10 @@ from members.models import Member
 from rewards.models import Voucher
 from rewards.services import reward_redeem
 from tests.api.utils import assert_problem
+from tests.app.conftest import client_for
+from tests.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, REWARDS_URL, TIER_URL, VOUCHERS_URL, redeem_url, state
 from tests.factories import MemberFactory, ProgramFactory
 from tests.rewards.conftest import make_reward
-
-from .conftest import client_for
-from .utils import EXPORT_URL, LEDGER_URL, ME_URL, REWARDS_URL, TIER_URL, VOUCHERS_URL, redeem_url, state
 
 
 @pytest.fixture

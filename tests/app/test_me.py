@@ -11,10 +11,9 @@ from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.rules import earning_rule_save, tier_save
 from members.models import Member
 from tests.api.utils import assert_problem
+from tests.app.conftest import client_for
+from tests.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, TIER_URL, state
 from tests.factories import MemberFactory
-
-from .conftest import client_for
-from .utils import EXPORT_URL, LEDGER_URL, ME_URL, TIER_URL, state
 
 
 def buy(member, external_id="R-1", amount="500.00", category="books"):

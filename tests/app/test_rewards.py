@@ -13,10 +13,9 @@ from members.services import member_suspend
 from rewards.models import Voucher, VoucherStatus
 from rewards.services import reward_redeem
 from tests.api.utils import assert_problem
+from tests.app.utils import REWARDS_URL, VOUCHERS_URL, redeem_url, state
 from tests.factories import ProgramFactory
 from tests.rewards.conftest import fund, make_reward
-
-from .utils import REWARDS_URL, VOUCHERS_URL, redeem_url, state
 
 
 def by_name(body):

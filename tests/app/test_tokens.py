@@ -13,10 +13,9 @@ from members.app_auth import member_app_user_set
 from members.models import AccessToken
 from members.tokens import access_token_create, token_digest
 from tests.api.utils import assert_problem
+from tests.app.conftest import PASSWORD
+from tests.app.utils import ME_URL
 from tests.factories import StaffFactory
-
-from .conftest import PASSWORD
-from .utils import ME_URL
 
 MANAGE_URL = "/api/manage/v1/members/"
 

@@ -20,9 +20,8 @@ from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Purchase
 from loyalty.services.rules import earning_rule_save
 from members.services import api_key_create
+from tests.config.utils import database_outage, database_restart, wsgi_get
 from tests.factories import MemberFactory, ProgramFactory
-
-from .utils import database_outage, database_restart, wsgi_get
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from .utils import database_outage
+from tests.config.utils import database_outage
 
 PROBLEM = "application/problem+json"
 CLOSED_PORT = "redis://127.0.0.1:1/0"

@@ -17,9 +17,8 @@ from members.app_auth import member_app_login, member_app_user_set
 from members.models import ApiKey
 from rewards.models import Reward, RewardKind
 from rewards.services import hold_create, reward_redeem
-
-from ..factories import MemberFactory, StaffFactory
-from ..webhook_rows import delivery_make, endpoint_add
+from tests.factories import MemberFactory, StaffFactory
+from tests.webhook_rows import delivery_make, endpoint_add
 
 PASSWORD = "plum-tree-harbour-42"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from .receiver import Receiver, receiver_start
+from tests.members.receiver import Receiver, receiver_start
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from loyalty.models import Account, EntryKind
 from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem
 from tests.factories import MemberFactory
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 CHANGELIST = "admin:rewards_voucher_changelist"
 

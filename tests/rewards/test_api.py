@@ -14,8 +14,7 @@ from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem
 from tests.api.utils import POS, assert_problem, db_state, pos_client_for
 from tests.factories import MemberFactory
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 VALIDATE_URL = f"{POS}/vouchers/validate/"
 REDEEM_URL = f"{POS}/vouchers/redeem/"

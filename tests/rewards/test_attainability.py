@@ -21,8 +21,7 @@ from rewards.models import Reward
 from tests.api.utils import MANAGE, assert_problem, db_state
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.test_tiers import buy, make_program
-
-from .conftest import make_reward
+from tests.rewards.conftest import make_reward
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)

@@ -23,8 +23,7 @@ from rewards.selectors import campaign_members
 from rewards.services import campaign_issue, reward_redeem
 from tests.api.utils import MANAGE, assert_problem
 from tests.factories import MemberFactory, StaffFactory
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 CAMPAIGNS_URL = f"{MANAGE}/campaigns/"
 

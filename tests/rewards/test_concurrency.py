@@ -10,8 +10,7 @@ from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem, voucher_redeem
 from tests.factories import MemberFactory, ProgramFactory
 from tests.loyalty.test_ledger_concurrency import run_at_once
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,9 +11,8 @@ from rewards.models import Hold, HoldBasket, HoldStatus
 from rewards.services import hold_capture, hold_create, hold_release
 from tests.api.utils import POS, assert_problem
 from tests.factories import MemberFactory
-
-from .conftest import fund
-from .test_holds import state
+from tests.rewards.conftest import fund
+from tests.rewards.test_holds import state
 
 BASKET = Decimal("100.00")  # at 0.01 per point and a 30 % share: up to 3000 points in all
 

@@ -18,8 +18,7 @@ from rewards.services import hold_capture, hold_create, hold_release, holds_expi
 from rewards.tasks import holds_expire_task
 from tests.api.utils import POS, assert_problem, db_state
 from tests.factories import MemberFactory
-
-from .conftest import fund
+from tests.rewards.conftest import fund
 
 BASKET = Decimal("100.00")  # at 0.01 per point and a 30 % share: up to 3000 points
 

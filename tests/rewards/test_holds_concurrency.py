@@ -13,8 +13,7 @@ from rewards.models import Hold, HoldStatus
 from rewards.services import hold_create, hold_release, holds_expire
 from tests.factories import MemberFactory, ProgramFactory
 from tests.loyalty.test_ledger_concurrency import run_at_once
-
-from .conftest import fund
+from tests.rewards.conftest import fund
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

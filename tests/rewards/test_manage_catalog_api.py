@@ -18,8 +18,7 @@ from rewards.selectors import campaign_members
 from rewards.services import campaign_issue, reward_redeem, reward_save, voucher_redeem
 from tests.api.utils import MANAGE, assert_problem, db_state
 from tests.factories import MemberFactory, StaffFactory
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 REWARDS_URL = f"{MANAGE}/rewards/"
 VOUCHERS_URL = f"{MANAGE}/vouchers/"

@@ -26,8 +26,7 @@ from rewards.exceptions import (
 from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem, voucher_cancel, voucher_redeem
 from tests.factories import MemberFactory
-
-from .conftest import fund, make_reward
+from tests.rewards.conftest import fund, make_reward
 
 
 def ledger_state(member, reward):

@@ -7,9 +7,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from rewards.models import Reward
-
-from .conftest import make_reward
-from .test_manage_catalog_api import REWARDS_URL, api, catalog_manager, catalog_state, reward_url  # noqa: F401
+from tests.rewards.conftest import make_reward
+from tests.rewards.test_manage_catalog_api import REWARDS_URL, api, catalog_manager, catalog_state, reward_url  # noqa: F401
 
 BOOKS = {"scope_skus": ["ATLAS-2"], "scope_categories": ["books", "maps"], "min_basket": "200.00"}
 

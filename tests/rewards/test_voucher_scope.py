@@ -11,9 +11,8 @@ from rewards.exceptions import VoucherBasketRequired, VoucherMinBasketNotMet, Vo
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
 from rewards.services import campaign_issue, reward_redeem, voucher_redeem, voucher_validate
 from tests.api.utils import POS, assert_problem
-
-from .conftest import make_reward
-from .test_api import state
+from tests.rewards.conftest import make_reward
+from tests.rewards.test_api import state
 
 VALIDATE_URL = f"{POS}/vouchers/validate/"
 REDEEM_URL = f"{POS}/vouchers/redeem/"

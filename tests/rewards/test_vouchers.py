@@ -26,8 +26,7 @@ from rewards.services import (
 )
 from rewards.tasks import vouchers_expire_task
 from tests.factories import MemberFactory
-
-from .conftest import make_reward
+from tests.rewards.conftest import make_reward
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ Sources:
   are followed here.
 """
 
-from ._common import (
+from loyalty.analytics.clv._common import (
     DAYS_PER_MONTH,
     WEEKS_PER_MONTH,
     BgNbdFit,
@@ -40,9 +40,14 @@ from ._common import (
     GammaGammaFit,
     GammaGammaParams,
 )
-from .bgnbd import bgnbd_expected_purchases, bgnbd_fit, bgnbd_log_likelihood, bgnbd_probability_alive
-from .gamma_gamma import gamma_gamma_expected_value, gamma_gamma_fit
-from .value import clv_predict
+from loyalty.analytics.clv.bgnbd import (
+    bgnbd_expected_purchases,
+    bgnbd_fit,
+    bgnbd_log_likelihood,
+    bgnbd_probability_alive,
+)
+from loyalty.analytics.clv.gamma_gamma import gamma_gamma_expected_value, gamma_gamma_fit
+from loyalty.analytics.clv.value import clv_predict
 
 __all__ = [
     "BgNbdFit",

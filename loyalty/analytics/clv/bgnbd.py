@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._common import (
+from loyalty.analytics.clv._common import (
     _NEAR_SINGULAR,
     BgNbdFit,
     BgNbdParams,

@@ -8,7 +8,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._common import FloatArray, GammaGammaFit, GammaGammaParams, _compress, _dot, _maximise, _weights
+from loyalty.analytics.clv._common import (
+    FloatArray,
+    GammaGammaFit,
+    GammaGammaParams,
+    _compress,
+    _dot,
+    _maximise,
+    _weights,
+)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._common import BgNbdParams, FloatArray, _rfm_arrays, _unique_rows
-from .bgnbd import _alive_purchases, _log_odds_dead
+from loyalty.analytics.clv._common import BgNbdParams, FloatArray, _rfm_arrays, _unique_rows
+from loyalty.analytics.clv.bgnbd import _alive_purchases, _log_odds_dead
 
 
 def clv_predict(

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...analytics.refresh import analytics_refresh, analytics_refresh_pending
-from ..as_of import AS_OF_HELP, as_of_parse, program_option
+from loyalty.analytics.refresh import analytics_refresh, analytics_refresh_pending
+from loyalty.management.as_of import AS_OF_HELP, as_of_parse, program_option
 
 
 class Command(BaseCommand):

@@ -4,11 +4,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from loyalty.analytics.lifetime import clv_refresh
+from loyalty.analytics.members import member_analytics_refresh
+from loyalty.management.as_of import AS_OF_HELP, as_of_parse, program_option
 from members.models import TimeUnit
-
-from ...analytics.lifetime import clv_refresh
-from ...analytics.members import member_analytics_refresh
-from ..as_of import AS_OF_HELP, as_of_parse, program_option
 
 
 class Command(BaseCommand):

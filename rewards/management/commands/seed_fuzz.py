@@ -8,8 +8,7 @@ from members.app_auth import member_app_user_set
 from members.models import Member, MemberStatus
 from members.services import api_key_create
 from members.tokens import access_token_create
-
-from .seed_demo import DEMO_SLUG
+from rewards.management.commands.seed_demo import DEMO_SLUG
 
 APP_PASSWORD = "fuzz-plum-harbour-42"
 

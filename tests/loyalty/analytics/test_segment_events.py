@@ -11,8 +11,7 @@ from loyalty.services.returns import return_record
 from members.events import EventType
 from members.models import OutboxEvent
 from tests.factories import MemberFactory, ProgramFactory
-
-from .test_member_analytics import AS_OF, NEXT_DAY, at, buy, population
+from tests.loyalty.analytics.test_member_analytics import AS_OF, NEXT_DAY, at, buy, population
 
 
 def moves() -> list[OutboxEvent]:
