@@ -298,7 +298,7 @@ CLV_PARTS = ("clv_data", "bgnbd_fit", "gamma_gamma_fit", "_write_predictions")
 
 @contextmanager
 def all_parts() -> Iterator[dict[str, Parts]]:
-    from loyalty.analytics import lifetime, members
+    from analytics import lifetime, members
 
     parts = {"members": Parts(members, MEMBER_PARTS), "clv": Parts(lifetime, CLV_PARTS)}
     with parts["members"].active(), parts["clv"].active():
@@ -329,7 +329,7 @@ def maxrss_mb() -> float:
 
 
 def measure_member_refreshes(program: Any) -> list[dict[str, Any]]:
-    from loyalty.analytics.members import member_analytics_refresh
+    from analytics.members import member_analytics_refresh
 
     phases = []
     for label, as_of in (("first", DATA_END - timedelta(days=30)), ("second", DATA_END)):
@@ -344,7 +344,7 @@ def measure_member_refreshes(program: Any) -> list[dict[str, Any]]:
 
 
 def measure_cohorts(program: Any) -> dict[str, Any]:
-    from loyalty.analytics.metrics import add_months, cohort_matrix, month_of
+    from analytics.metrics import add_months, cohort_matrix, month_of
 
     last = month_of(program, DATA_END - timedelta(days=1))
     first = add_months(last, -(COHORT_MONTHS - 1))
@@ -364,7 +364,7 @@ def measure_cohorts(program: Any) -> dict[str, Any]:
 
 def measure_clv(program: Any) -> tuple[dict[str, Any], Any]:
     """`clv_refresh` with its parts; returns the figures and the summary data `clv_data` gave it."""
-    from loyalty.analytics.lifetime import clv_refresh
+    from analytics.lifetime import clv_refresh
 
     log(f"clv_refresh as of {DATA_END:%Y-%m-%d}")
     with all_parts() as parts:
@@ -404,7 +404,7 @@ def fit_arrays(data: Any) -> dict[str, tuple[Any, ...]]:
 
 
 def our_fits(arrays: dict[str, tuple[Any, ...]]) -> tuple[float, float, dict[str, float], dict[str, float]]:
-    from loyalty.analytics.clv import bgnbd_fit, gamma_gamma_fit
+    from analytics.clv import bgnbd_fit, gamma_gamma_fit
 
     bg_seconds, bg = timed(lambda: bgnbd_fit(*arrays["bgnbd"]))
     gg_seconds, gg = timed(lambda: gamma_gamma_fit(*arrays["gamma_gamma"]))
@@ -426,7 +426,7 @@ def lifetimes_fits(arrays: dict[str, tuple[Any, ...]]) -> tuple[float, float, di
 def compare_fits(data: Any, rounds: int) -> dict[str, Any]:
     """Both fits, ours and lifetimes' (default settings), on the same arrays, `rounds` times in alternation;
     the medians, both parameter sets, their largest relative difference and both BG/NBD log-likelihoods."""
-    from loyalty.analytics.clv import BgNbdParams, bgnbd_log_likelihood
+    from analytics.clv import BgNbdParams, bgnbd_log_likelihood
 
     arrays = fit_arrays(data)
     log(f"fits on the same arrays, {rounds} rounds: BG/NBD {arrays['bgnbd'][0].size:,} members, Gamma-Gamma"
@@ -460,7 +460,7 @@ def compare_fits(data: Any, rounds: int) -> dict[str, Any]:
 
 
 def measure_whole_refresh(program: Any) -> dict[str, Any]:
-    from loyalty.analytics.refresh import analytics_refresh
+    from analytics.services.refresh import analytics_refresh
 
     as_of = DATA_END + timedelta(days=1)
     log(f"analytics_refresh as of {as_of:%Y-%m-%d}")

@@ -103,7 +103,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
 
     def record(self, arrived: float, body: bytes, headers: dict[str, str]) -> None:
-        from members.webhooks.signing import signature
+        from events.webhooks.signing import signature
 
         expected = signature(
             secret=self.secret,
@@ -135,7 +135,7 @@ def wait_for(receiver: Receiver, expected: set[str], timeout: float) -> float:
 def events_since(moment: datetime) -> set[str]:
     """The ids of the points.earned events written since `moment` (a purchase of only excluded goods earns
     nothing and has none)."""
-    from members.models import OutboxEvent
+    from events.models import OutboxEvent
 
     return set(
         OutboxEvent.objects.filter(type="points.earned", created_at__gte=moment).values_list("event_id", flat=True)
@@ -217,7 +217,7 @@ def backlog_write(program: Any, members: list, count: int) -> float:
     from django.db import transaction
     from django.utils import timezone
 
-    from members.events import EventType, events_emit
+    from events.outbox import EventType, events_emit
 
     with transaction.atomic():
         events_emit(
@@ -231,7 +231,7 @@ def backlog_write(program: Any, members: list, count: int) -> float:
 
 def baseline(receiver: Receiver, bodies: list[bytes], threads: int) -> float:
     """Seconds to POST every body, signed, straight to the receiver (keep-alive, `threads` senders)."""
-    from members.webhooks.signing import signed_headers
+    from events.webhooks.signing import signed_headers
 
     url = receiver.url.split("/")
     host, port = url[2].split(":")
@@ -261,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_django(args.database_url)
     from django.utils import timezone
 
-    from members.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
-    from members.webhooks.services import webhook_endpoint_save
+    from events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+    from events.webhooks.services import webhook_endpoint_save
 
     program = ensure_program()
     tiers = ensure_tiers(program)

@@ -64,16 +64,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
     },
     "refresh-analytics": {
-        "task": "loyalty.tasks.analytics_refresh_all_task",
+        "task": "analytics.tasks.analytics_refresh_all_task",
         "schedule": crontab(hour=1, minute=40),  # nightly, one task per active program
     },
     "deliver-webhooks": {
-        "task": "members.tasks.webhooks_run_task",
+        "task": "events.tasks.webhooks_run_task",
         "schedule": timedelta(seconds=settings.WEBHOOK_POLL_SECONDS),
         "options": {"expires": 2 * settings.WEBHOOK_POLL_SECONDS},  # ticks missed while no worker ran are dropped
     },
     "member-timing-events": {
-        "task": "loyalty.tasks.member_timing_events_task",
+        "task": "analytics.tasks.member_timing_events_task",
         "schedule": crontab(minute=50),  # hourly: each program's local day comes when it comes; once per member anyway
     },
     "clean-idempotency-keys": {

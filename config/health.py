@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from kombu import Connection
 
-from config.problems import PROBLEM_CONTENT_TYPE, problem
+from config.api.problems import PROBLEM_CONTENT_TYPE, problem
 
 logger = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ def _principal_fields(request: HttpRequest) -> dict[str, Any]:
     if user is None:
         return {}
     api_key = getattr(user, "api_key", None)
-    if api_key is not None:  # a till (config.api.ApiKeyPrincipal)
+    if api_key is not None:  # a till (config.api.pos.ApiKeyPrincipal)
         return {"program": api_key.program.slug, "api_key": api_key.prefix}
     if getattr(user, "is_authenticated", False) and user.pk is not None:
         return {"user_id": user.pk}

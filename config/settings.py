@@ -56,14 +56,17 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "members",
+    "events",
     "loyalty",
     "rewards",
+    "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [
     # First: every request gets its id and its log line, whatever the layers below answer.
     "config.observability.RequestLogMiddleware",
-    "config.problems.RequestSizeMiddleware",
+    "config.api.problems.RequestSizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -73,13 +76,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.problems.ProblemJsonMiddleware",
+    "config.api.problems.ProblemJsonMiddleware",
     # Last, as django-axes asks: turns a locked-out admin sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
-# The largest request body read (bytes): more answers 413 request_too_large (config.problems.RequestSizeMiddleware).
+# The largest request body read (bytes): more answers 413 request_too_large (config.api.problems.RequestSizeMiddleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_REQUEST_BODY_BYTES", str(1024 * 1024)))
 
 TEMPLATES = [
@@ -209,11 +212,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsing.JSONParser"],
-    "DEFAULT_METADATA_CLASS": "config.parsing.ApiMetadata",
-    "DEFAULT_FILTER_BACKENDS": ["config.filters.FilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "config.openapi.LoyaltyAutoSchema",
-    "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsing.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.api.parsing.ApiMetadata",
+    "DEFAULT_FILTER_BACKENDS": ["config.api.filters.FilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "config.api.openapi.LoyaltyAutoSchema",
+    "EXCEPTION_HANDLER": "config.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "pos": os.environ.get("THROTTLE_POS", "6000/min"),
         "manage": os.environ.get("THROTTLE_MANAGE", "1200/min"),
@@ -248,8 +251,8 @@ SPECTACULAR_SETTINGS = {
         "VoucherStatusEnum": "rewards.models.VoucherStatus",
         "HoldStatusEnum": "rewards.models.HoldStatus",
     },
-    # The schema's shared components (the recursive FieldErrors of problem documents): config.openapi.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.add_components"],
+    # The schema's shared components (the recursive FieldErrors of problem documents): config.api.openapi.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.openapi.add_components"],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {

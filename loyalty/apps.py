@@ -6,11 +6,10 @@ class LoyaltyConfig(AppConfig):
     verbose_name = "Points ledger"
 
     def ready(self) -> None:
-        from loyalty.exports import member_analytics_export, member_purchases_export, member_tier_history_export
+        from loyalty.exports import member_purchases_export, member_tier_history_export
         from loyalty.selectors import member_ledger_export
         from members.exports import register_exporter
 
         register_exporter("ledger", member_ledger_export)
         register_exporter("purchases", member_purchases_export)
         register_exporter("tier_history", member_tier_history_export)
-        register_exporter("analytics", member_analytics_export)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from loyalty.models import Award, MemberAnalytics, NpsAnswer, Purchase, PurchaseLine, Return, SegmentChange, TierHistory
+from loyalty.models import Award, Purchase, PurchaseLine, Return, TierHistory
 from members.exports import export_rows
 from members.models import Member
 
@@ -14,11 +14,6 @@ LINE_FIELDS = ["purchase_id", "position", "sku", "category", "quantity", "unit_p
 RETURN_FIELDS = ["id", "purchase_id", "external_id", "amount", "points_reversed", "lines", "occurred_at"]
 AWARD_FIELDS = ["rule_name", "event", "points", "local_date", "created_at"]
 TIER_FIELDS = ["from_tier__name", "to_tier__name", "reason", "metric_value", "note", "created_at"]
-ANALYTICS_FIELDS = [
-    "computed_at", "first_purchase_at", "last_purchase_at", "purchases", "purchase_days", "monetary",
-    "average_order_value", "mean_days_between", "next_purchase_expected_at", "recency_days", "r_score", "f_score",
-    "m_score", "segment", "segment_since", "clv_historical", "p_alive", "expected_purchases", "clv_predicted",
-]  # fmt: skip
 
 
 def member_purchases_export(member: Member) -> dict[str, Any]:
@@ -35,15 +30,3 @@ def member_purchases_export(member: Member) -> dict[str, Any]:
 
 def member_tier_history_export(member: Member) -> list[dict[str, Any]]:
     return export_rows(TierHistory.objects.filter(member=member).order_by("created_at", "id"), TIER_FIELDS)
-
-
-def member_analytics_export(member: Member) -> dict[str, Any]:
-    """What the program computed about the member (RFM, segment, CLV), its segment history and NPS answers."""
-    figures = export_rows(MemberAnalytics.objects.filter(member=member), ANALYTICS_FIELDS)
-    changes = SegmentChange.objects.filter(member=member).order_by("changed_at", "id")
-    answers = NpsAnswer.objects.filter(member=member).order_by("answered_at", "id")
-    return {
-        "figures": figures[0] if figures else None,
-        "segment_changes": export_rows(changes, ["from_segment", "to_segment", "changed_at"]),
-        "nps_answers": export_rows(answers, ["score", "comment", "source", "answered_at"]),
-    }

@@ -1,7 +1,7 @@
 """Domain errors. Each has a stable `code` that API clients can rely on.
 
 The base class lives in the bottom app so that every app's errors share it;
-`config.api` turns any of them into an RFC 9457 problem document.
+`config.api.problems` turns any of them into an RFC 9457 problem document.
 """
 
 from typing import Any
@@ -94,15 +94,3 @@ class IdempotentReplay(Exception):
 
     def __init__(self, record: Any) -> None:
         self.record = record
-
-
-class WebhookEndpointInvalid(DomainError):
-    """A webhook endpoint that cannot be saved; `code` names the reason (webhook_url_scheme,
-    webhook_target_private, webhook_host_unresolved, webhook_url_invalid, webhook_event_type_unknown)."""
-
-    code = "webhook_endpoint_invalid"
-    title = "This webhook endpoint cannot be used"
-
-    def __init__(self, detail: str, *, code: str) -> None:
-        super().__init__(detail)
-        self.code = code

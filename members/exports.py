@@ -3,8 +3,8 @@
 `members` cannot import the apps built on it, so they register an exporter in
 their `AppConfig.ready()` and `member_export` collects every part. `export_rows`
 turns rows into plain JSON values, so every part serialises the same way.
-The parts `members` owns besides the personal data: the login (user and the
-existence of its tokens) and the member's business events in the outbox.
+The part `members` owns besides the personal data: the login (user and the
+existence of its tokens).
 """
 
 from collections.abc import Callable, Iterable
@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from members.models import AccessToken, Member, OutboxEvent
+from members.models import AccessToken, Member
 from members.services import format_card
 from members.tokens import access_token_expires_at
 
@@ -65,12 +65,6 @@ def member_login_export(member: Member) -> dict[str, Any] | None:
     }
 
 
-def member_events_export(member: Member) -> list[dict[str, Any]]:
-    """The member's business events in the outbox (what webhooks carry to the program's systems)."""
-    events = OutboxEvent.objects.filter(member=member).order_by("id")
-    return export_rows(events, ["event_id", "type", "version", "occurred_at", "data"])
-
-
 def member_export(*, member: Member) -> dict[str, Any]:
     """GDPR export: the member's personal data and every part the other apps own."""
     data: dict[str, Any] = {
@@ -93,7 +87,6 @@ def member_export(*, member: Member) -> dict[str, Any]:
             "referred_by": member.referred_by_id,
         },
         "login": member_login_export(member),
-        "events": member_events_export(member),
     }
     for name, exporter in registered_exporters().items():
         data[name] = exporter(member)

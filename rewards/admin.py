@@ -13,10 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from config.api import managed_programs
-from loyalty.admin.ledger import ReadOnlyAdminMixin
 from loyalty.models import MAX_POINTS_PER_ENTRY, Tier
+from members.access import managed_programs
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, plural
+from members.admin.base import ReadOnlyAdminMixin
 from members.exceptions import DomainError
 from rewards.admin_attainability import attainability_view
 from rewards.codes import normalize_code

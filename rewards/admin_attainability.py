@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from config.api import managed_programs
+from members.access import managed_programs
 from members.models import Program
 from rewards.attainability import WhatIf, program_report, rewards_on_offer
 from rewards.models import Reward

@@ -7,7 +7,6 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         from members.exports import register_exporter
-        from rewards import dashboard  # noqa: F401 (registers the rewards panel of the program dashboard)
         from rewards.exports import member_rewards_export
 
         register_exporter("rewards", member_rewards_export)

@@ -6,10 +6,10 @@ from unittest import mock
 
 from django.db import transaction
 
-from members.events import EventType, event_emit
-from members.models import WebhookDelivery, WebhookEndpoint
-from members.webhooks import transport
-from members.webhooks.services import webhook_deliver, webhook_endpoint_save, webhooks_dispatch
+from events.models import WebhookDelivery, WebhookEndpoint
+from events.outbox import EventType, event_emit
+from events.webhooks import transport
+from events.webhooks.services import webhook_deliver, webhook_endpoint_save, webhooks_dispatch
 
 # An IP literal on the public internet: accepted without a DNS lookup, never called (the transport is replaced).
 PUBLIC_URL = "http://93.184.216.34/hook"

@@ -6,18 +6,12 @@
 - `rules`: earning rules, with the "Test this rule" preview; `tiers`: tiers. Both
   save through `loyalty.services.rules`, so every change invalidates the compiled rules.
 - `purchases`: purchases, returns and tier history, read-only.
-- `nps`: NPS answers, read-only; acquisition costs per channel, entered by managers.
-- `events`: the outbox of business events, read-only.
-- `webhooks`: webhook endpoints (saved through `members.webhooks.services`), rotating their secret and
-  replaying their failed deliveries; `webhook_deliveries`: the deliveries with every attempt, read-only apart
-  from replaying.
 
 Scoping follows `members.admin`: a manager sees and chooses only their programs' rows.
 """
 
-from loyalty.admin import events, ledger, members, nps, purchases, rules, tiers, webhook_deliveries, webhooks
-from loyalty.admin.analytics import RfmSegmentAdmin, SegmentChangeAdmin  # noqa: F401 (registers the RFM grid, segment history)
-from loyalty.admin.ledger import EntryAdmin, LotAdmin, ReadOnlyAdminMixin
+from loyalty.admin import ledger, members, purchases, rules, tiers
+from loyalty.admin.ledger import EntryAdmin, LotAdmin
 from loyalty.admin.members import LEDGER_ENTRIES_ON_MEMBER_PAGE, TIER_HISTORY_ON_MEMBER_PAGE, LoyaltyMemberAdmin
 from loyalty.admin.purchases import PurchaseAdmin, ReturnAdmin, TierHistoryAdmin
 from loyalty.admin.rules import EarningRuleAdmin
@@ -31,17 +25,12 @@ __all__ = [
     "LotAdmin",
     "LoyaltyMemberAdmin",
     "PurchaseAdmin",
-    "ReadOnlyAdminMixin",
     "ReturnAdmin",
     "TierAdmin",
     "TierHistoryAdmin",
-    "events",
     "ledger",
     "members",
-    "nps",
     "purchases",
     "rules",
     "tiers",
-    "webhook_deliveries",
-    "webhooks",
 ]

@@ -16,21 +16,8 @@ from django.utils.html import format_html
 
 from loyalty.models import Allocation, Entry, Lot
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
+from members.admin.base import ReadOnlyAdminMixin
 from members.services import format_card
-
-
-class ReadOnlyAdminMixin:
-    """Viewing only: these rows are written by services (the ledger, purchases, returns, tier
-    history) and never edited; a correction is a new adjustment."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class LedgerViewInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -15,9 +15,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from loyalty.admin.ledger import ReadOnlyAdminMixin
 from loyalty.models import Purchase, PurchaseLine, Return, TierHistory
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
+from members.admin.base import ReadOnlyAdminMixin
 from members.services import format_card
 
 

@@ -6,9 +6,12 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AccessTokenAuthentication, AppAPIView, FailureThrottle, LedgerCursorPagination, parse
-from config.filters import FilterBackend
-from config.problems import problems
+from config.api.app import AccessTokenAuthentication, AppAPIView
+from config.api.filters import FilterBackend
+from config.api.input import parse
+from config.api.pagination import LedgerCursorPagination
+from config.api.problems import problems
+from config.api.throttling import FailureThrottle
 from loyalty.apis.app_serializers import (
     AppMemberOutput,
     ExportOutput,

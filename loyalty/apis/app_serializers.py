@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.input import InputSerializer
+from config.api.input import InputSerializer
 from loyalty.apis.purchase_serializers import TierSummaryOutput
 from loyalty.apis.serializers import MemberOutput
 from loyalty.selectors import member_tier_summary
@@ -17,7 +17,7 @@ class LoginInput(InputSerializer):
     email = serializers.CharField(max_length=254, required=False)
     card = serializers.CharField(max_length=32, required=False)
     password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
-    schema_required_groups = ("oneOf", [("email",), ("card",)])  # config.openapi
+    schema_required_groups = ("oneOf", [("email",), ("card",)])  # config.api.openapi
 
     def validate(self, attrs):
         if ("email" in attrs) == ("card" in attrs):
@@ -52,7 +52,7 @@ class ProfileUpdateInput(InputSerializer):
     """What a member may change themselves. Email and card identify the member at sign-in
     and at the till, so only the program changes them."""
 
-    refuses_unknown_fields = True  # the schema: additionalProperties false, minProperties 1 (config.openapi)
+    refuses_unknown_fields = True  # the schema: additionalProperties false, minProperties 1 (config.api.openapi)
     schema_min_properties = 1
 
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)

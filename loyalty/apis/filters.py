@@ -3,9 +3,10 @@
 import django_filters
 from django.db.models import OuterRef, Q, Subquery
 
-from config.input import AwareIsoDateTimeFilter
-from loyalty.analytics.nps import PASSIVE_MIN, PROMOTER_MIN
-from loyalty.models import Entry, EntryKind, NpsAnswer
+from analytics.models import NpsAnswer
+from analytics.nps import PASSIVE_MIN, PROMOTER_MIN
+from config.api.input import AwareIsoDateTimeFilter
+from loyalty.models import Entry, EntryKind
 from members.models import Member, MemberStatus
 
 # A member's NPS group is that of their latest answer (on equal times, the later recorded).

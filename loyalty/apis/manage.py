@@ -6,8 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse
-from config.problems import problems
+from config.api.input import parse
+from config.api.manage import ManageAPIView
+from config.api.problems import problems
 from loyalty.apis.filters import MemberFilter
 from loyalty.apis.serializers import (
     AdjustmentInput,

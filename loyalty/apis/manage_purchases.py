@@ -7,8 +7,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.problems import problems
-from loyalty.apis.manage_rules import ProgramRowsView, _id_filter, requires
+from config.api.filters import id_filter
+from config.api.manage import ProgramRowsView, requires
+from config.api.problems import problems
 from loyalty.apis.purchase_output_serializers import PurchaseDetailOutput, PurchaseOutput, ReturnOutput
 from loyalty.models import Channel, Purchase, Return
 
@@ -20,7 +21,7 @@ PURCHASE_TAGS = ["Manager: purchases"]
 
 class PurchaseFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
+    member = id_filter("member_id", "Member id.")
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
     store = django_filters.CharFilter(help_text="Store code.")
     external_id = django_filters.CharFilter(help_text="The receipt's external id.")
@@ -34,8 +35,8 @@ class PurchaseFilter(django_filters.FilterSet):
 
 class ReturnFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
-    purchase = _id_filter("purchase_id", "Purchase id.")
+    member = id_filter("member_id", "Member id.")
+    purchase = id_filter("purchase_id", "Purchase id.")
     external_id = django_filters.CharFilter(help_text="The return's external id.")
     occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")

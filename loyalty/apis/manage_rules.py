@@ -10,10 +10,7 @@ A model's validation errors (`EarningRule.clean()`, `full_clean()`) answer 400
 `validation_error` with per-field `errors`, and nothing is written.
 """
 
-from typing import Any
-
 import django_filters
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -22,9 +19,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse
-from config.filters import BooleanFilter, IdFilter
-from config.problems import problems
+from config.api.filters import BooleanFilter
+from config.api.input import parse
+from config.api.manage import ManageAPIView, ProgramRowsView, field_errors, requires
+from config.api.problems import problems
 from loyalty.apis.rule_serializers import (
     RuleCreateInput,
     RuleDeactivateInput,
@@ -42,21 +40,7 @@ from members.selectors import member_get
 RULE_TAGS = ["Manager: rules and tiers"]
 
 
-def requires(*permissions: str) -> str:
-    return "Requires the Django permission " + " and ".join(f"`{name}`" for name in permissions) + "."
-
-
 # --- Errors ---------------------------------------------------------------------------------------
-
-
-def field_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
-    """A model's validation errors by API field (`__all__` becomes `non_field_errors`)."""
-    if not hasattr(exc, "error_dict"):
-        return {"non_field_errors": list(exc.messages)}
-    return {
-        ("non_field_errors" if field == NON_FIELD_ERRORS else field): list(messages)
-        for field, messages in exc.message_dict.items()
-    }
 
 
 def _rule_saved(rule: EarningRule, tiers: list[Tier] | None, errors: dict[str, list[str]]) -> EarningRule:
@@ -82,10 +66,6 @@ def _program_tiers(program: Program, ids: list[int]) -> tuple[list[Tier], dict[s
 # --- Filters --------------------------------------------------------------------------------------
 
 
-def _id_filter(field: str, help_text: str) -> IdFilter:
-    return IdFilter(field_name=field, help_text=help_text)
-
-
 class RuleFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
     kind = django_filters.MultipleChoiceFilter(choices=EarningRule.KIND_CHOICES)
@@ -98,20 +78,6 @@ class RuleFilter(django_filters.FilterSet):
 
 
 # --- Base -----------------------------------------------------------------------------------------
-
-
-class ProgramRowsView(ManageAPIView):
-    """Rows of the programs the user manages; `get_object()` answers 404 for any other."""
-
-    model: Any = None
-    lookup_field = "pk"
-
-    def get_queryset(self) -> QuerySet:
-        return self.model.objects.filter(program__in=self.programs()).select_related("program")
-
-    def list_response(self, output: type[serializers.Serializer]) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(output(page, many=True).data)
 
 
 # --- Earning rules --------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import parse
-from config.problems import problems
+from config.api.filters import id_filter
+from config.api.input import parse
+from config.api.manage import ProgramRowsView, field_errors, requires
+from config.api.problems import problems
 from loyalty.apis.manage import ManagedMembersView
-from loyalty.apis.manage_rules import RULE_TAGS, ProgramRowsView, _id_filter, field_errors, requires
+from loyalty.apis.manage_rules import RULE_TAGS
 from loyalty.apis.tier_serializers import (
     TierCreateInput,
     TierHistoryOutput,
@@ -56,7 +58,7 @@ class TierFilter(django_filters.FilterSet):
 
 class TierHistoryFilter(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
-    member = _id_filter("member_id", "Member id.")
+    member = id_filter("member_id", "Member id.")
     reason = django_filters.MultipleChoiceFilter(choices=TierChangeReason.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

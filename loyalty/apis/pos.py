@@ -7,9 +7,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import LedgerCursorPagination, PosAPIView, parse
-from config.filters import FilterBackend
-from config.problems import problems
+from config.api.filters import FilterBackend
+from config.api.input import parse
+from config.api.pagination import LedgerCursorPagination
+from config.api.pos import PosAPIView
+from config.api.problems import problems
 from loyalty.apis.filters import EntryFilter
 from loyalty.apis.purchase_serializers import (
     EventIn,

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from config.input import AwareDateTimeField, InputSerializer
+from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.models import Channel
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
 from loyalty.services.returns import ReturnLineInput
@@ -28,7 +28,7 @@ class PurchaseMoneyField(serializers.DecimalField):
 class MemberRefInput(InputSerializer):
     """Exactly one way to name the member."""
 
-    exactly_one_field = True  # the schema says so with oneOf (config.openapi)
+    exactly_one_field = True  # the schema says so with oneOf (config.api.openapi)
 
     id = serializers.IntegerField(required=False, min_value=1)
     card = serializers.CharField(required=False, max_length=32)
@@ -126,7 +126,7 @@ class ReturnIn(InputSerializer):
     lines = ReturnLineIn(many=True, required=False, max_length=500)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
     occurred_at = AwareDateTimeField(required=False)
-    schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.openapi
+    schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.api.openapi
 
     def validate(self, attrs):
         if bool(attrs.get("lines")) == ("amount" in attrs):

@@ -3,7 +3,7 @@
 "Test this rule" page share. Tiers and tier history are in `tier_serializers`, purchases and
 returns in `purchase_output_serializers`.
 
-Inputs are explicit and strict (`config.input.InputSerializer`): a field the serializer does not
+Inputs are explicit and strict (`config.api.input.InputSerializer`): a field the serializer does not
 know (say `budget_used` or `config_version`, which only the server writes) is refused with
 400 `unknown_field` instead of being silently dropped.
 """
@@ -14,12 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from config.input import AwareDateTimeField, InputSerializer
+from config.api.fields import NamedChoiceField, ProgramSlugField
+from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import AwardOutput, MemberRefInput
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
 from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
@@ -136,50 +136,6 @@ def rules_preview(
 
 
 # --- Shared input pieces --------------------------------------------------------------------------
-
-
-class ProgramSlugField(serializers.SlugField):
-    """A program the user manages, by slug (a `programs` queryset in the serializer's context)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", "Slug of a program you manage.")
-        super().__init__(max_length=64, **kwargs)
-
-    def run_validation(self, data: Any = empty) -> Program:
-        slug = super().run_validation(data)  # a valid slug first, then the program
-        program = self.context["programs"].filter(slug=slug).first()
-        if program is None:
-            raise serializers.ValidationError(f"You manage no program with the slug “{slug}”.")
-        return program
-
-    def to_representation(self, value: Any) -> str:
-        return value.slug if isinstance(value, Program) else str(value)
-
-
-class NamedChoiceField(serializers.ChoiceField):
-    """A choice field documented as one named enum component (`EarningRuleKindEnum`, `ChannelEnum`), so
-    the same choices keep one name in the schema wherever they appear, in lists and subclasses too."""
-
-    def __init__(self, *, enum_name: str, **kwargs: Any) -> None:
-        self.enum_name = enum_name
-        super().__init__(**kwargs)
-
-
-class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = NamedChoiceField
-
-    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        field = self.target
-        schema = {
-            "type": "string",
-            "enum": list(field.choices),
-            "description": "\n".join(f"* `{value}` - {label}" for value, label in field.choices.items()),
-        }
-        component = ResolvedComponent(
-            name=field.enum_name, type=ResolvedComponent.SCHEMA, object=field.enum_name, schema=schema
-        )
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
 
 
 def list_item() -> serializers.RegexField:

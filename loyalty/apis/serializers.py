@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.input import InputSerializer
+from config.api.input import InputSerializer
 from loyalty.models import Allocation, Entry
 from loyalty.selectors import Balances, member_balances
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
@@ -27,7 +27,7 @@ class MemberEnrollInput(InputSerializer):
     consent_email = serializers.BooleanField(required=False, default=False)
     consent_sms = serializers.BooleanField(required=False, default=False)
     consent_push = serializers.BooleanField(required=False, default=False)
-    schema_required_groups = ("anyOf", [("external_id",), ("email",), ("phone",), ("card",)])  # config.openapi
+    schema_required_groups = ("anyOf", [("external_id",), ("email",), ("phone",), ("card",)])  # config.api.openapi
 
     def validate_card(self, value: str) -> str:
         if sum(ch.isalnum() for ch in value) < 4:

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from config.input import AwareDateTimeField, InputSerializer
-from loyalty.apis.rule_serializers import MONEY, ProgramSlugField
+from config.api.fields import ProgramSlugField
+from config.api.input import AwareDateTimeField, InputSerializer
+from loyalty.apis.rule_serializers import MONEY
 from loyalty.models import TierHistory
 
 # --- Tiers ----------------------------------------------------------------------------------------

@@ -1,15 +1,5 @@
-"""Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers,
-analytics."""
+"""Models of the loyalty app, one module per part: the ledger, purchases and returns, earning rules, tiers."""
 
-from loyalty.models.analytics import (
-    AcquisitionCost,
-    ClvFit,
-    MemberAnalytics,
-    NpsAnswer,
-    NpsSource,
-    RfmSegment,
-    SegmentChange,
-)
 from loyalty.models.ledger import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -27,13 +17,6 @@ from loyalty.models.tiers import Tier, TierChangeReason, TierHistory
 
 __all__ = [
     "MAX_POINTS_PER_ENTRY",
-    "AcquisitionCost",
-    "ClvFit",
-    "MemberAnalytics",
-    "NpsAnswer",
-    "NpsSource",
-    "RfmSegment",
-    "SegmentChange",
     "Award",
     "FULLY_RETURNED",
     "NET_THEN",

@@ -60,7 +60,7 @@ class Account(models.Model):
     tier_achieved_at = models.DateTimeField(null=True, blank=True)
     tier_review_at = models.DateTimeField(null=True, blank=True, help_text="When the tier is reviewed next.")
     tier_pinned_until = models.DateTimeField(null=True, blank=True, help_text="A manager keeps the tier until then.")
-    # Marks of the time-driven events (loyalty.services.timing), set in the transaction that emits them.
+    # Marks of the time-driven events (analytics.services.purchase_timing), set in the transaction that emits them.
     inactive_notified_for = models.DateTimeField(
         null=True,
         blank=True,

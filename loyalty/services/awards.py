@@ -11,12 +11,12 @@ from typing import Any
 
 from django.db.models import Case, Sum, When
 
+from events.outbox import EventType, event_emit
 from loyalty.models import Account, Award, EarningRule, Entry, EntryKind
 from loyalty.rules import Award as RuleAward
 from loyalty.rules import Evaluation, MemberContext, RuleSpec
 from loyalty.ruleset import ProgramRuleset
 from loyalty.services.ledger import credit_locked, plus
-from members.events import EventType, event_emit
 from members.models import Program
 
 

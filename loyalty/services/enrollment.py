@@ -4,9 +4,9 @@ from typing import Any
 
 from django.db import transaction
 
+from events.outbox import EventType, event_emit
 from loyalty.models import Account
 from loyalty.services.events import signup_bonus
-from members.events import EventType, event_emit
 from members.models import Member
 from members.services import member_create
 

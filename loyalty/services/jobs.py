@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
+from events.outbox import EventType, events_emit
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import debit_deltas, lock_accounts_by_id
-from members.events import EventType, events_emit
 from members.expiry import ExpiryPolicy
 from members.models import Program
 

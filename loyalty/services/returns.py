@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.outbox import EventType, event_emit
 from loyalty.exceptions import (
     PurchaseNotFound,
     ReturnBeforePurchase,
@@ -33,7 +34,6 @@ from loyalty.services.awards import award_from_row
 from loyalty.services.ledger import debit_locked, lock_accounts
 from loyalty.services.purchases import occurred_at_check
 from loyalty.services.tiers import TierChange, tier_recheck_after_return
-from members.events import EventType, event_emit
 from members.models import Member, Program
 
 CENT = Decimal("0.01")

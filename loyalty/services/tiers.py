@@ -17,11 +17,11 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from events.outbox import EventType, events_emit
 from loyalty.exceptions import InvalidPin, TierNotInProgram
 from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset
 from loyalty.services.ledger import lock_accounts, lock_accounts_by_id
-from members.events import EventType, events_emit
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 
 ZERO = Decimal(0)

@@ -1,7 +1,7 @@
 """The program manager's admin: programs, members and API keys.
 
 - Scoping: a superuser sees everything; any other staff user sees only the
-  programs `config.api.managed_programs` gives them and the rows of those
+  programs `members.access.managed_programs` gives them and the rows of those
   programs, and can pick only those programs in forms.
 - Writes go through `members.services`; actions ask for confirmation first.
   The buttons on a change page post the same actions for that one object, so

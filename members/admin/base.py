@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from config.api import managed_programs
+from members.access import managed_programs
 from members.exceptions import DomainError
 from members.ids import whole_number
 from members.models import Program
@@ -263,3 +263,17 @@ class ObjectActionsAdmin(admin.ModelAdmin):
                 succeeded.append(obj)
         if succeeded:
             self.message_user(request, f"{done} {done_with(succeeded, noun)}.", messages.SUCCESS)
+
+
+class ReadOnlyAdminMixin:
+    """Viewing only: these rows are written by services (the ledger, purchases, returns, tier
+    history) and never edited; a correction is a new adjustment."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

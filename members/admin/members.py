@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.api import managed_programs
+from members.access import managed_programs
 from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
 from members.exceptions import MemberAlreadyExists
 from members.models import Member, MemberStatus
@@ -227,7 +227,7 @@ class ClvFilter(RangeListFilter):
 
 class NpsGroupFilter(admin.SimpleListFilter):
     """By the member's latest NPS answer (on equal times, the later recorded), grouped as in
-    `loyalty.analytics.nps`: promoters 9–10, passives 7–8, detractors 0–6."""
+    `analytics.nps`: promoters 9–10, passives 7–8, detractors 0–6."""
 
     title = "NPS group"
     parameter_name = "nps"

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.api import managed_programs
+from members.access import managed_programs
 from members.admin.base import adopt
 from members.models import Program
 from members.services import program_create, program_settings_save

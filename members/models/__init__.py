@@ -1,5 +1,5 @@
-"""Models of the members app: programs, members, API keys, idempotency records (`core`), and the outbox of
-business events with its webhook endpoints and deliveries (`events`), sign-in tokens (`tokens`)."""
+"""Models of the members app: programs, members, API keys, idempotency records (`core`), sign-in tokens
+(`tokens`)."""
 
 from members.models.core import (
     ApiKey,
@@ -13,14 +13,6 @@ from members.models.core import (
     TimeUnit,
     currency_validator,
     validate_timezone,
-)
-from members.models.events import (
-    DeliveryStatus,
-    OutboxEvent,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-    webhook_secret_new,
 )
 from members.models.tokens import AccessToken
 
@@ -37,10 +29,4 @@ __all__ = [
     "TimeUnit",
     "currency_validator",
     "validate_timezone",
-    "DeliveryStatus",
-    "OutboxEvent",
-    "WebhookAttempt",
-    "WebhookDelivery",
-    "WebhookEndpoint",
-    "webhook_secret_new",
 ]

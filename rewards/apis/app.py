@@ -1,12 +1,13 @@
-"""Member app API for rewards and vouchers: /api/app/v1/me/rewards/ and me/vouchers/ (see app_urls)."""
+"""Member app API for rewards and vouchers: /api/app/v1/me/rewards/ and me/vouchers/ (see urls.py)."""
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import AppAPIView, parse
-from config.problems import problems
+from config.api.app import AppAPIView
+from config.api.input import parse
+from config.api.problems import problems
 from members.exceptions import DomainError
 from members.ids import whole_number
 from rewards.apis.app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput

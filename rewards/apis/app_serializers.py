@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.input import InputSerializer
+from config.api.input import InputSerializer
 from rewards.apis.serializers import MONEY, RewardRefOutput, ScopeOutput, scope_body
 from rewards.models import RewardKind, VoucherStatus
 

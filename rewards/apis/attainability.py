@@ -8,9 +8,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse
-from config.input import InputSerializer
-from config.problems import problems
+from config.api.input import InputSerializer, parse
+from config.api.manage import ManageAPIView
+from config.api.problems import problems
 from rewards.attainability import WhatIf, program_report, rewards_on_offer
 
 TAGS = ["Manage: analytics"]
@@ -79,7 +79,7 @@ class WhatIfInput(InputSerializer, ProgramQuery):
         "again); fixed bonuses stay.",
     )
     reward_costs = RewardCostInput(many=True, required=False, help_text="Proposed costs of rewards on offer.")
-    schema_required_groups = ("anyOf", [("base_rate_multiplier",), ("reward_costs",)])  # config.openapi
+    schema_required_groups = ("anyOf", [("base_rate_multiplier",), ("reward_costs",)])  # config.api.openapi
 
     def validate(self, data: dict) -> dict:
         if "base_rate_multiplier" not in data and not data.get("reward_costs"):

@@ -2,14 +2,10 @@
 
 import django_filters
 
-from config.filters import BooleanFilter, IdFilter
-from config.input import AwareIsoDateTimeFilter
+from config.api.filters import BooleanFilter, id_filter
+from config.api.input import AwareIsoDateTimeFilter
 from rewards.codes import normalize_code
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
-
-
-def id_filter(field: str, help_text: str) -> IdFilter:
-    return IdFilter(field_name=field, help_text=help_text)
 
 
 class RewardFilter(django_filters.FilterSet):

@@ -16,9 +16,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ManageAPIView, parse
-from config.problems import problems
-from loyalty.apis.manage_rules import ProgramRowsView, field_errors, requires
+from config.api.input import parse
+from config.api.manage import ManageAPIView, ProgramRowsView, field_errors, requires
+from config.api.problems import problems
 from loyalty.models import Tier
 from loyalty.selectors import member_balances
 from members.exceptions import ProgramNotFound

@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from config.input import AwareDateTimeField, InputSerializer
+from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY

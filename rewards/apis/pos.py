@@ -6,8 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import ApiKeyThrottle, PosAPIView, parse
-from config.problems import problems
+from config.api.input import parse
+from config.api.pos import ApiKeyThrottle, PosAPIView
+from config.api.problems import problems
 from members.models import Member
 from members.selectors import member_get
 from rewards.apis.serializers import (

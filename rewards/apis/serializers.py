@@ -6,7 +6,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from config.input import AwareDateTimeField, InputSerializer
+from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus

@@ -12,7 +12,7 @@ cheap noise.
 
 from rest_framework.request import Request
 
-from config.api import FailureThrottle
+from config.api.throttling import FailureThrottle
 from members.models import ApiKey
 
 GUESS_LIMIT = 10

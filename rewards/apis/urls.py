@@ -1,8 +1,8 @@
-"""Integration endpoints of rewards and vouchers, included by config.urls under /api/pos/v1/."""
+"""Reward, voucher, hold and attainability endpoints of the three surfaces, included by config.urls."""
 
 from django.urls import path
 
-from rewards.apis import attainability, manage, pos
+from rewards.apis import app, attainability, manage, pos
 
 pos_patterns = [
     path("members/<str:member_id>/redemptions/", pos.RedemptionView.as_view(), name="member-redemption"),
@@ -13,7 +13,6 @@ pos_patterns = [
     path("holds/<str:hold_id>/release/", pos.HoldReleaseView.as_view(), name="hold-release"),
 ]
 
-# Manager endpoints, to be included under /api/manage/v1/.
 manage_patterns = [
     path("campaigns/", manage.CampaignView.as_view(), name="campaign-issue"),
     path("analytics/attainability/", attainability.AttainabilityView.as_view(), name="attainability-report"),
@@ -27,4 +26,10 @@ manage_patterns = [
     path("vouchers/", manage.VoucherListView.as_view(), name="voucher-list"),
     path("vouchers/<str:voucher_id>/", manage.VoucherDetailView.as_view(), name="voucher-detail"),
     path("vouchers/<str:voucher_id>/cancel/", manage.VoucherCancelView.as_view(), name="voucher-cancel"),
+]
+
+app_patterns = [
+    path("me/rewards/", app.MeRewardListView.as_view(), name="me-rewards"),
+    path("me/rewards/<str:reward_id>/redeem/", app.MeRewardRedeemView.as_view(), name="me-reward-redeem"),
+    path("me/vouchers/", app.MeVoucherListView.as_view(), name="me-vouchers"),
 ]

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from members.events import EventType, events_emit
+from events.outbox import EventType, events_emit
 from members.models import Member, Program
 from rewards.codes import codes_generate, format_code
 from rewards.exceptions import CampaignInvalid, RewardNotFound

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from members.events import EventType, event_emit
+from events.outbox import EventType, event_emit
 from members.models import Member, Program
 from rewards.codes import normalize_code
 from rewards.discounts import BasketLine, Scope, discount_of

@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.outbox import EventType, event_emit
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
 from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
-from members.events import EventType, event_emit
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member
 from rewards.codes import code_generate

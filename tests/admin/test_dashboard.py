@@ -9,16 +9,16 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.utils import timezone
 
-from loyalty.analytics.nps import nps_record
-from loyalty.dashboard import liability_and_expiries
-from loyalty.models import NpsSource
+from analytics.dashboard.panels import liability_and_expiries
+from analytics.models import NpsSource
+from analytics.nps import nps_record
 from loyalty.services.ledger import ledger_credit
 from rewards.models import Reward, RewardKind
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.test_tiers import buy, make_program
 
 pytestmark = pytest.mark.django_db
-URL = "/admin/loyalty/dashboard/"
+URL = "/admin/analytics/dashboard/"
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def test_dashboard_draws_every_panel_from_the_programs_figures(client, shop):
     }
     assert {(cell["y"], cell["v"]) for cell in cohorts if cell["x"] == "+0"} == {(month, 1.0) for month in first_months}
     page = response.content.decode()
-    assert "loyalty/vendor/chart-4.6.1.umd.min.js" in page and "cdn" not in page.lower()
+    assert "analytics/vendor/chart-4.6.1.umd.min.js" in page and "cdn" not in page.lower()
 
 
 def test_dashboard_needs_the_permission_and_shows_only_managed_programs(client, shop):

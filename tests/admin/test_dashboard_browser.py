@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from loyalty.models import MemberAnalytics
+from analytics.models import MemberAnalytics
 
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / ".artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -60,7 +60,7 @@ def test_demo_dashboard_draws_every_chart(live_server, chromium):
     from selenium.webdriver.support.ui import WebDriverWait
 
     call_command("seed_demo", "--members", "120", "--admin-password", "browser-test", stdout=open(os.devnull, "w"))
-    chromium.get(f"{live_server.url}/admin/login/?next=/admin/loyalty/dashboard/")
+    chromium.get(f"{live_server.url}/admin/login/?next=/admin/analytics/dashboard/")
     chromium.find_element(By.NAME, "username").send_keys("admin")
     chromium.find_element(By.NAME, "password").send_keys("browser-test")
     chromium.find_element(By.CSS_SELECTOR, "input[type=submit]").click()

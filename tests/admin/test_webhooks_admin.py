@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.events import EventType
-from members.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.outbox import EventType
 from tests.admin.utils import grant, messages_of, shown, url
 from tests.factories import MemberFactory, ProgramFactory
 from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
@@ -20,8 +20,8 @@ PERMISSIONS = [
     "view_webhookdelivery",
     "change_webhookdelivery",
 ]
-ENDPOINTS = "members_webhookendpoint"
-DELIVERIES = "members_webhookdelivery"
+ENDPOINTS = "events_webhookendpoint"
+DELIVERIES = "events_webhookdelivery"
 
 
 @pytest.fixture

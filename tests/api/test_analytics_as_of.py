@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Permission
 
-from loyalty.analytics.refresh import analytics_as_of, analytics_refresh_status
-from loyalty.models import MemberAnalytics, NpsAnswer, Purchase
+from analytics.models import MemberAnalytics, NpsAnswer
+from analytics.selectors import analytics_as_of, analytics_refresh_status
+from loyalty.models import Purchase
 from loyalty.services.ledger import ledger_credit
 from tests.api.test_analytics_rfm import ANALYST, REFRESH_URL, client_of
 from tests.api.utils import MANAGE, assert_problem
@@ -171,7 +172,7 @@ def test_the_dashboard_of_the_refresh_is_as_of_its_day(client, shop, refreshed):
     user.user_permissions.add(Permission.objects.get(codename="view_memberanalytics"))
     client.force_login(user)
 
-    response = client.get("/admin/loyalty/dashboard/")
+    response = client.get("/admin/analytics/dashboard/")
 
     page = response.content.decode()
     assert "Figures as of 2025-06-30 21:59" in page

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.analytics.metrics import month_of
-from loyalty.models import Account, EarningRule, Entry, NpsAnswer, Tier
+from analytics.metrics import month_of
+from analytics.models import NpsAnswer
+from loyalty.models import Account, EarningRule, Entry, Tier
 from loyalty.services.jobs import lots_expire
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.purchases import PurchaseInput, purchase_record

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.analytics.refresh import analytics_refresh_queued
-from loyalty.models import MemberAnalytics, NpsAnswer, NpsSource, RfmSegment
+from analytics.members import member_analytics_refresh
+from analytics.models import MemberAnalytics, NpsAnswer, NpsSource, RfmSegment
+from analytics.services.refresh import analytics_refresh_queued
 from tests.api.utils import MANAGE, MANAGE_MEMBERS_URL, assert_problem
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.analytics.test_member_analytics import AS_OF, population

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient, APIRequestFactory
 
-from config.api import IsProgramStaff
+from config.api.manage import IsProgramStaff
 from members.tokens import access_token_create
 from tests.api.utils import (
     MANAGE_MEMBERS_URL,

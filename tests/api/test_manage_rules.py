@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.input import UNKNOWN_FIELD_MESSAGE
+from config.api.input import UNKNOWN_FIELD_MESSAGE
 from loyalty.models import (
     Account,
     Award,

@@ -10,10 +10,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
-from config.input import UNKNOWN_FIELD_MESSAGE
-from members.events import EventType
-from members.models import DeliveryStatus, IdempotencyRecord, OutboxEvent, WebhookAttempt, WebhookDelivery
-from members.models import WebhookEndpoint as Endpoint
+from config.api.input import UNKNOWN_FIELD_MESSAGE
+from events.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery
+from events.models import WebhookEndpoint as Endpoint
+from events.outbox import EventType
+from members.models import IdempotencyRecord
 from tests.api.utils import MANAGE, assert_problem, db_state, staff_client
 from tests.factories import MemberFactory, StaffFactory
 from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from config.api import ApiKeyThrottle
+from config.api.pos import ApiKeyThrottle
 from loyalty.services.ledger import ledger_credit
 from members.models import ApiKey
 from members.services import api_key_create, api_key_revoke

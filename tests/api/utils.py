@@ -6,8 +6,9 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from events.models import OutboxEvent
 from loyalty.models import Account, Allocation, Entry, Lot
-from members.models import IdempotencyRecord, Member, OutboxEvent, Program
+from members.models import IdempotencyRecord, Member, Program
 from members.services import api_key_create
 
 PROBLEM = "application/problem+json"
@@ -91,7 +92,7 @@ def staff_client(user) -> APIClient:
 
 
 def fingerprint(method: str, path: str, data: Any) -> str:
-    """The request hash config.api stores with an idempotency key (method, path and canonical JSON body)."""
+    """The request hash config.api.idempotency stores with an idempotency key (method, path and canonical JSON body)."""
     body = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
 

@@ -62,7 +62,7 @@ def test_a_database_error_in_authentication_answers_503(client, monkeypatch, err
     def down(plain):
         raise error
 
-    monkeypatch.setattr("config.api.api_key_authenticate", down)
+    monkeypatch.setattr("config.api.pos.api_key_authenticate", down)
 
     response = client.get("/api/pos/v1/members/1/", HTTP_AUTHORIZATION="Api-Key lk_abc_def")
 
@@ -74,7 +74,7 @@ def test_a_database_error_in_a_view_answers_503(pos_client, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr("config.api.idempotent_transaction", down)
+    monkeypatch.setattr("config.api.idempotency.idempotent_transaction", down)
 
     response = pos_client.post("/api/pos/v1/members/", {"external_id": "NEW-1"}, HTTP_IDEMPOTENCY_KEY="key-1")
 
@@ -104,7 +104,7 @@ def test_only_a_lost_database_answers_503(pos_client, monkeypatch, sqlstate, sta
     def fails(*args, **kwargs):
         raise _with_sqlstate(sqlstate, f"SQLSTATE {sqlstate}")
 
-    monkeypatch.setattr("config.api.idempotent_transaction", fails)
+    monkeypatch.setattr("config.api.idempotency.idempotent_transaction", fails)
     pos_client.raise_request_exception = False
 
     response = pos_client.post("/api/pos/v1/members/", {"external_id": "NEW-2"}, HTTP_IDEMPOTENCY_KEY="key-2")

@@ -16,7 +16,7 @@ def test_unknown_page_outside_the_api_is_html(client):
 def test_unhandled_errors_under_the_api_answer_problem_json(rf):
     from django.db import OperationalError
 
-    from config.problems import ProblemJsonMiddleware
+    from config.api.problems import ProblemJsonMiddleware
 
     middleware = ProblemJsonMiddleware(lambda request: None)
 

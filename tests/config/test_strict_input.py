@@ -1,4 +1,4 @@
-"""Every API surface reads its input strictly (config.input): a key no field reads, at any depth, is refused
+"""Every API surface reads its input strictly (config.api.input): a key no field reads, at any depth, is refused
 with 400 `unknown_field` naming it, and a timestamp without a UTC offset with 400 `validation_error` on its
 field; nothing is written either way."""
 
@@ -10,7 +10,7 @@ from django.apps import apps
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.input import NAIVE_MESSAGE, UNKNOWN_FIELD_MESSAGE
+from config.api.input import NAIVE_MESSAGE, UNKNOWN_FIELD_MESSAGE
 from loyalty.models import EarningRule, Purchase, Tier
 from loyalty.services.ledger import ledger_credit
 from members.app_auth import member_app_login, member_app_user_set

@@ -11,12 +11,12 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
+from events.models import OutboxEvent
+from events.outbox import EventType
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Entry, EntryKind, Lot
 from loyalty.services.rules import earning_rule_save
 from loyalty.tasks import lots_expire_task
-from members.events import EventType
-from members.models import OutboxEvent
 from tests.factories import ProgramFactory
 from tests.worker import VISIBILITY_TIMEOUT, wait_until
 

@@ -1,4 +1,4 @@
-"""Events from time, not requests (`loyalty.services.timing`): member.inactive and member.next_purchase_due,
+"""Events from time, not requests (`analytics.services.purchase_timing`): member.inactive and member.next_purchase_due,
 once each across repeated runs, again after a new purchase, with their marks in the transaction of the events."""
 
 from datetime import UTC, datetime, timedelta
@@ -6,17 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-import loyalty.services.timing as timing
+import analytics.services.purchase_timing as timing
+from analytics.members import member_analytics_refresh
+from analytics.services.purchase_timing import members_inactive_notify, next_purchases_due_notify
+from analytics.tasks import member_timing_events_task
 from config.celery import app as celery_app
-from loyalty.analytics.members import member_analytics_refresh
+from events.models import OutboxEvent
+from events.outbox import EventType
 from loyalty.models import Account
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.timing import members_inactive_notify, next_purchases_due_notify
-from loyalty.tasks import member_timing_events_task
-from members.events import EventType
-from members.models import MemberStatus, OutboxEvent
+from members.models import MemberStatus
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)  # 10:00 in Prague
@@ -252,7 +253,7 @@ def test_the_daily_task_runs_both_jobs_and_is_scheduled(shop, hana):
     }
     assert member_timing_events_task.apply().get()["inactive"]["members"] == 0
     entry = celery_app.conf.beat_schedule["member-timing-events"]
-    assert entry["task"] == "loyalty.tasks.member_timing_events_task"
+    assert entry["task"] == "analytics.tasks.member_timing_events_task"
     assert (entry["schedule"].hour, entry["schedule"].minute) == (set(range(24)), {50})  # hourly: local days
     assert member_timing_events_task.acks_late and member_timing_events_task.reject_on_worker_lost
 

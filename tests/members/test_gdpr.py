@@ -9,13 +9,15 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.analytics.nps import nps_record
-from loyalty.models import MemberAnalytics, TierChangeReason, TierHistory
+from analytics.models import MemberAnalytics
+from analytics.nps import nps_record
+from events.models import OutboxEvent
+from loyalty.models import TierChangeReason, TierHistory
 from loyalty.services.ledger import ledger_credit
 from members.app_auth import member_app_authenticate, member_app_login, member_app_user_set
 from members.exceptions import DomainError
 from members.exports import member_export
-from members.models import AccessToken, OutboxEvent
+from members.models import AccessToken
 from members.services import member_erase
 from rewards.services import hold_create, reward_redeem
 from tests.api.utils import assert_problem

@@ -6,11 +6,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.analytics.nps import nps_record
-from loyalty.models import NpsSource
+from analytics.models import NpsSource
+from analytics.nps import nps_record
+from events.models import OutboxEvent
+from events.outbox import EventOutsideTransaction, EventType, event_emit
 from loyalty.services.enrollment import member_enroll
-from members.events import EventOutsideTransaction, EventType, event_emit
-from members.models import OutboxEvent
 from rewards.services import reward_redeem
 from tests.loyalty.test_tiers import buy, make_program
 from tests.rewards.conftest import fund, make_reward
@@ -104,12 +104,12 @@ def test_the_outbox_is_read_only_in_the_admin_and_scoped(client, program, other_
     manager.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
     client.force_login(manager)
 
-    listing = client.get("/admin/members/outboxevent/")
+    listing = client.get("/admin/events/outboxevent/")
 
     assert listing.status_code == 200
     assert [event.type for event in listing.context["cl"].result_list] == [EventType.NPS_ANSWERED]
     event = OutboxEvent.objects.get(type=EventType.NPS_ANSWERED)
-    assert client.post(f"/admin/members/outboxevent/{event.pk}/delete/").status_code == 403
+    assert client.post(f"/admin/events/outboxevent/{event.pk}/delete/").status_code == 403
 
 
 def test_a_return_emits_points_reversed_with_the_debt_it_made():

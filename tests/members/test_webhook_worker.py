@@ -8,10 +8,10 @@ import pytest
 import standardwebhooks
 from django.db import connection, transaction
 
-from members.events import EventType, event_emit
-from members.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
-from members.tasks import webhook_deliver_task
-from members.webhooks.services import webhook_deliveries_claim, webhook_endpoint_save, webhooks_dispatch
+from events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from events.outbox import EventType, event_emit
+from events.tasks import webhook_deliver_task
+from events.webhooks.services import webhook_deliveries_claim, webhook_endpoint_save, webhooks_dispatch
 from tests.factories import MemberFactory, ProgramFactory
 from tests.worker import VISIBILITY_TIMEOUT, wait_until
 

@@ -13,13 +13,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.events import EventType, event_emit
-from members.exceptions import WebhookEndpointInvalid
-from members.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from members.tasks import webhook_deliver_task, webhooks_run_task
-from members.webhooks import transport
-from members.webhooks.schedule import retry_delay, retry_window
-from members.webhooks.services import (
+from events.exceptions import WebhookEndpointInvalid
+from events.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.outbox import EventType, event_emit
+from events.tasks import webhook_deliver_task, webhooks_run_task
+from events.webhooks import transport
+from events.webhooks.schedule import retry_delay, retry_window
+from events.webhooks.services import (
     event_body,
     webhook_batches,
     webhook_deliver,
@@ -32,7 +32,7 @@ from members.webhooks.services import (
     webhook_secret_rotate,
     webhooks_dispatch,
 )
-from members.webhooks.signing import signature
+from events.webhooks.signing import signature
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from members.events import EventType, event_emit
-from members.webhooks.services import (
+from events.outbox import EventType, event_emit
+from events.webhooks.services import (
     webhook_deliver,
     webhook_deliveries_claim,
     webhook_endpoint_save,

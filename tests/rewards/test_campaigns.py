@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from events.models import OutboxEvent
+from events.outbox import EventType
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, Entry
-from members.events import EventType
-from members.models import Member, MemberStatus, OutboxEvent
+from members.models import Member, MemberStatus
 from rewards.codes import ALPHABET, CODE_LENGTH
 from rewards.exceptions import CampaignInvalid, RewardNotFound
 from rewards.models import Voucher, VoucherStatus

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.input import UNKNOWN_FIELD_MESSAGE
+from config.api.input import UNKNOWN_FIELD_MESSAGE
 from loyalty.models import Account, Tier
 from members.models import Program
 from rewards.exceptions import RewardInactive

@@ -2,8 +2,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from analytics.models import NpsAnswer
 from loyalty.audit import ledger_audit
-from loyalty.models import EarningRule, NpsAnswer, Purchase, Tier
+from loyalty.models import EarningRule, Purchase, Tier
 from members.app_auth import member_app_login
 from members.models import ApiKey, Program
 from members.services import api_key_authenticate

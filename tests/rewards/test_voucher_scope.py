@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from members.models import Member, OutboxEvent
+from events.models import OutboxEvent
+from members.models import Member
 from rewards.discounts import BasketLine
 from rewards.exceptions import VoucherBasketRequired, VoucherMinBasketNotMet, VoucherOutOfScope
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus

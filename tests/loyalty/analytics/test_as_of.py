@@ -1,4 +1,4 @@
-"""Figures as of a moment T see only what had happened by T (loyalty.analytics.as_of): purchases made by T with
+"""Figures as of a moment T see only what had happened by T (analytics.as_of): purchases made by T with
 the returns made by T, NPS answers given by T, members enrolled (or buying) by T, the ledger's entries by T.
 
 One live program, hand-computed, with rows before and after T; then the property: figures of a live program as
@@ -12,10 +12,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.analytics.as_of import members_as_of
-from loyalty.analytics.liability import breakage, points_liability, upcoming_expiries
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.analytics.metrics import (
+from analytics.as_of import members_as_of
+from analytics.dashboard.panels import dashboard_panels
+from analytics.liability import breakage, points_liability, upcoming_expiries
+from analytics.members import member_analytics_refresh
+from analytics.metrics import (
     Period,
     cohort_matrix,
     inactive_members,
@@ -23,9 +24,9 @@ from loyalty.analytics.metrics import (
     order_figures,
     retention,
 )
-from loyalty.analytics.nps import nps_by_month, nps_summary
-from loyalty.dashboard import dashboard_panels
-from loyalty.models import EarningRule, MemberAnalytics, NpsAnswer
+from analytics.models import MemberAnalytics, NpsAnswer
+from analytics.nps import nps_by_month, nps_summary
+from loyalty.models import EarningRule
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record

@@ -1,4 +1,4 @@
-"""BG/NBD and Gamma-Gamma (loyalty.analytics.clv): recovery of simulated parameters, the formulas
+"""BG/NBD and Gamma-Gamma (analytics.clv): recovery of simulated parameters, the formulas
 against independent expressions and published CDNOW numbers, edge cases, and agreement with the
 lifetimes package.
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from loyalty.analytics.clv import (
+from analytics.clv import (
     WEEKS_PER_MONTH,
     BgNbdParams,
     GammaGammaParams,

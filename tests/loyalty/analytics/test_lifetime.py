@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from loyalty.analytics.clv import bgnbd_fit
-from loyalty.analytics.lifetime import clv_cac_by_channel, clv_data, clv_refresh
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.models import AcquisitionCost, ClvFit, MemberAnalytics, Purchase
+from analytics.clv import bgnbd_fit
+from analytics.lifetime import clv_cac_by_channel, clv_data, clv_refresh
+from analytics.members import member_analytics_refresh
+from analytics.models import AcquisitionCost, ClvFit, MemberAnalytics
+from loyalty.models import Purchase
 from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -246,8 +247,8 @@ def test_clv_endpoint_answers_the_fit_distribution_and_channels(simulated, clien
 
 
 def test_without_a_spend_model_every_purchase_is_valued_at_the_mean(simulated, monkeypatch):
-    from loyalty.analytics import lifetime
-    from loyalty.analytics.clv import GammaGammaFit
+    from analytics import lifetime
+    from analytics.clv import GammaGammaFit
 
     program, as_of = simulated
     not_identified = GammaGammaFit(None, 0.0, float("nan"), 0, False, "q at the bound: not identified")

@@ -1,4 +1,4 @@
-"""Per-member figures, RFM scores and segments (`loyalty.analytics.members`), on a small population whose
+"""Per-member figures, RFM scores and segments (`analytics.members`), on a small population whose
 every figure is computed by hand below."""
 
 from datetime import UTC, datetime, timedelta
@@ -9,21 +9,15 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.members import member_analytics_refresh
+from analytics.models import MemberAnalytics, NpsAnswer, SegmentChange
+from analytics.rfm import SegmentSpec, rfm_grid_save
+from analytics.selectors import analytics_refresh_pending, analytics_refresh_status
+from analytics.services.refresh import REFRESH_STEPS, RefreshStep, analytics_refresh, analytics_refresh_queued
+from analytics.tasks import analytics_refresh_all_task, analytics_refresh_task
 from config.celery import app as celery_app
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.analytics.refresh import (
-    REFRESH_STEPS,
-    RefreshStep,
-    analytics_refresh,
-    analytics_refresh_pending,
-    analytics_refresh_queued,
-    analytics_refresh_status,
-)
-from loyalty.analytics.rfm import SegmentSpec, rfm_grid_save
-from loyalty.models import MemberAnalytics, NpsAnswer, SegmentChange
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.tasks import analytics_refresh_all_task, analytics_refresh_task
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 AS_OF = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
@@ -351,7 +345,7 @@ def test_a_failing_step_marks_the_refresh_failed_and_later_steps_do_not_run(shop
         return {}
 
     steps = [REFRESH_STEPS[0], RefreshStep("clv", "Customer lifetime value", broken), RefreshStep("z", "Z", never)]
-    monkeypatch.setattr("loyalty.analytics.refresh.REFRESH_STEPS", steps)
+    monkeypatch.setattr("analytics.services.refresh.REFRESH_STEPS", steps)
     MemberFactory(program=shop)
 
     with pytest.raises(RuntimeError):
@@ -400,7 +394,7 @@ def test_the_nightly_task_refreshes_every_active_program(db, eager_tasks):
     assert analytics_refresh_status(active)["state"] == "done"
     assert analytics_refresh_status(paused)["state"] == "idle"
     nightly = celery_app.conf.beat_schedule["refresh-analytics"]
-    assert nightly["task"] == "loyalty.tasks.analytics_refresh_all_task"
+    assert nightly["task"] == "analytics.tasks.analytics_refresh_all_task"
     assert (nightly["schedule"].hour, nightly["schedule"].minute) == ({1}, {40})
 
 
@@ -476,13 +470,13 @@ def test_segment_history_in_the_admin_is_read_only_and_scoped(admin_client, shop
     buy(stranger, "S1", at(6, 29, 10), "10.00")
     member_analytics_refresh(program=stranger.program, as_of=AS_OF)
 
-    response = admin_client.get(reverse("admin:loyalty_segmentchange_changelist"), {"to_segment": "Champions"})
+    response = admin_client.get(reverse("admin:analytics_segmentchange_changelist"), {"to_segment": "Champions"})
 
     assert response.status_code == 200
     shown = {(row.member_id, row.to_segment) for row in response.context["cl"].result_list}
     assert shown == {(scored["ana"].pk, "Champions"), (scored["hana"].pk, "Champions")}
     change = SegmentChange.objects.get(member=scored["ana"])
-    page = admin_client.get(reverse("admin:loyalty_segmentchange_change", args=[change.pk]))
+    page = admin_client.get(reverse("admin:analytics_segmentchange_change", args=[change.pk]))
     assert page.status_code == 200 and not page.context["has_change_permission"]
     foreign = SegmentChange.objects.get(member=stranger)
-    assert admin_client.get(reverse("admin:loyalty_segmentchange_change", args=[foreign.pk])).status_code == 302
+    assert admin_client.get(reverse("admin:analytics_segmentchange_change", args=[foreign.pk])).status_code == 302

@@ -1,5 +1,5 @@
 """Program figures against hand-computed populations: retention and churn, cohorts, orders, inactivity,
-liability, expiries and breakage (loyalty.analytics.metrics)."""
+liability, expiries and breakage (analytics.metrics)."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from loyalty.analytics.liability import breakage, points_liability, upcoming_expiries
-from loyalty.analytics.metrics import (
+from analytics.liability import breakage, points_liability, upcoming_expiries
+from analytics.metrics import (
     MemberFilters,
     Period,
     cohort_matrix,

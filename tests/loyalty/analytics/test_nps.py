@@ -1,4 +1,4 @@
-"""NPS answers and the program's score against hand-computed examples (loyalty.analytics.nps)."""
+"""NPS answers and the program's score against hand-computed examples (analytics.nps)."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.analytics.metrics import MemberFilters, Period, month_periods
-from loyalty.analytics.nps import (
+from analytics.metrics import MemberFilters, Period, month_periods
+from analytics.models import AcquisitionCost, MemberAnalytics, NpsAnswer, NpsSource
+from analytics.nps import (
     NpsAnswerInvalid,
     NpsFigures,
     nps_by_month,
@@ -19,17 +20,7 @@ from loyalty.analytics.nps import (
     nps_summary,
 )
 from loyalty.exceptions import OccurredInFuture
-from loyalty.models import (
-    Account,
-    AcquisitionCost,
-    Award,
-    EarningRule,
-    Entry,
-    MemberAnalytics,
-    NpsAnswer,
-    NpsSource,
-    Tier,
-)
+from loyalty.models import Account, Award, EarningRule, Entry, Tier
 from loyalty.services.rules import earning_rule_save
 from members.exceptions import MemberClosed, MemberSuspended
 from members.services import member_close, member_suspend
@@ -273,19 +264,19 @@ def test_admin_lists_answers_of_managed_programs_read_only(client, program, othe
     ]
     nps_record(member=MemberFactory(program=other_program), score=9, source=NpsSource.APP)
     client.force_login(_manager_of(program, "view_npsanswer"))
-    changelist = reverse("admin:loyalty_npsanswer_changelist")
+    changelist = reverse("admin:analytics_npsanswer_changelist")
 
     everything = client.get(changelist)
     detractors = client.get(changelist, {"group": "detractors"})
     commented = client.get(changelist, {"commented": "yes"})
-    page = client.get(reverse("admin:loyalty_npsanswer_change", args=[mine[2].pk]))
+    page = client.get(reverse("admin:analytics_npsanswer_change", args=[mine[2].pk]))
 
     assert everything.status_code == 200
     assert sorted(a.pk for a in everything.context["cl"].result_list) == sorted(a.pk for a in mine)
     assert [a.pk for a in detractors.context["cl"].result_list] == [mine[2].pk]
     assert sorted(a.pk for a in commented.context["cl"].result_list) == [mine[1].pk, mine[2].pk]
     assert page.status_code == 200 and b"Detractor" in page.content
-    assert client.get(reverse("admin:loyalty_npsanswer_add")).status_code == 403
+    assert client.get(reverse("admin:analytics_npsanswer_add")).status_code == 403
 
 
 def test_admin_acquisition_costs_are_entered_for_managed_programs_only(client, program, other_program):
@@ -293,13 +284,13 @@ def test_admin_acquisition_costs_are_entered_for_managed_programs_only(client, p
     AcquisitionCost.objects.create(
         program=other_program, channel="tv", period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), cost=1
     )
-    add = reverse("admin:loyalty_acquisitioncost_add")
+    add = reverse("admin:analytics_acquisitioncost_add")
     row = {"channel": "facebook", "period_start": "2026-01-01", "period_end": "2026-01-31", "cost": "1500.00"}
 
     created = client.post(add, {**row, "program": program.pk})
     foreign = client.post(add, {**row, "program": other_program.pk})
     backwards = client.post(add, {**row, "program": program.pk, "period_start": "2026-02-01", "channel": "tv"})
-    listed = client.get(reverse("admin:loyalty_acquisitioncost_changelist"))
+    listed = client.get(reverse("admin:analytics_acquisitioncost_changelist"))
 
     assert created.status_code == 302
     cost = AcquisitionCost.objects.get(program=program)

@@ -10,9 +10,11 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command, load_command_class
 
-from loyalty.analytics.refresh import analytics_as_of, analytics_refresh_queued, analytics_refresh_status
-from loyalty.dashboard import dashboard_panels_cached
-from loyalty.models import ClvFit, MemberAnalytics, Purchase
+from analytics.dashboard.panels import dashboard_panels_cached
+from analytics.models import ClvFit, MemberAnalytics
+from analytics.selectors import analytics_as_of, analytics_refresh_status
+from analytics.services.refresh import analytics_refresh_queued
+from loyalty.models import Purchase
 from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +91,7 @@ def test_no_refresh_while_one_is_pending(shop):
 
 
 def test_the_help_names_the_options():
-    parser = load_command_class("loyalty", "analytics_refresh").create_parser("manage.py", "analytics_refresh")
+    parser = load_command_class("analytics", "analytics_refresh").create_parser("manage.py", "analytics_refresh")
 
     help_text = parser.format_help()
 

@@ -1,4 +1,4 @@
-"""RFM quintile scores, the default grid and saving a program's own grid (`loyalty.analytics.rfm`)."""
+"""RFM quintile scores, the default grid and saving a program's own grid (`analytics.rfm`)."""
 
 from decimal import Decimal
 
@@ -7,7 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from loyalty.analytics.rfm import (
+from analytics.models import RfmSegment
+from analytics.rfm import (
     DEFAULT_GRID,
     SegmentSpec,
     grid_problems,
@@ -17,7 +18,6 @@ from loyalty.analytics.rfm import (
     rfm_grid_save,
     segments_of,
 )
-from loyalty.models import RfmSegment
 from tests.factories import ProgramFactory, StaffFactory
 
 CELLS = [(r, halves) for r in range(1, 6) for halves in range(2, 11)]  # R x (F + M)
@@ -186,14 +186,14 @@ def test_the_admin_lists_only_the_managed_programs_segments(admin_client, shop):
     rfm_grid_save(program=shop, segments=[EVERYONE])
     rfm_grid_save(program=ProgramFactory(), segments=[spec("Elsewhere", 1, 5, 1, 5)])
 
-    response = admin_client.get(reverse("admin:loyalty_rfmsegment_changelist"))
+    response = admin_client.get(reverse("admin:analytics_rfmsegment_changelist"))
 
     assert [row.name for row in response.context["cl"].result_list] == ["Everyone"]
     assert "delete_selected" not in response.context["cl"].model_admin.get_actions(response.wsgi_request)
 
 
 def test_the_first_segment_added_in_the_admin_copies_the_default_grid(admin_client, shop):
-    response = admin_client.post(reverse("admin:loyalty_rfmsegment_add"), form(shop))
+    response = admin_client.post(reverse("admin:analytics_rfmsegment_add"), form(shop))
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert names(shop) == ["VIP", *(segment.name for segment in DEFAULT_GRID)]
@@ -207,7 +207,7 @@ def test_the_first_segment_added_in_the_admin_copies_the_default_grid(admin_clie
     ],
 )
 def test_the_admin_refuses_a_segment_that_breaks_the_grid(admin_client, shop, fields, error):
-    response = admin_client.post(reverse("admin:loyalty_rfmsegment_add"), form(shop, **fields))
+    response = admin_client.post(reverse("admin:analytics_rfmsegment_add"), form(shop, **fields))
 
     assert response.status_code == 200
     assert any(error in message for message in response.context["adminform"].form.non_field_errors())
@@ -217,7 +217,7 @@ def test_the_admin_refuses_a_segment_that_breaks_the_grid(admin_client, shop, fi
 def test_an_edit_that_uncovers_cells_is_refused(admin_client, shop):
     rfm_grid_save(program=shop, segments=DEFAULT_GRID)
     lost = RfmSegment.objects.get(program=shop, name="Lost")
-    url = reverse("admin:loyalty_rfmsegment_change", args=[lost.pk])
+    url = reverse("admin:analytics_rfmsegment_change", args=[lost.pk])
 
     refused = admin_client.post(url, form(shop, name="Lost", priority="11", r_min="1", r_max="1", fm_min="2.0"))
     accepted = admin_client.post(url, form(shop, name="Gone", priority="11", r_min="1", r_max="2", fm_min="1.0"))
@@ -234,13 +234,13 @@ def test_a_segment_is_deleted_only_when_the_rest_covers_every_cell(admin_client,
     recent, everyone = RfmSegment.objects.filter(program=shop).order_by("priority")
     other = rfm_grid_save(program=ProgramFactory(), segments=[EVERYONE])[0]
 
-    assert admin_client.get(reverse("admin:loyalty_rfmsegment_delete", args=[everyone.pk])).status_code == 403
+    assert admin_client.get(reverse("admin:analytics_rfmsegment_delete", args=[everyone.pk])).status_code == 403
     assert (
-        admin_client.post(reverse("admin:loyalty_rfmsegment_delete", args=[recent.pk]), {"post": "yes"}).status_code
+        admin_client.post(reverse("admin:analytics_rfmsegment_delete", args=[recent.pk]), {"post": "yes"}).status_code
         == 302
     )
     assert names(shop) == ["Everyone"]
     # The last segment may go: the program is back on the default grid.
-    admin_client.post(reverse("admin:loyalty_rfmsegment_delete", args=[everyone.pk]), {"post": "yes"})
+    admin_client.post(reverse("admin:analytics_rfmsegment_delete", args=[everyone.pk]), {"post": "yes"})
     assert rfm_grid(shop) == DEFAULT_GRID
-    assert admin_client.get(reverse("admin:loyalty_rfmsegment_change", args=[other.pk])).status_code == 302
+    assert admin_client.get(reverse("admin:analytics_rfmsegment_change", args=[other.pk])).status_code == 302

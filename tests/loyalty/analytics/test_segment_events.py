@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.models import MemberAnalytics, SegmentChange
+from analytics.members import member_analytics_refresh
+from analytics.models import MemberAnalytics, SegmentChange
+from events.models import OutboxEvent
+from events.outbox import EventType
 from loyalty.services.returns import return_record
-from members.events import EventType
-from members.models import OutboxEvent
 from tests.factories import MemberFactory, ProgramFactory
 from tests.loyalty.analytics.test_member_analytics import AS_OF, NEXT_DAY, at, buy, population
 
@@ -92,7 +92,7 @@ def test_a_refresh_that_fails_leaves_no_event(shop, monkeypatch):
     def fail(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("loyalty.analytics.segment_events.events_emit", fail)
+    monkeypatch.setattr("analytics.segment_events.events_emit", fail)
     with pytest.raises(RuntimeError):
         member_analytics_refresh(program=shop, as_of=NEXT_DAY)
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.analytics.lifetime import clv_data
-from loyalty.analytics.members import member_analytics_refresh
-from loyalty.analytics.metrics import cohort_matrix, inactive_members, order_figures
-from loyalty.models import MemberAnalytics, Purchase
+from analytics.lifetime import clv_data
+from analytics.members import member_analytics_refresh
+from analytics.metrics import cohort_matrix, inactive_members, order_figures
+from analytics.models import MemberAnalytics
+from loyalty.models import Purchase
 from loyalty.services.tiers import tier_metric_between
 from tests.factories import MemberFactory, ProgramFactory
 

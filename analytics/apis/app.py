@@ -1,0 +1,69 @@
+"""Member app: answering the NPS survey, POST /api/app/v1/me/nps/."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analytics.models import NpsSource
+from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
+from config.api.app import AppAPIView
+from config.api.input import InputSerializer, parse
+from config.api.problems import problems
+from loyalty.apis.purchase_serializers import AwardOutput, ShortBalancesOutput
+
+TAGS = ["Member app"]
+
+
+class NpsAnswerIn(InputSerializer):
+    score = serializers.IntegerField(
+        min_value=0, max_value=MAX_SCORE, help_text="How likely are you to recommend us? 0 (not at all) to 10."
+    )
+    comment = serializers.CharField(
+        max_length=COMMENT_MAX_LENGTH, required=False, allow_blank=True, default="", help_text="Why, in words."
+    )
+
+
+class NpsAnswerOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    member_id = serializers.IntegerField()
+    score = serializers.IntegerField()
+    comment = serializers.CharField()
+    source = serializers.ChoiceField(choices=NpsSource.choices)
+    answered_at = serializers.DateTimeField()
+    points_awarded = serializers.IntegerField(help_text="From the program's nps_answer rules, within their limits.")
+    awards = AwardOutput(many=True)
+    balances = ShortBalancesOutput()
+
+
+def nps_output(result: NpsResult) -> dict:
+    answer = result.answer
+    body = {
+        "id": answer.pk,
+        "member_id": answer.member_id,
+        "score": answer.score,
+        "comment": answer.comment,
+        "source": answer.source,
+        "answered_at": answer.answered_at,
+        "points_awarded": result.points,
+        "awards": result.awards,
+        "balances": result.balances,
+    }
+    return NpsAnswerOut(body).data
+
+
+class MeNpsView(AppAPIView):
+    @extend_schema(
+        operation_id="app_me_nps_answer",
+        tags=TAGS,
+        request=NpsAnswerIn,
+        responses={201: NpsAnswerOut, **problems(400, 401, 403, 409, 415, 422, 429)},
+        summary="Answer the NPS survey (0–10 and an optional comment)",
+        description="Every answer is kept; points come from the program's nps_answer event rules, so their "
+        "limits decide whether answering again earns again. A suspended member: 422 member_suspended. With an "
+        "Idempotency-Key a retry returns the first answer and records nothing more.",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(NpsAnswerIn, request.data)
+        result = nps_record(member=self.member, score=data["score"], comment=data["comment"], source=NpsSource.APP)
+        return Response(nps_output(result), status=201)

@@ -1,0 +1,125 @@
+"""How every API surface reads a request body: strictly (DESIGN.md section 10).
+
+- `InputSerializer` is the base of every request-body serializer (POS, member app, manager). A key that no
+  writable field of the serializer, or of a nested one (`member`, `lines[]`), reads is refused before anything
+  else with 400 `unknown_field`, its `errors` shaped like those of `validation_error` and naming each such key:
+  a typo (`storeid`, `externalId`) never loses data silently.
+- `AwareDateTimeField` refuses a timestamp without a UTC offset (400 `validation_error` on that field) instead of
+  guessing a time zone; `AwareIsoDateTimeFilter` does the same for the timestamps of list filters. Program-local
+  times are for the admin's forms only (`members.admin.ProgramScopedAdmin`).
+
+Query-string serializers stay plain `Serializer`s: pagination, filters and format parameters share the query.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
+from rest_framework import serializers
+
+from members.exceptions import DomainError
+
+NAIVE_MESSAGE = "Give the time with its UTC offset, e.g. 2026-03-28T23:30:00+01:00 or 2026-03-28T22:30:00Z."
+UNKNOWN_FIELD_MESSAGE = "Unknown field: this request does not take it (check the spelling)."
+
+
+class UnknownFields(DomainError):
+    code = "unknown_field"
+    status = 400
+    title = "The request has unknown fields"
+
+
+def unknown_fields(field: serializers.Field, data: Any) -> dict[str, Any] | list[Any]:
+    """The keys of `data` that `field` (a serializer, a list of serializers) does not read, as per-field errors
+    shaped like a validation error's (`{"member": {"storeid": [...]}, "lines": [{}, {"skux": [...]}]}`); empty
+    when there are none. Data of the wrong shape is left to the fields' own validation."""
+    if isinstance(field, serializers.ListSerializer | serializers.ListField) and isinstance(data, list):
+        child = field.child
+        items = [unknown_fields(child, item) if child is not None else {} for item in data]
+        return items if any(items) else []
+    if not isinstance(field, serializers.Serializer) or not isinstance(data, dict):
+        return {}
+    writable = {name: sub for name, sub in field.fields.items() if not sub.read_only}
+    errors: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in writable:
+            errors[str(key)] = [UNKNOWN_FIELD_MESSAGE]
+        elif nested := unknown_fields(writable[key], value):
+            errors[key] = nested
+    return errors
+
+
+def field_paths(errors: dict[str, Any] | list[Any], prefix: str = "") -> list[str]:
+    """`member.storeid`, `lines[1].skux`: where each refused key sits."""
+    if isinstance(errors, list):
+        return [path for i, item in enumerate(errors) for path in field_paths(item, f"{prefix}[{i}]")]
+    paths = []
+    for key, value in errors.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        paths.extend([path] if value == [UNKNOWN_FIELD_MESSAGE] else field_paths(value, path))
+    return paths
+
+
+class InputSerializer(serializers.Serializer):
+    # Base of every request-body serializer: unknown keys, at any depth, are refused (400 `unknown_field`).
+    # A comment, not a docstring: drf-spectacular describes a body by the nearest docstring of its class's
+    # bases, so every input serializer without its own would have shown this note in the OpenAPI schema.
+
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (config.api.openapi)
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        if self.parent is None and not hasattr(self, "_validated_data"):
+            errors = unknown_fields(self, self.initial_data)
+            if errors:
+                self._validated_data: Any = {}
+                self._errors: Any = errors
+                if raise_exception:
+                    raise UnknownFields(f"Unknown fields: {', '.join(field_paths(errors))}.", errors=errors)
+                return False
+        return super().is_valid(raise_exception=raise_exception)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 timestamp that must carry its UTC offset (`Z` or `+01:00`); naive ones are refused."""
+
+    default_error_messages = {"naive": NAIVE_MESSAGE}
+
+    def to_internal_value(self, value: Any) -> datetime:
+        moment = value if isinstance(value, datetime) else _parse(value)
+        if moment is not None and timezone.is_naive(moment):
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value.strip())
+    except ValueError:  # well formed but not a date (month 13): the field says so
+        return None
+
+
+class AwareIsoDateTimeFormField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        moment = _parse(value)
+        if moment is not None and timezone.is_naive(moment):
+            raise ValidationError(NAIVE_MESSAGE, code="naive")
+        return super().to_python(value)
+
+
+class AwareIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """A list filter's timestamp, with its UTC offset (URL-encode `+` as `%2B`); naive ones are refused."""
+
+    field_class = AwareIsoDateTimeFormField
+
+
+def parse(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> dict[str, Any]:
+    """Validated input of a request, or a validation_error problem."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
