@@ -166,7 +166,7 @@ TIERS = (("Silver", 1, "1500", "1.10"), ("Gold", 2, "5000", "1.25"), ("Platinum"
 
 def ensure_tiers(program: Any) -> dict[str, Any]:
     from loyalty.models import Tier
-    from loyalty.services.rules import tier_save
+    from loyalty.services.tiers import tier_save
 
     tiers = {tier.name: tier for tier in Tier.objects.filter(program=program)}
     for name, rank, threshold, multiplier in TIERS:

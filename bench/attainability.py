@@ -171,7 +171,8 @@ def reward_specs(now: datetime) -> list[dict[str, Any]]:
 def create_catalog(program: Any, now: datetime) -> dict[str, Any]:
     """Tiers, earning rules and rewards through the project's services; returns the earning rules by name."""
     from loyalty.models import EarningRule, Tier
-    from loyalty.services.rules import earning_rule_save, tier_save
+    from loyalty.services.rules import earning_rule_save
+    from loyalty.services.tiers import tier_save
     from rewards.models import Reward
     from rewards.services import reward_save
 

@@ -8,8 +8,8 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet, Sum
 from django.utils import timezone
 
-from loyalty.attainability import Eta, local_today, tier_metric_pace
 from loyalty.models import Account, Allocation, Entry, Lot
+from loyalty.pace import Eta, local_today, tier_metric_pace
 from loyalty.ruleset import TierSpec, program_ruleset
 from loyalty.services.tiers import tier_metric_value, window_start
 from members.models import Member

@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from loyalty.services.events import birthday_bonuses
-from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
+from loyalty.services.bonuses import birthday_bonuses
+from loyalty.services.lots import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.services.tiers import tier_review
 
 

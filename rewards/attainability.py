@@ -2,7 +2,7 @@
 
 For one member (`member_reward_list`): per reward, the cost, the member's
 available points, the gap, the progress, whether redeeming would succeed now,
-and, from the member's earning pace (see `loyalty.attainability`), the
+and, from the member's earning pace (see `loyalty.pace`), the
 estimated days and date to close the gap and the points that expire on or
 before that date. Answered in a fixed number of queries whatever the number
 of rewards.
@@ -25,8 +25,8 @@ import numpy as np
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from loyalty.attainability import Eta, ExpiryProfile, Pace, PopulationPace, local_today, points_pace, population_pace
 from loyalty.models import Account
+from loyalty.pace import Eta, ExpiryProfile, Pace, PopulationPace, local_today, points_pace, population_pace
 from loyalty.ruleset import ProgramRuleset, program_ruleset
 from members.models import Member, MemberStatus, Program
 from rewards.models import Reward, Voucher, VoucherStatus

@@ -1,7 +1,7 @@
 """Events that come from time, not from requests (DESIGN.md sections 8, 9 and 11): `member.inactive` and
 `member.next_purchase_due`, from one daily job (`loyalty.tasks.member_timing_events_task`).
 
-Like the ledger jobs (`jobs.py`), each job works per active program in batches of members (keyset on the
+Like the ledger jobs (`loyalty.services.lots`), each job works per active program in batches of members (keyset on the
 member id, `LOYALTY_JOB_BATCH_SIZE`), one transaction per batch and a constant number of queries per batch.
 A batch locks its members' accounts in primary-key order, as a purchase does, then reads again which of them
 are due: under the lock a purchase committed meanwhile counts, and a concurrent run of the job finds the

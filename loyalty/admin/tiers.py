@@ -17,7 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from loyalty.models import Account, EarningRule, Tier, TierHistory
-from loyalty.services.rules import program_config_changed, tier_save
+from loyalty.services.rules import program_config_changed
+from loyalty.services.tiers import tier_save
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
 
 

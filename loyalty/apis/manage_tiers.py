@@ -26,8 +26,7 @@ from loyalty.apis.tier_serializers import (
     TierPinOutput,
 )
 from loyalty.models import Account, Tier, TierChangeReason, TierHistory
-from loyalty.services.rules import tier_save
-from loyalty.services.tiers import tier_pin
+from loyalty.services.tiers import tier_pin, tier_save
 
 
 def _tier_saved(tier: Tier) -> Tier:

@@ -26,8 +26,8 @@ from loyalty.apis.purchase_serializers import (
 from loyalty.apis.serializers import EntryOutput, MemberEnrollInput, MemberOutput
 from loyalty.models import Entry
 from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
+from loyalty.services.bonuses import event_record
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.events import event_record
 from loyalty.services.purchases import PurchaseInput, purchase_record, purchase_simulate
 from loyalty.services.returns import return_record
 from members.models import Member

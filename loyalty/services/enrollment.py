@@ -6,7 +6,7 @@ from django.db import transaction
 
 from events.outbox import EventType, event_emit
 from loyalty.models import Account
-from loyalty.services.events import signup_bonus
+from loyalty.services.bonuses import signup_bonus
 from members.models import Member
 from members.services import member_create
 

@@ -1,4 +1,4 @@
-"""Writes on earning rules and tiers. Each one bumps the program's config version, so every
+"""Writes on earning rules (tiers: `loyalty.services.tiers`). Each one bumps the program's config version, so every
 process recompiles the program's ruleset on its next purchase."""
 
 from collections.abc import Iterable
@@ -46,11 +46,3 @@ def earning_rule_deactivate(*, rule: EarningRule) -> EarningRule:
     rule.save(update_fields=["is_active", "updated_at"])
     program_config_changed(program=rule.program)
     return rule
-
-
-@transaction.atomic
-def tier_save(*, tier: Tier) -> Tier:
-    tier.full_clean()
-    tier.save()
-    program_config_changed(program=tier.program)
-    return tier

@@ -22,6 +22,7 @@ from loyalty.exceptions import InvalidPin, TierNotInProgram
 from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset
 from loyalty.services.ledger import lock_accounts, lock_accounts_by_id
+from loyalty.services.rules import program_config_changed
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 
 ZERO = Decimal(0)
@@ -289,3 +290,11 @@ def _review_batch(program: Program, member_ids: list[int], now: datetime, report
     report.reviewed += len(accounts)
     report.downgraded += downgraded
     report.kept += len(accounts) - downgraded
+
+
+@transaction.atomic
+def tier_save(*, tier: Tier) -> Tier:
+    tier.full_clean()
+    tier.save()
+    program_config_changed(program=tier.program)
+    return tier

@@ -23,7 +23,8 @@ from loyalty.models import EarningRule, Tier
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_save
 from members.app_auth import member_app_user_set
 from members.models import Member, Program
 from members.services import api_key_create, api_key_revoke, program_settings_save

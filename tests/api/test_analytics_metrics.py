@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from analytics.metrics import month_of
 from analytics.models import NpsAnswer
 from loyalty.models import Account, EarningRule, Entry, Tier
-from loyalty.services.jobs import lots_expire
 from loyalty.services.ledger import ledger_credit
+from loyalty.services.lots import lots_expire
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save

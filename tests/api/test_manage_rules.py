@@ -25,8 +25,8 @@ from loyalty.models import (
 )
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
 from loyalty.services.returns import ReturnLineInput, return_record
-from loyalty.services.rules import earning_rule_deactivate, earning_rule_save, tier_save
-from loyalty.services.tiers import tier_pin
+from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
+from loyalty.services.tiers import tier_pin, tier_save
 from members.models import Program
 from members.services import format_card
 from tests.api.utils import MANAGE, assert_problem, db_state, staff_client

@@ -8,7 +8,8 @@ from django.utils import timezone
 from loyalty.models import EarningRule, Tier
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_save
 from members.models import Member
 from tests.api.utils import assert_problem
 from tests.app.conftest import client_for

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.models import Account, Tier
-from loyalty.services.rules import tier_save
+from loyalty.services.tiers import tier_save
 from members.services import member_suspend
 from rewards.models import Voucher, VoucherStatus
 from rewards.services import reward_redeem

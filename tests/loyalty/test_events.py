@@ -4,8 +4,8 @@ import pytest
 
 from loyalty.exceptions import EventConflict
 from loyalty.models import Account, Award, EarningRule
+from loyalty.services.bonuses import birthday_bonuses, event_record
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.events import birthday_bonuses, event_record
 from loyalty.services.rules import earning_rule_save
 from loyalty.tasks import birthday_bonuses_task
 from members.services import member_suspend

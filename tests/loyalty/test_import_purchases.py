@@ -16,7 +16,8 @@ from loyalty.imports import writer as import_writer
 from loyalty.models import Account, Award, EarningRule, Entry, Lot, Purchase, Tier, TierHistory
 from loyalty.services.ledger import ledger_adjust
 from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_save
 from members.models import Member
 from members.services import member_create, member_suspend
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, Entry, EntryKind, Lot
-from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.services.ledger import ledger_credit, ledger_debit
+from loyalty.services.lots import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.tasks import lots_activate_task, lots_expire_task, lots_warn_expiring_task
 from tests.factories import MemberFactory, ProgramFactory
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from loyalty.exceptions import InsufficientPoints
 from loyalty.models import Account, Entry, EntryKind
-from loyalty.services.jobs import lots_activate, lots_expire
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit, ledger_transfer
+from loyalty.services.lots import lots_activate, lots_expire
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from loyalty.audit import ledger_audit
 from loyalty.exceptions import InsufficientPoints
 from loyalty.models import Account, EntryKind
-from loyalty.services.jobs import lots_activate, lots_expire
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit, ledger_transfer
+from loyalty.services.lots import lots_activate, lots_expire
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 points = st.integers(min_value=1, max_value=500)

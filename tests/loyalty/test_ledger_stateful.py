@@ -45,8 +45,8 @@ from loyalty.audit import ledger_audit
 from loyalty.exceptions import AmountTooLarge, InsufficientPoints
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, EarningRule, Entry, EntryKind, Lot
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.jobs import lots_activate, lots_expire
 from loyalty.services.ledger import ledger_adjust, ledger_debit, ledger_transfer
+from loyalty.services.lots import lots_activate, lots_expire
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save

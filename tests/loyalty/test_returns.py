@@ -18,7 +18,8 @@ from loyalty.models import Account, Award, EarningRule, Purchase, Return, Tier
 from loyalty.services.ledger import ledger_debit
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import ReturnLineInput, return_record
-from loyalty.services.rules import earning_rule_save, tier_save
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_save
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = timezone.now() - timedelta(minutes=1)

@@ -8,8 +8,8 @@ from loyalty.models import Account, EarningRule, Tier, TierHistory
 from loyalty.selectors import member_tier_summary
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save, tier_save
-from loyalty.services.tiers import tier_metric_value, tier_pin, tier_review, window_start
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_metric_value, tier_pin, tier_review, tier_save, window_start
 from loyalty.tasks import tier_review_task
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 

@@ -156,7 +156,7 @@ def test_a_voucher_used_at_the_till_emits_voucher_redeemed(program, member):
 def test_the_expiry_jobs_emit_once_per_member_and_run(program, member):
     from datetime import timedelta
 
-    from loyalty.services.jobs import lots_expire, lots_warn_expiring
+    from loyalty.services.lots import lots_expire, lots_warn_expiring
 
     program.expiry_policy = "days"
     program.save(update_fields=["expiry_policy"])

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.attainability import Eta, Pace, observed_days, points_pace
 from loyalty.models import Account, Entry, EntryKind
+from loyalty.pace import Eta, Pace, observed_days, points_pace
 from loyalty.selectors import member_tier_summary
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from members.models import MemberStatus

@@ -10,8 +10,8 @@ from loyalty.audit import ledger_audit
 from loyalty.exceptions import InsufficientPoints
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot, Tier, lifetime_deltas
 from loyalty.ruleset import program_ruleset
-from loyalty.services.jobs import lots_expire
 from loyalty.services.ledger import ledger_debit
+from loyalty.services.lots import lots_expire
 from members.exceptions import IdempotencyKeyReused, MemberSuspended
 from members.models import MemberStatus
 from rewards.exceptions import (

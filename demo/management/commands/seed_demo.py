@@ -15,12 +15,12 @@ from analytics.services.refresh import analytics_refresh
 from loyalty.audit import ledger_audit
 from loyalty.models import EarningRule, Tier
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.jobs import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.services.ledger import ledger_adjust
+from loyalty.services.lots import lots_activate, lots_expire, lots_warn_expiring
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save, tier_save
-from loyalty.services.tiers import tier_review
+from loyalty.services.rules import earning_rule_save
+from loyalty.services.tiers import tier_review, tier_save
 from members.app_auth import member_app_user_set
 from members.exceptions import DomainError
 from members.expiry import ExpiryPolicy

@@ -19,8 +19,8 @@ from analytics.metrics import (
     retention,
 )
 from loyalty.models import Account, Purchase, Tier
-from loyalty.services.jobs import lots_expire
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit
+from loyalty.services.lots import lots_expire
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from members.services import member_close, member_suspend
