@@ -24,9 +24,11 @@ demo: $(STAMP)
 serve: $(STAMP)
 	bin/serve
 
-## make lint: ruff and the migrations check.
+## make lint: ruff, the import layers (import-linter: pyproject.toml) and the migrations check.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 ## make chromium: the headless browser of the dashboard's browser test (Debian packages; installed as root).

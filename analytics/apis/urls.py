@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from analytics.apis import app, manage, manage_clv, manage_rfm, pos
+from analytics.apis import app, manage, manage_clv, manage_members, manage_rfm, pos
 
 pos_patterns = [
     path("members/<str:member_id>/nps/", pos.MemberNpsView.as_view(), name="member-nps"),
 ]
 
 manage_patterns = [
+    path("members/", manage_members.ManageMemberListView.as_view(), name="member-list"),
     path("analytics/retention/", manage.RetentionView.as_view(), name="analytics-retention"),
     path("analytics/cohorts/", manage.CohortView.as_view(), name="analytics-cohorts"),
     path("analytics/orders/", manage.OrderView.as_view(), name="analytics-orders"),

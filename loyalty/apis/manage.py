@@ -1,7 +1,5 @@
 """Manager API: /api/manage/v1/ (staff, scoped to the programs they manage)."""
 
-from django.db.models import F
-from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,13 +7,11 @@ from rest_framework.response import Response
 from config.api.input import parse
 from config.api.manage import ManageAPIView
 from config.api.problems import problems
-from loyalty.apis.filters import MemberFilter
 from loyalty.apis.serializers import (
     AdjustmentInput,
     AdjustmentOutput,
     BalancesOutput,
     EntryOutput,
-    MemberListOutput,
     MemberOutput,
 )
 from loyalty.selectors import member_balances
@@ -38,27 +34,6 @@ class ManagedMembersView(ManageAPIView):
         if member is None:
             raise MemberNotFound()
         return member
-
-
-class ManageMemberListView(ManagedMembersView):
-    required_permissions = {"GET": ("members.view_member",)}
-    filterset_class = MemberFilter
-    serializer_class = MemberListOutput
-
-    @extend_schema(
-        operation_id="manage_member_list",
-        tags=TAGS,
-        responses={200: MemberListOutput(many=True), **problems(400, 401, 403)},
-        summary="Members of the programs you manage",
-        description="Paginated with ?page= and ?page_size=; filter by program slug, status, balance range, "
-        "enrollment date or a search term (q: name, email, phone, card, external id).",
-    )
-    def get(self, request: Request) -> Response:
-        members = self.get_queryset().annotate(
-            **{f"points_{name}": Coalesce(F(f"account__{name}"), 0) for name in ("available", "pending", "debt")}
-        )
-        page = self.paginate_queryset(self.filter_queryset(members.order_by("pk")))
-        return self.get_paginated_response(MemberListOutput(page, many=True).data)
 
 
 class ManageMemberDetailView(ManagedMembersView):

@@ -17,7 +17,6 @@ pos_patterns = [
 ]
 
 manage_patterns = [
-    path("members/", manage.ManageMemberListView.as_view(), name="member-list"),
     path("members/<str:member_id>/", manage.ManageMemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_id>/adjustments/", manage.ManageAdjustmentView.as_view(), name="member-adjust"),
     path("members/<str:member_id>/tier-pin/", manage_tiers.MemberTierPinView.as_view(), name="member-tier-pin"),
