@@ -18,6 +18,7 @@ count by their current status (closed members' points are not owed): the ledger 
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
@@ -125,7 +126,9 @@ def upcoming_expiries(
     horizon = local_midnight(program, add_months(first, months))
     held = Lot.objects.filter(_owed_lot(program, as_of, filters), remaining__gt=0, expires_at__lt=horizon)
     month = TruncMonth("expires_at", tzinfo=program.tz)
-    queries = [held.annotate(month=month).order_by().values("month").annotate(points=Sum("remaining"))]
+    queries: list[QuerySet[Any, dict[str, Any]]] = [
+        held.annotate(month=month).order_by().values("month").annotate(points=Sum("remaining"))
+    ]
     if _rebuilt(as_of):
         later = _taken_later(program, as_of, filters).filter(lot__expires_at__lt=horizon)
         month = TruncMonth("lot__expires_at", tzinfo=program.tz)

@@ -21,7 +21,7 @@ with the optimizer's message and the members keep their previous predictions.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 from django.db import transaction
@@ -261,7 +261,7 @@ def clv_distribution(*, program: Program, bins: int = 10) -> ClvDistribution:
     )
     cents = Decimal("0.01")
 
-    def money(value: float) -> Decimal:
+    def money(value: SupportsFloat) -> Decimal:
         return Decimal(repr(float(value))).quantize(cents)
 
     if not values.size:

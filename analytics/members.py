@@ -126,7 +126,7 @@ def _write_postgresql(program: Program, figures: Figures, as_of: datetime) -> in
         "CASE WHEN t.changed = 1 THEN %(as_of)s::timestamptz END",
     ]
     compared = [name for name in written if name not in ("member_id", "segment_since")]
-    params = {"program": program.pk, "as_of": as_of, "names": names}
+    params: dict[str, Any] = {"program": program.pk, "as_of": as_of, "names": names}
     with connection.cursor() as cursor:
         _copy_to_temporary_table(cursor, figures, names)
         # Rows whose values did not change are not rewritten: a second refresh at the same as_of writes nothing.

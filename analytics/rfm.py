@@ -13,6 +13,7 @@ grid is data (`RfmSegment`), `DEFAULT_GRID` when a program has no rows. A saved 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -168,7 +169,7 @@ def grid_problems(segments: Sequence[SegmentSpec]) -> list[str]:
         label = f"Segment {position} ({name or 'no name'})"
         if not name:
             problems.append(f"{label}: a name is required.")
-        elif len(name) > RfmSegment._meta.get_field("name").max_length:
+        elif len(name) > cast(int, RfmSegment._meta.get_field("name").max_length):
             problems.append(f"{label}: the name is longer than 64 characters.")
         elif name.casefold() in seen:
             problems.append(f"{label}: another segment has this name.")

@@ -7,11 +7,16 @@ violations surface as Django's `IntegrityError`, as with the ORM, so callers can
 
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
 SQLITE_BATCH = 500  # rows per INSERT: SQLite allows 32,766 parameters per statement
+
+
+def _field(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
+    # Bulk writes name concrete columns only, never a reverse relation or a generic foreign key.
+    return cast("models.Field[Any, Any]", model._meta.get_field(name))
 
 
 def bulk_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -29,7 +34,7 @@ def bulk_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
                     count += 1
             return count
         # Elsewhere values go through the fields' own preparation (SQLite stores datetimes as naive UTC text).
-        prepare = [model._meta.get_field(name).get_db_prep_save for name in fields]
+        prepare = [_field(model, name).get_db_prep_save for name in fields]
         iterator = ([fn(value, connection) for fn, value in zip(prepare, row, strict=True)] for row in rows)
         while batch := list(islice(iterator, SQLITE_BATCH)):
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(batch))
@@ -64,7 +69,7 @@ def bulk_update(model: type[models.Model], key: str, fields: Sequence[str], rows
             )
             cursor.execute("DROP TABLE bulk_update_rows")
             return count
-        prepare = [model._meta.get_field(name).get_db_prep_save for name in fields]
+        prepare = [_field(model, name).get_db_prep_save for name in fields]
         assignments = ", ".join(f"{column} = %s" for column in columns)
         iterator = iter(rows)
         while batch := list(islice(iterator, SQLITE_BATCH)):

@@ -75,7 +75,8 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        # An attribute of our own (HttpRequest declares none): RequestIdFilter reads it back.
+        request.request_id = request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
@@ -104,7 +105,7 @@ def _principal_fields(request: HttpRequest) -> dict[str, Any]:
     user = request.__dict__.get("user")
     if isinstance(user, SimpleLazyObject):
         # Django's lazy session user: reading it now would query the database just for a log line.
-        user = None if user._wrapped is empty else user._wrapped
+        user = None if user._wrapped is empty else user._wrapped  # type: ignore[attr-defined]  # private, unstubbed
     if user is None:
         return {}
     api_key = getattr(user, "api_key", None)

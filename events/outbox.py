@@ -5,6 +5,7 @@ docs/events.md (version 1).
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +50,7 @@ def _checked(type: str) -> None:
 
 
 def events_emit(
-    *, program_id: int, type: EventType, events: list[tuple[int | None, dict[str, Any]]], occurred_at: datetime
+    *, program_id: int, type: EventType, events: Sequence[tuple[int | None, dict[str, Any]]], occurred_at: datetime
 ) -> int:
     """Writes one event per (member id, data) to the outbox, in the caller's transaction, for the writes that
     change many members at once (jobs, campaigns, the analytics refresh). On PostgreSQL the rows are streamed
@@ -68,7 +69,9 @@ def events_emit(
             batch_size=2000,
         )  # fmt: skip
         return len(events)
-    encode = OutboxEvent._meta.get_field("data").encoder().encode  # the JSON the model field writes
+    encoder = OutboxEvent._meta.get_field("data").encoder
+    assert encoder is not None  # the model field names one
+    encode = encoder().encode  # the JSON the model field writes
     rows = (
         (_event_id(), program_id, member_id, str(type), VERSION, encode(data), occurred_at, now)
         for member_id, data in events

@@ -10,8 +10,9 @@ points are its entry's amount and its reversals the sum of its returns'.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TypeVar
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, F, IntegerField, Manager, Model, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from loyalty.models import Account, Allocation, Entry, Lot, Purchase, lifetime_deltas
@@ -33,7 +34,10 @@ class Mismatch:
         return f"{where}: {self.check}: expected {self.expected}, found {self.actual} {self.detail}".rstrip()
 
 
-def _scoped(queryset: QuerySet, program: Program | None) -> QuerySet:
+_M = TypeVar("_M", bound=Model)
+
+
+def _scoped(queryset: QuerySet[_M] | Manager[_M], program: Program | None) -> QuerySet[_M]:
     return queryset.filter(program=program) if program is not None else queryset.all()
 
 
@@ -113,14 +117,14 @@ def _row_mismatches(program: Program | None) -> list[Mismatch]:
             )
         )
     credits = _scoped(Entry.objects, program).filter(amount__gt=0)
-    for entry in credits.filter(Q(lot__isnull=True) | ~Q(lot__amount=F("amount"))).values("pk", "member_id", "amount"):
+    for credit in credits.filter(Q(lot__isnull=True) | ~Q(lot__amount=F("amount"))).values("pk", "member_id", "amount"):
         problems.append(
             Mismatch(
                 "credit has one lot of its amount",
-                entry["member_id"],
-                entry["amount"],
+                credit["member_id"],
+                credit["amount"],
                 "no such lot",
-                f"(entry #{entry['pk']})",
+                f"(entry #{credit['pk']})",
             )
         )
     allocations = Allocation.objects.filter(~Q(member_id=F("lot__member_id")) | ~Q(member_id=F("entry__member_id")))

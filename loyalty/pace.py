@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil
+from typing import Any
 
 import numpy as np
 from django.db.models import BigIntegerField, Q, Sum
@@ -65,13 +66,16 @@ class Pace:
         return ceil(Fraction(gap) * self.days / Fraction(self.amount))
 
 
+_Date = date  # Eta's field `date` hides the type inside the class
+
+
 @dataclass(frozen=True)
 class Eta:
     days: int | None
     date: date | None
 
     @classmethod
-    def of(cls, *, pace: Pace, gap: Decimal | int, today: date) -> "Eta":
+    def of(cls, *, pace: Pace, gap: Decimal | int, today: _Date) -> "Eta":
         days = pace.days_to(gap)
         if days is not None and days > (date.max - today).days:
             return cls(days=None, date=None)  # beyond any calendar date at this pace: as good as never
@@ -122,14 +126,13 @@ class ExpiryProfile:
     @classmethod
     def of(cls, *, member: Member, now: datetime) -> "ExpiryProfile":
         """One query: the remaining points of the member's lots that have not expired yet, summed by day."""
-        rows = (
+        rows = list(
             Lot.objects.filter(member_id=member.pk, remaining__gt=0, expires_at__gt=now)
             .annotate(day=TruncDate("expires_at", tzinfo=member.program.tz))
             .values("day")
             .annotate(points=Sum("remaining"))
             .order_by("day")
         )
-        rows = list(rows)
         return cls([row["day"] for row in rows], [row["points"] for row in rows])
 
     def until(self, day: date) -> int:
@@ -157,9 +160,9 @@ class PopulationPace:
         return len(self.member_ids)
 
 
-def _aligned(ids: np.ndarray, rows: list[tuple], dtype: type = np.int64) -> np.ndarray:
+def _aligned(ids: np.ndarray, rows: list[tuple[int, Any]], dtype: type = np.int64) -> np.ndarray:
     """Values of (member id, value) rows placed at each member's index in `ids`; 0 where absent."""
-    values = np.zeros(len(ids), dtype=dtype)
+    values: np.ndarray = np.zeros(len(ids), dtype=dtype)
     if rows and len(ids):
         row_ids, row_values = (np.array(column) for column in zip(*rows, strict=True))
         index = np.minimum(np.searchsorted(ids, row_ids), len(ids) - 1)
@@ -207,14 +210,14 @@ RATE_KINDS = (RuleKind.BASE_RATE, RuleKind.MULTIPLIER)
 
 
 def _rate_share(*, program: Program, ids: np.ndarray, start: datetime, now: datetime) -> np.ndarray:
-    awards = (
+    awards = list(
         Award.objects.filter(program=program, entry__occurred_at__gt=start, entry__occurred_at__lte=now)
         .values("member_id")
         .annotate(rate=Sum("points", filter=Q(rule__kind__in=RATE_KINDS), default=0), total=Sum("points"))
         .order_by()
         .values_list("member_id", "rate", "total")
     )
-    awards = list(awards)
     rate = _aligned(ids, [(row[0], row[1]) for row in awards])
     total = _aligned(ids, [(row[0], row[2]) for row in awards])
-    return np.divide(rate, total, out=np.zeros(len(ids)), where=total > 0)
+    share: np.ndarray = np.divide(rate, total, out=np.zeros(len(ids)), where=total > 0)
+    return share

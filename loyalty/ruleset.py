@@ -9,11 +9,15 @@ number of rules never changes the number of queries of a purchase.
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from loyalty.models import EarningRule, Tier, split_list
 from loyalty.rules import RuleKind, RuleSpec
 from members.models import Program
+
+# (program id, config version, program created at): a reused id never matches
+RulesetVersion = tuple[int, int, datetime]
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class TierSpec:
 
 @dataclass(frozen=True)
 class ProgramRuleset:
-    version: tuple  # (program id, config version, program created at): a reused id never matches
+    version: RulesetVersion
     rules: tuple[RuleSpec, ...]  # purchase rules, by priority
     event_rules: tuple[RuleSpec, ...]
     tiers: tuple[TierSpec, ...]  # lowest rank first
@@ -77,7 +81,7 @@ def rule_spec(rule: EarningRule, tier_ids: frozenset[int]) -> RuleSpec:
     )
 
 
-def _compile(program: Program, version: tuple) -> ProgramRuleset:
+def _compile(program: Program, version: RulesetVersion) -> ProgramRuleset:
     rules = list(EarningRule.objects.filter(program=program, is_active=True).prefetch_related("tiers"))
     specs = [rule_spec(rule, frozenset(t.pk for t in rule.tiers.all())) for rule in rules]
     specs.sort(key=lambda spec: (spec.priority, spec.id))

@@ -12,7 +12,7 @@ from loyalty.models import Account, Allocation, Entry, Lot
 from loyalty.pace import Eta, local_today, tier_metric_pace
 from loyalty.ruleset import TierSpec, program_ruleset
 from loyalty.services.tiers import tier_metric_value, window_start
-from members.models import Member
+from members.models import Member, Program
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def member_tier_summary(*, member: Member, now: datetime | None = None) -> dict[
     missing_to_keep = max(Decimal(0), current.threshold - metric) if current else None
     pace = tier_metric_pace(member=member, now=now)
     today = local_today(program, now)
-    next_eta = Eta.of(pace=pace, gap=missing_for_next, today=today) if next_tier else None
-    keep_eta = Eta.of(pace=pace, gap=missing_to_keep, today=today) if current else None
+    next_eta = Eta.of(pace=pace, gap=missing_for_next, today=today) if missing_for_next is not None else None
+    keep_eta = Eta.of(pace=pace, gap=missing_to_keep, today=today) if missing_to_keep is not None else None
     return {
         "tier": _tier_ref(current),
         "metric": program.tier_metric,
@@ -134,7 +134,7 @@ def member_tier_summary(*, member: Member, now: datetime | None = None) -> dict[
     }
 
 
-def _on_track(eta: Eta, review_at: datetime | None, program) -> bool:
+def _on_track(eta: Eta, review_at: datetime | None, program: Program) -> bool:
     """Whether the member reaches the current tier's threshold by the review at their pace."""
     if eta.days == 0 or review_at is None:
         return eta.days is not None

@@ -98,7 +98,8 @@ def members_create_bulk(*, program: Program, enrolled: dict[str, datetime]) -> l
 
 def member_identifiers_check(*, program: Program, values: dict[str, Any], exclude_pk: int | None = None) -> None:
     """Refuses identifying values another member of the program already uses."""
-    others = Member.objects.filter(program=program).exclude(pk=exclude_pk)
+    # pk=None (a member not saved yet) excludes nothing; the plugin accepts only an id.
+    others = Member.objects.filter(program=program).exclude(pk=exclude_pk)  # type: ignore[misc]
     taken = [
         field
         for field in ("card", "external_id", "email", "phone")
@@ -281,9 +282,9 @@ def api_key_authenticate(plain: str) -> ApiKey | None:
         return None
     key_hash = _api_key_hash(plain)
     cache_key = _api_key_cache_key(key_hash)
-    api_key = cache.get(cache_key) if settings.API_KEY_CACHE_SECONDS else None
+    api_key: ApiKey | None = cache.get(cache_key) if settings.API_KEY_CACHE_SECONDS else None
     cached = api_key is not None
-    if not cached:
+    if api_key is None:  # not cached
         api_key = ApiKey.objects.select_related("program").filter(prefix=parts[0], revoked_at__isnull=True).first()
         if api_key is None or not secrets.compare_digest(api_key.key_hash, key_hash):
             return None

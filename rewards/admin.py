@@ -38,7 +38,7 @@ class ScopeListField(forms.CharField):
     def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value: Any) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list, where CharField gives text
         return [item.strip() for item in (super().to_python(value) or "").split(",") if item.strip()]
 
     def has_changed(self, initial: Any, data: Any) -> bool:
@@ -150,7 +150,7 @@ class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
     list_select_related = ["program", "member", "reward"]
     search_fields = ["=code"]
     actions = ["cancel_vouchers"]
-    readonly_fields = [
+    readonly_fields = (
         "display_code",
         "program",
         "member",
@@ -172,7 +172,7 @@ class VoucherAdmin(ReadOnlyAdminMixin, ProgramScopedAdmin):
         "redeemed_discount",
         "cancelled_at",
         "cancelled_by",
-    ]
+    )
     fields = readonly_fields
 
     @admin.display(description="code", ordering="code")

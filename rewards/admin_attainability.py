@@ -38,7 +38,8 @@ class WhatIfForm(forms.Form):
             )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what super().clean() returned (typed: the stubs allow None)
         if data.get("base_rate_multiplier") is None and not self.reward_costs():
             raise forms.ValidationError("Enter a base rate multiplier, a proposed cost, or both.")
         return data

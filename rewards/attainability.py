@@ -17,9 +17,9 @@ writing nothing.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 from django.db.models import Count, Q, QuerySet
@@ -50,6 +50,7 @@ def required_rank(reward: Reward, ruleset: ProgramRuleset) -> int | None:
     if reward.min_tier_id is None:
         return None
     tier = ruleset.tier(reward.min_tier_id) or reward.min_tier
+    assert tier is not None  # min_tier_id is set
     return tier.rank
 
 
@@ -116,7 +117,10 @@ class MemberStanding:
             "pace_per_day": self.pace.per_day,
             "days": eta.days,
             "date": eta.date,
-            "expiring_before": self.expiring.until(eta.date) if eta.days else (0 if eta.days == 0 else None),
+            # Days to go (not 0, not None): the date is set.
+            "expiring_before": self.expiring.until(cast(date, eta.date))
+            if eta.days
+            else (0 if eta.days == 0 else None),
         }
 
 
@@ -178,7 +182,18 @@ def _percentile(values: np.ndarray, q: float) -> int | None:
     return None if np.isinf(value) else int(value)
 
 
-def _report(*, population: PopulationPace, rewards: list[dict], earned: np.ndarray, target_days: int) -> dict[str, Any]:
+class RewardRow(TypedDict):
+    """A reward as `_report` weighs it."""
+
+    id: int
+    name: str
+    cost: int
+    min_rank: int | None
+
+
+def _report(
+    *, population: PopulationPace, rewards: list[RewardRow], earned: np.ndarray, target_days: int
+) -> dict[str, Any]:
     count = len(population)
     available, rank, days = population.available, population.tier_rank, population.days
     # The cheapest reward open to each member's tier (inf: none is).
@@ -240,7 +255,7 @@ def program_report(*, program: Program, what_if: WhatIf | None = None, now: date
     rewards = [reward for reward in rewards_on_offer(program_id=program.pk, now=now) if reward.stock != 0]
     population = population_pace(program=program, now=now, with_rate_share=what_if.base_rate_multiplier is not None)
     ruleset = program_ruleset(program)
-    current = [
+    current: list[RewardRow] = [
         {"id": reward.pk, "name": reward.name, "cost": reward.points_cost, "min_rank": required_rank(reward, ruleset)}
         for reward in rewards
     ]
@@ -253,10 +268,13 @@ def program_report(*, program: Program, what_if: WhatIf | None = None, now: date
         "proposed": None,
     }
     if not what_if.empty:
-        proposed = [reward | {"cost": what_if.reward_costs.get(reward["id"], reward["cost"])} for reward in current]
+        proposed: list[RewardRow] = [
+            reward | {"cost": what_if.reward_costs.get(reward["id"], reward["cost"])} for reward in current
+        ]
         earned = population.earned
         if what_if.base_rate_multiplier is not None:
             factor = float(what_if.base_rate_multiplier) - 1.0
+            assert population.rate_share is not None  # asked for with the multiplier
             earned = earned * (1.0 + factor * population.rate_share)
         result["proposed"] = _report(population=population, rewards=proposed, earned=earned, target_days=target)
     return result

@@ -5,7 +5,7 @@ from its reward when it is issued: editing the catalog later never changes what 
 """
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,11 +13,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from config.money import DecimalDigits
 from loyalty.models import MAX_POINTS_PER_ENTRY, Entry, Tier
 from members.models import Member, Program
 from rewards.codes import format_code
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 SCOPE_ITEM_LENGTH = 64  # as a purchase line's SKU and category
@@ -123,7 +124,7 @@ class Reward(models.Model):
             errors["sku"] = "Give the SKU of the free product."
         if self.active_from and self.active_until and self.active_until <= self.active_from:
             errors["active_until"] = "The end must be after the start."
-        if self.min_tier_id and self.program_id and self.min_tier.program_id != self.program_id:
+        if self.min_tier_id and self.program_id and cast(Tier, self.min_tier).program_id != self.program_id:
             errors["min_tier"] = "Choose a tier of the reward's program."
         for name in ("scope_skus", "scope_categories"):
             try:

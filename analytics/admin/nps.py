@@ -34,9 +34,10 @@ class NpsGroupFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.ranges:
+        value = self.value()
+        if value not in self.ranges:
             return queryset
-        low, high = self.ranges[self.value()]
+        low, high = self.ranges[value]
         return queryset.filter(score__gte=low, score__lte=high)
 
 
@@ -71,7 +72,7 @@ class NpsAnswerAdmin(ProgramRowsAdmin):
     search_help_text = "The member's card (with or without dashes), id or external id."
     own_external_id = ()
     date_hierarchy = "answered_at"
-    fields = ["answered_at", "program", "member", "score", "group", "source", "comment"]
+    fields = ("answered_at", "program", "member", "score", "group", "source", "comment")
     readonly_fields = fields
 
     @admin.display(description="Group")

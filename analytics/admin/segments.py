@@ -9,7 +9,7 @@ analytics refresh. The manager API replaces a whole grid at once (`PUT analytics
 """
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -22,12 +22,17 @@ from analytics.rfm import DEFAULT_GRID, SegmentSpec, grid_problems, rfm_grid_sav
 from loyalty.admin.purchases import ProgramRowsAdmin
 from members.access import managed_programs
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin
+from members.admin.base import MemberCount
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def _grid_with(program: Any, segment: RfmSegment | None, *, without: int | None = None) -> list[SegmentSpec]:
     """The program's grid with `segment` saved (added, or replacing its stored row) and the row `without`
     removed, in the order the refresh tries them: priority, then older rows first."""
     rows = list(RfmSegment.objects.filter(program=program).exclude(pk__in=[without, getattr(segment, "pk", None)]))
+    ranked: list[tuple[tuple[int, float], SegmentSpec]]  # (priority, pk): a new segment's pk is infinity
     if not RfmSegment.objects.filter(program=program).exists():
         ranked = [((priority, index), spec) for index, (priority, spec) in enumerate(enumerate(DEFAULT_GRID, 1))]
     else:
@@ -48,7 +53,8 @@ class RfmSegmentForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what super().clean() returned (typed: the stubs allow None)
         program = cleaned.get("program") or (self.instance.program if self.instance.program_id else None)
         if program is None or self.errors:
             return cleaned
@@ -87,7 +93,7 @@ class RfmSegmentAdmin(ProgramScopedAdmin):
         return f"{Decimal(segment.fm_min):.1f}–{Decimal(segment.fm_max):.1f}"
 
     @admin.display(description="Members (last refresh)", ordering="member_count")
-    def members(self, segment: RfmSegment) -> int:
+    def members(self, segment: "WithAnnotations[RfmSegment, MemberCount]") -> int:
         return segment.member_count
 
     def get_readonly_fields(self, request: HttpRequest, obj: RfmSegment | None = None) -> list[str]:
@@ -139,5 +145,5 @@ class SegmentChangeAdmin(ProgramRowsAdmin):
     list_select_related = ["member", "program"]
     search_help_text = "The member's card (with or without dashes), id or external id."
     own_external_id = ()
-    fields = ["changed_at", "program", "member", "from_segment", "to_segment"]
+    fields = ("changed_at", "program", "member", "from_segment", "to_segment")
     readonly_fields = fields

@@ -29,7 +29,8 @@ class NpsAnswerOut(serializers.Serializer):
     member_id = serializers.IntegerField()
     score = serializers.IntegerField()
     comment = serializers.CharField()
-    source = serializers.ChoiceField(choices=NpsSource.choices)
+    # A declared field: the metaclass moves it into _declared_fields, so Field.source is not shadowed.
+    source = serializers.ChoiceField(choices=NpsSource.choices)  # type: ignore[assignment]
     answered_at = serializers.DateTimeField()
     points_awarded = serializers.IntegerField(help_text="From the program's nps_answer rules, within their limits.")
     awards = AwardOutput(many=True)
@@ -65,5 +66,6 @@ class MeNpsView(AppAPIView):
     )
     def post(self, request: Request) -> Response:
         data = parse(NpsAnswerIn, request.data)
+        assert self.member is not None  # IsAppMember let the request through
         result = nps_record(member=self.member, score=data["score"], comment=data["comment"], source=NpsSource.APP)
         return Response(nps_output(result), status=201)

@@ -14,9 +14,10 @@ from analytics.selectors import analytics_as_of
 from config.api.input import parse
 from config.api.manage import ManageAPIView
 from config.api.problems import problems
+from config.money import DecimalDigits
 
 TAGS = ["Manage: analytics"]
-MONEY = {"max_digits": 16, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 16, "decimal_places": 2}
 
 
 class ClvQuery(serializers.Serializer):

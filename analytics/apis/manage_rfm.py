@@ -66,7 +66,8 @@ class RefreshInput(ProgramInput):
 
 
 class GridInput(ProgramInput):
-    segments = SegmentInput(many=True, allow_empty=False, max_length=45, help_text="In priority order.")
+    # `many=True` hands max_length to the ListSerializer; the stubs miss it.
+    segments = SegmentInput(many=True, allow_empty=False, max_length=45, help_text="In priority order.")  # type: ignore[call-arg]
 
 
 class SegmentOutput(serializers.Serializer):
@@ -113,7 +114,7 @@ class RfmSummaryOutput(serializers.Serializer):
 
 class RefreshStepOutput(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field; Field.label is not shadowed
     done = serializers.IntegerField()
     total = serializers.IntegerField(allow_null=True, help_text="Null until the step has counted its work.")
     started_at = serializers.DateTimeField(allow_null=True)

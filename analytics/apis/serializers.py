@@ -7,6 +7,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.money import DecimalDigits
+
 EARLIEST = date(1970, 1, 1)
 LATEST = date(2999, 12, 31)
 AS_OF = serializers.DateTimeField(help_text="The moment the figures are as of (see `as_of`).")
@@ -23,7 +25,7 @@ MONTH_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
 class MonthField(serializers.CharField):
     """A calendar month as YYYY-MM, parsed to its first day."""
 
-    def to_internal_value(self, data: Any) -> date:
+    def to_internal_value(self, data: Any) -> date:  # type: ignore[override]  # text in, a date out
         text = super().to_internal_value(data)
         if not re.fullmatch(MONTH_PATTERN, text):
             raise serializers.ValidationError("Give a month as YYYY-MM, e.g. 2026-03.")
@@ -164,7 +166,7 @@ class CohortReportOutput(serializers.Serializer):
     cohorts = CohortOutput(many=True, help_text="Oldest first; months without new buyers are left out.")
 
 
-MONEY = {"max_digits": 16, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 16, "decimal_places": 2}
 
 
 class OrderReportOutput(serializers.Serializer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -113,7 +114,8 @@ def _compress(columns: tuple[FloatArray, ...], weights: FloatArray) -> tuple[tup
     """Merge identical rows and add their weights: the log-likelihood is a weighted sum over rows."""
     keep = weights > 0
     unique, inverse = _unique_rows(*(c[keep] for c in columns))
-    return unique, np.bincount(inverse, weights=weights[keep], minlength=len(unique[0]))
+    # Weighted, bincount gives floats (numpy's stubs say integers).
+    return unique, cast(FloatArray, np.bincount(inverse, weights=weights[keep], minlength=len(unique[0])))
 
 
 # --- fitting ----------------------------------------------------------------------------------------------

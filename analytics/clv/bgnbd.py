@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -39,7 +40,8 @@ class _BgNbdData:
     def build(cls, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> _BgNbdData:
         repeat = x > 0
         x_unique, inverse = np.unique(x[repeat], return_inverse=True)
-        w_unique = np.bincount(inverse.ravel(), weights=w[repeat], minlength=len(x_unique))
+        # Weighted, bincount gives floats (numpy's stubs say integers).
+        w_unique = cast(FloatArray, np.bincount(inverse.ravel(), weights=w[repeat], minlength=len(x_unique)))
         return cls(x[repeat], t_x[repeat], T[repeat], w[repeat], T[~repeat], w[~repeat], x_unique, w_unique)
 
 
@@ -149,7 +151,9 @@ def bgnbd_probability_alive(params: BgNbdParams, frequency: ArrayLike, recency: 
     return special.expit(-_log_odds_dead(params, x, t_x, age))
 
 
-def _scaled_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray, log_scale: FloatArray) -> FloatArray:
+def _scaled_hyp2f1(
+    a: FloatArray | float, b: FloatArray | float, c: FloatArray, z: FloatArray, log_scale: FloatArray
+) -> FloatArray:
     """exp(log_scale) * 2F1(a, b; c; z) without overflow (2F1 can be huge where the scale is tiny)."""
     value = special.hyp2f1(a, b, c, z)
     return np.sign(value) * np.exp(np.log(np.abs(value)) + log_scale)

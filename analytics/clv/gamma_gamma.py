@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,7 +35,8 @@ class _GammaGammaData:
     @classmethod
     def build(cls, x: FloatArray, m: FloatArray, w: FloatArray) -> _GammaGammaData:
         x_unique, inverse = np.unique(x, return_inverse=True)
-        w_unique = np.bincount(inverse.ravel(), weights=w, minlength=len(x_unique))
+        # Weighted, bincount gives floats (numpy's stubs say integers).
+        w_unique = cast(FloatArray, np.bincount(inverse.ravel(), weights=w, minlength=len(x_unique)))
         return cls(x, m, w, x_unique, w_unique, _dot(w, np.log(m)), _dot(w * x, np.log(x * m)))
 
 

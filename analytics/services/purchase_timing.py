@@ -27,6 +27,8 @@ nudge every lapsed buyer at once; those are what `member.inactive` is for).
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -56,7 +58,7 @@ def _counted_purchases(member: str) -> QuerySet[Purchase]:
     return Purchase.objects.counted().filter(member_id=OuterRef(member))
 
 
-def _batches(due: QuerySet, batch_size: int) -> Iterator[list[int]]:
+def _batches(due: QuerySet[Any], batch_size: int) -> Iterator[list[int]]:
     """Member ids of `due` (keyed by member id) in primary-key order, a batch at a time (keyset: a member
     handled, or no longer due, is never read again in the same run)."""
     ids = due.order_by("pk").values_list("pk", flat=True)
@@ -80,9 +82,9 @@ def _local_midnight(program: Program, day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=program.tz)
 
 
-DueQuery = Callable[[Program, datetime], QuerySet]
+DueQuery = Callable[[Program, datetime], QuerySet[Any]]
 # (program, the due query, the batch's locked accounts, the batch's member ids, now) -> events emitted
-BatchEmit = Callable[[Program, QuerySet, dict[int, Account], list[int], datetime], int]
+BatchEmit = Callable[[Program, QuerySet[Any], dict[int, Account], list[int], datetime], int]
 
 
 def _run(*, due: DueQuery, emit: BatchEmit, now: datetime | None, batch_size: int | None) -> TimingReport:
@@ -189,7 +191,7 @@ def _next_purchase_emit(
             "member_id": member_id,
             "expected_at": expected_at,
             "last_purchase_at": last_purchase_at,
-            "mean_days_between_purchases": float(mean_days),
+            "mean_days_between_purchases": float(cast(Decimal, mean_days)),  # set with the expected date
             "purchases": purchases,
             "segment": segment or None,
         }

@@ -88,7 +88,7 @@ def _save(program: Program, status: dict[str, Any]) -> None:
 def analytics_refresh_queued(program: Program, as_of: datetime | None = None) -> dict[str, Any]:
     """Marks a refresh as queued (before a worker picks the task up), as of `as_of` if given; returns the
     status."""
-    status = {"state": "queued", "step": None, "steps": [], "queued_at": _now()}
+    status: dict[str, Any] = {"state": "queued", "step": None, "steps": [], "queued_at": _now()}
     if as_of is not None:
         status["as_of"] = as_of.isoformat()
     _save(program, status)

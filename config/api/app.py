@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
@@ -66,7 +67,7 @@ class AppAPIView(IdempotentMixin, GenericAPIView):
     authentication_classes = [AccessTokenAuthentication]
     permission_classes = [IsAppMember, ProgramIsActive]
     throttle_classes = [AppMemberThrottle]
-    pagination_class = StandardPagination
+    pagination_class: type[BasePagination] | None = StandardPagination
 
     @property
     def member(self) -> Member | None:

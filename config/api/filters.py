@@ -25,7 +25,8 @@ MAX_TEXT_FILTER = 100
 class StrictBooleanField(forms.NullBooleanField):
     widget = forms.TextInput
 
-    def to_python(self, value: Any) -> bool | None:
+    # NullBooleanField's own signature (the stubs ignore its override of BooleanField.to_python too).
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]
         if value is None:
             return None  # the parameter was not sent
         if value in ("true", "false"):

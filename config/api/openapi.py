@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from config.api.filters import MAX_TEXT_FILTER
@@ -65,7 +65,7 @@ class LoyaltyAutoSchema(AutoSchema):
             return (400, 404)
         return ()
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for status in self._shared_statuses():
             if str(status) not in responses:

@@ -1,7 +1,7 @@
 """The integration (POS) surface's base class: API-key authentication, the key's program and store,
 throttling and idempotency scoped to the program."""
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -101,7 +101,7 @@ class KeyStoreAllowed(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in WRITE_METHODS and isinstance(request.data, dict) and "store" in request.data:
-            key_store(request.auth, request.data["store"])
+            key_store(cast(ApiKey, request.auth), request.data["store"])
         return True
 
 
@@ -112,13 +112,15 @@ class PosAPIView(IdempotentMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, ProgramIsActive, KeyStoreAllowed]
     throttle_classes = [ApiKeyThrottle]
 
+    # ApiKeyAuthentication and IsAuthenticated: every request that reaches a view carries an ApiKeyPrincipal
+    # as its user and the ApiKey as its auth.
     @property
     def program(self) -> Program:
-        return self.request.user.program
+        return cast(ApiKeyPrincipal, self.request.user).program
 
     def store(self, requested: Any) -> str:
         """The store of this request: see `key_store`."""
-        return key_store(self.request.auth, requested)
+        return key_store(cast(ApiKey, self.request.auth), requested)
 
     def idempotency_scope(self, request: Request) -> str:
-        return f"pos:{request.user.program.pk}"
+        return f"pos:{cast(ApiKeyPrincipal, request.user).program.pk}"

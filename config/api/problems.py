@@ -153,8 +153,9 @@ def _api_exception_response(exc: exceptions.APIException, context: dict[str, Any
     code, title = next(((c, t) for cls, c, t in _DRF_CODES if isinstance(exc, cls)), ("error", "Request failed"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     response = problem_response(exc.status_code, code, title, str(detail))
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
+    wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]  # unstubbed
+    if wait is not None:
+        response["Retry-After"] = str(int(wait) + 1)
     request = context.get("request")
     view = context.get("view")
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and view and request:
@@ -260,7 +261,8 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = FieldErrorsField(
+    # A declared field: the metaclass moves it into _declared_fields, so Serializer.errors is not shadowed.
+    errors = FieldErrorsField(  # type: ignore[assignment]
         required=False,
         help_text="Per-field messages, with code validation_error: a list of strings per field, or for a nested "
         "object or list the same again, keyed by field or by index.",

@@ -66,7 +66,7 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "succeeded", "status_code", "time_taken", "response_excerpt", "error"]
+    fields = ("number", "started_at", "succeeded", "status_code", "time_taken", "response_excerpt", "error")
     readonly_fields = fields
     ordering = ["number"]
     verbose_name = "attempt"

@@ -10,7 +10,7 @@ on the form's fields.
 Scoped like the rest of the admin: a manager sees only the endpoints of their programs.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,9 +22,14 @@ from django.utils.html import format_html
 
 from events.exceptions import WebhookEndpointInvalid
 from events.models import WebhookDelivery, WebhookEndpoint
-from events.webhooks.selectors import event_type_choices, webhook_endpoints_with_counts
+from events.webhooks.selectors import EndpointCounts, event_type_choices, webhook_endpoints_with_counts
 from events.webhooks.services import webhook_endpoint_save, webhook_failed_replay, webhook_secret_rotate
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    CountedEndpoint = WithAnnotations[WebhookEndpoint, EndpointCounts]  # as get_queryset gives them
 
 REPLAY_PERMISSION = "events.change_webhookdelivery"
 
@@ -78,8 +83,8 @@ class WebhookEndpointForm(forms.ModelForm):
         """Saves through the service once the fields are valid: the service is the one check of a URL (it
         resolves the host), and calling it here turns its refusal into an error on the field it is about.
         The admin's change view runs in one transaction, so the endpoint and the log entry commit together."""
-        super()._post_clean()
-        if self._errors:
+        super()._post_clean()  # type: ignore[misc]  # private Django API, not in the stubs
+        if self.errors:  # set by full_clean, which runs this: only read here
             return
         data = self.cleaned_data
         try:
@@ -136,17 +141,17 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         return ", ".join(endpoint.event_types) if endpoint.event_types else "every type"
 
     @admin.display(description="Waiting deliveries", ordering="pending_deliveries")
-    def waiting(self, endpoint: WebhookEndpoint) -> str:
+    def waiting(self, endpoint: "CountedEndpoint") -> str:
         url = _deliveries_url(endpoint=endpoint.pk, status__exact="pending")
         return format_html('<a href="{}">{}</a>', url, endpoint.pending_deliveries)
 
     @admin.display(description="Dead deliveries", ordering="dead_deliveries")
-    def dead(self, endpoint: WebhookEndpoint) -> str:
+    def dead(self, endpoint: "CountedEndpoint") -> str:
         url = _deliveries_url(endpoint=endpoint.pk, status__exact="dead")
         return format_html('<a href="{}">{}</a>', url, endpoint.dead_deliveries)
 
     @admin.display(description="Last attempt", ordering="last_attempt_at", empty_value="never")
-    def last_attempt(self, endpoint: WebhookEndpoint) -> Any:
+    def last_attempt(self, endpoint: "CountedEndpoint") -> Any:
         return endpoint.last_attempt_at
 
     @admin.display(description="Signing secret")
@@ -154,7 +159,7 @@ class WebhookEndpointAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         return format_html("<code>whsec_{}</code> (only the end is shown)", endpoint.secret_hint)
 
     @admin.display(description="Deliveries")
-    def delivery_summary(self, endpoint: WebhookEndpoint) -> str:
+    def delivery_summary(self, endpoint: "CountedEndpoint") -> str:
         return format_html(
             '<a href="{}">{} waiting</a>, <a href="{}">{} dead</a> (every attempt failed; “Replay failed '
             'deliveries” sends them again). <a href="{}">All deliveries</a>.',

@@ -1,7 +1,8 @@
 """Reads of webhook endpoints and deliveries that the admin and the manager API share."""
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -44,6 +45,14 @@ def _delivery_count(status: str) -> Coalesce:
     return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), Value(0))
 
 
+class EndpointCounts(TypedDict):
+    """What `webhook_endpoints_with_counts` annotates."""
+
+    pending_deliveries: int
+    dead_deliveries: int
+    last_attempt_at: datetime | None
+
+
 def webhook_endpoints_with_counts(endpoints: QuerySet[WebhookEndpoint]) -> QuerySet[WebhookEndpoint]:
     """The endpoints with `pending_deliveries`, `dead_deliveries` (on the (endpoint, status) index) and
     `last_attempt_at`, the time of their latest delivery attempt (None before the first)."""
@@ -57,4 +66,5 @@ def webhook_endpoints_with_counts(endpoints: QuerySet[WebhookEndpoint]) -> Query
 
 def webhook_delivery_body(delivery: WebhookDelivery) -> dict[str, Any]:
     """The JSON document the receiver gets for this delivery (`event_body`), parsed."""
-    return json.loads(event_body(delivery.event))
+    body: dict[str, Any] = json.loads(event_body(delivery.event))
+    return body

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -113,7 +113,7 @@ def target_resolve(url: str) -> Target:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused("webhook_host_unresolved", f"The host {host} does not resolve.") from exc
-    addresses = [info[4][0] for info in infos]
+    addresses = [cast(str, info[4][0]) for info in infos]  # IPv4 and IPv6 socket addresses start with text
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS and any(_address_refused(a) for a in addresses):
         raise TargetRefused(
             "webhook_target_private",

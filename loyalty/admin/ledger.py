@@ -5,7 +5,7 @@ deletes an entry, a lot or an allocation. A correction is a new adjustment,
 posted through `ledger_adjust` with who and why (see `loyalty.admin.members`).
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.utils import display_for_value
@@ -35,7 +35,7 @@ class ConsumedLotsInline(LedgerViewInline):
     fk_name = "entry"
     verbose_name = "lot consumed"
     verbose_name_plural = "lots consumed"
-    fields = ["lot", "lot_occurred_at", "lot_expires_at", "amount", "created_at"]
+    fields = ("lot", "lot_occurred_at", "lot_expires_at", "amount", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -56,7 +56,7 @@ class LotUsesInline(LedgerViewInline):
     fk_name = "lot"
     verbose_name = "use"
     verbose_name_plural = "used by"
-    fields = ["entry", "entry_kind", "amount", "created_at"]
+    fields = ("entry", "entry_kind", "amount", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -97,7 +97,8 @@ class EntryAdmin(LedgerAdmin):
         ("Who and why", {"fields": ["actor", "reason", "key", "counterpart", "details"]}),
         ("Lot created", {"fields": ["credit_lot"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    # The fieldsets name single fields, never a row of them.
+    readonly_fields = [field for _, options in fieldsets for field in cast(list[str], options["fields"])]
     inlines = [ConsumedLotsInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -136,7 +137,7 @@ class LotAdmin(LedgerAdmin):
     list_filter = ["pending", *LedgerAdmin.list_filter]
     list_select_related = ["member", "program"]
     ordering = ["-occurred_at", "-id"]
-    fields = [
+    fields = (
         "id",
         "program",
         "member",
@@ -148,7 +149,7 @@ class LotAdmin(LedgerAdmin):
         "available_at",
         "expires_at",
         "warned_at",
-    ]
+    )
     readonly_fields = fields
     inlines = [LotUsesInline]
 

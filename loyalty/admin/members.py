@@ -5,7 +5,7 @@ pinning a tier. Each action calls one service: `ledger_adjust`, `tier_pin`.
 
 import uuid
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.exceptions import InsufficientPoints
-from loyalty.models import Account, Entry, Tier, TierHistory
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Entry, Tier, TierHistory
 from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.ledger import MAX_POINTS_PER_ENTRY, ledger_adjust
+from loyalty.services.ledger import ledger_adjust
 from loyalty.services.tiers import tier_pin
 from members.admin import MemberAdmin, done_with, plural
 from members.exceptions import DomainError, IdempotencyKeyReused
@@ -76,7 +76,8 @@ class PinTierForm(forms.Form):
     def __init__(self, *args: Any, program: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.program = program
-        self.fields["tier"].queryset = Tier.objects.filter(program=program).order_by("rank")
+        tier = cast(forms.ModelChoiceField, self.fields["tier"])  # declared above
+        tier.queryset = Tier.objects.filter(program=program).order_by("rank")
 
     def clean_until(self) -> Any:
         until = self.cleaned_data["until"]
@@ -278,10 +279,14 @@ class LoyaltyMemberAdmin(MemberAdmin):
                 request, "Pin members of one program at a time: tiers belong to a program.", messages.ERROR
             )
             return None
-        program = queryset.select_related("program").first().program
+        first = queryset.select_related("program").first()
+        assert first is not None  # the selection holds members of one program
+        program = first.program
         bound = request.POST.get("post") == "yes"
         form = PinTierForm(request.POST if bound else None, program=program)
-        if not form.fields["tier"].queryset.exists():
+        tiers = cast(forms.ModelChoiceField, form.fields["tier"]).queryset
+        assert tiers is not None  # PinTierForm sets it
+        if not tiers.exists():
             self.message_user(request, f"{program} has no tiers yet: add them under Tiers first.", messages.ERROR)
             return None
         if not (bound and form.is_valid()):

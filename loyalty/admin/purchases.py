@@ -6,7 +6,7 @@ points?" and "why did my tier change?". Search takes the receipt's external id
 or the member's card, id or external id.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -34,7 +34,7 @@ class PurchaseLineInline(PurchaseViewInline):
     model = PurchaseLine
     verbose_name = "line"
     verbose_name_plural = "lines"
-    fields = ["sku", "category", "quantity", "unit_price", "amount", "eligible", "returned_quantity", "returned_amount"]
+    fields = ("sku", "category", "quantity", "unit_price", "amount", "eligible", "returned_quantity", "returned_amount")
     readonly_fields = fields
 
 
@@ -42,7 +42,7 @@ class PurchaseReturnInline(PurchaseViewInline):
     model = Return
     fk_name = "purchase"
     verbose_name_plural = "returns"
-    fields = ["return_link", "occurred_at", "amount", "eligible_amount", "points_reversed", "returned_lines"]
+    fields = ("return_link", "occurred_at", "amount", "eligible_amount", "points_reversed", "returned_lines")
     readonly_fields = fields
 
     @admin.display(description="Return")
@@ -106,7 +106,8 @@ class PurchaseAdmin(ProgramRowsAdmin):
         ("Money", {"fields": ["currency", "total", "eligible_amount", "returned_total", "returned_eligible"]}),
         ("Points", {"fields": ["points_awarded", "awards_table", "points_reversed", "entry"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    # The fieldsets name single fields, never a row of them.
+    readonly_fields = [field for _, options in fieldsets for field in cast(list[str], options["fields"])]
     inlines = [PurchaseLineInline, PurchaseReturnInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -136,7 +137,7 @@ class ReturnAdmin(ProgramRowsAdmin):
     list_select_related = ["purchase", "member", "program"]
     search_help_text = "The return's or the purchase's external id, or the member's card, id or external id."
     own_external_id = ("external_id", "purchase__external_id")
-    fields = [
+    fields = (
         "external_id",
         "program",
         "member",
@@ -148,7 +149,7 @@ class ReturnAdmin(ProgramRowsAdmin):
         "points_reversed",
         "returned_lines",
         "entry",
-    ]
+    )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -167,7 +168,7 @@ class TierHistoryAdmin(ProgramRowsAdmin):
     list_select_related = ["member", "from_tier", "to_tier", "actor"]
     search_help_text = "The member's card (with or without dashes), id or external id."
     own_external_id = ()
-    fields = ["created_at", "program", "member", "from_tier", "to_tier", "reason", "metric_value", "actor", "note"]
+    fields = ("created_at", "program", "member", "from_tier", "to_tier", "reason", "metric_value", "actor", "note")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

@@ -8,7 +8,7 @@ sample basket with the program's compiled rules and writes nothing.
 """
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -27,6 +27,9 @@ from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
 from members.access import managed_programs
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, member_search_q
 from members.models import Member
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 # --- Earning rules: the form ----------------------------------------------------------------------
 
@@ -55,7 +58,7 @@ KIND_FIELDS = {
 }
 KIND_DEPENDENT = sorted({field for fields in KIND_FIELDS.values() for field in fields})
 
-RULE_FIELDSETS = [
+RULE_FIELDSETS: "_FieldsetSpec" = [
     ("What", {"fields": ["program", "name", "kind"], "description": KIND_HELP}),
     (
         "When it applies",
@@ -160,7 +163,8 @@ class EarningRuleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        tiers = self.fields.get("tiers")
+        # A ModelMultipleChoiceField (None when the admin leaves it out), whose label is replaced per instance.
+        tiers: Any = self.fields.get("tiers")
         if tiers is None:
             return
         if self.instance.program_id:  # the rule's own program's tiers only
@@ -170,7 +174,8 @@ class EarningRuleForm(forms.ModelForm):
             tiers.label_from_instance = lambda tier: f"{tier.name} ({tier.program})"
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what super().clean() returned (typed: the stubs allow None)
         program = cleaned.get("program") or (self.instance.program if self.instance.program_id else None)
         foreign = [tier.name for tier in cleaned.get("tiers") or [] if program and tier.program_id != program.pk]
         if foreign:

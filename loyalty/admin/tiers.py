@@ -4,7 +4,7 @@ when nobody holds it, no earning rule is limited to it and no tier history refer
 otherwise the manager gets a clear message instead of the database's PROTECT error.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,6 +20,10 @@ from loyalty.models import Account, EarningRule, Tier, TierHistory
 from loyalty.services.rules import program_config_changed
 from loyalty.services.tiers import tier_save
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
+from members.admin.base import MemberCount
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class TierForm(forms.ModelForm):
@@ -30,7 +34,8 @@ class TierForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         """A rank or name another tier of the program has is an error on that field (the database
         constraints would otherwise only be checked once the program is read-only)."""
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what super().clean() returned (typed: the stubs allow None)
         program = cleaned.get("program") or (self.instance.program if self.instance.program_id else None)
         if program is None:
             return cleaned
@@ -79,7 +84,7 @@ class TierAdmin(ProgramScopedAdmin):
         return super().get_queryset(request).annotate(member_count=Coalesce(Subquery(holders.values("n")), 0))
 
     @admin.display(description="Members", ordering="member_count")
-    def members(self, tier: Tier) -> int:
+    def members(self, tier: "WithAnnotations[Tier, MemberCount]") -> int:
         return tier.member_count
 
     def get_form(self, request: HttpRequest, obj: Tier | None = None, change: bool = False, **kwargs: Any) -> Any:

@@ -1,5 +1,8 @@
 """Member app API: /api/app/v1/. The member always comes from the token, never from the URL."""
 
+from typing import cast
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -28,6 +31,7 @@ from loyalty.models import Entry
 from loyalty.selectors import ledger_entries_for_member, member_tier_summary
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
 from members.exports import member_export
+from members.models import AccessToken
 from members.services import member_update, normalize_card, normalize_email
 
 TAGS = ["Member app"]
@@ -116,7 +120,8 @@ class LogoutView(GenericAPIView):
         summary="Sign out: delete the token (on every device of the member)",
     )
     def post(self, request: Request) -> Response:
-        parse(LogoutInput, request.data, signed_with=request.auth.digest)
+        # AccessTokenAuthentication and IsAuthenticated: the request's auth is its AccessToken.
+        parse(LogoutInput, request.data, signed_with=cast(AccessToken, request.auth).digest)
         member_app_logout(user=request.user)
         return Response(LogoutOutput({"signed_out": True}).data)
 
@@ -141,6 +146,7 @@ class MeView(AppAPIView):
         "400 validation_error. A phone another member of the program uses: 409 member_already_exists.",
     )
     def patch(self, request: Request) -> Response:
+        assert self.member is not None  # IsAppMember let the request through
         member = member_update(member=self.member, **parse(ProfileUpdateInput, request.data))
         return Response(AppMemberOutput(member).data)
 
@@ -152,7 +158,8 @@ class MeLedgerView(AppAPIView):
     serializer_class = EntryOutput
     queryset = Entry.objects.none()  # for the schema; requests use get_queryset()
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Entry]:
+        assert self.member is not None  # IsAppMember let the request through
         return ledger_entries_for_member(member=self.member)
 
     @extend_schema(
@@ -176,6 +183,7 @@ class MeTierView(AppAPIView):
         summary="The member's tier: what is missing for the next tier and to keep this one",
     )
     def get(self, request: Request) -> Response:
+        assert self.member is not None  # IsAppMember let the request through
         return Response(TierSummaryOutput(member_tier_summary(member=self.member)).data)
 
 
@@ -190,6 +198,7 @@ class MeExportView(AppAPIView):
         "`analytics` (figures, segment changes, NPS answers), `rewards` (vouchers, holds).",
     )
     def get(self, request: Request) -> Response:
+        assert self.member is not None  # IsAppMember let the request through
         response = Response(member_export(member=self.member))
         response["Content-Disposition"] = f'attachment; filename="member-{self.member.pk}-export.json"'
         return response

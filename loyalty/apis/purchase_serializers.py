@@ -5,12 +5,13 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
+from config.money import DecimalDigits
 from loyalty.models import Channel
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
 from loyalty.services.returns import ReturnLineInput
 from members.selectors import LOOKUP_FIELDS
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 class PurchaseMoneyField(serializers.DecimalField):
@@ -46,7 +47,7 @@ class PurchaseLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"))
-    unit_price = PurchaseMoneyField()
+    unit_price: serializers.DecimalField = PurchaseMoneyField()  # VoucherLineIn declares a plain one
     amount = PurchaseMoneyField()
 
 
@@ -58,7 +59,8 @@ class PurchaseIn(InputSerializer):
     occurred_at = AwareDateTimeField()
     currency = serializers.RegexField(r"^[A-Za-z]{3}$")
     total = PurchaseMoneyField(help_text="At most 999999999999.99; a larger one is refused with amount_too_large.")
-    lines = PurchaseLineInput(many=True, required=False, max_length=500)
+    # `many=True` hands max_length to the ListSerializer; the stubs miss it.
+    lines = PurchaseLineInput(many=True, required=False, max_length=500)  # type: ignore[call-arg]
 
     def to_input(self) -> PurchaseInput:
         data = self.validated_data
@@ -123,7 +125,8 @@ class ReturnLineIn(InputSerializer):
 class ReturnIn(InputSerializer):
     external_id = serializers.CharField(max_length=100, help_text="The return's own id, unique in the program.")
     purchase_external_id = serializers.CharField(max_length=100)
-    lines = ReturnLineIn(many=True, required=False, max_length=500)
+    # `many=True` hands max_length to the ListSerializer; the stubs miss it.
+    lines = ReturnLineIn(many=True, required=False, max_length=500)  # type: ignore[call-arg]
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
     occurred_at = AwareDateTimeField(required=False)
     schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.api.openapi

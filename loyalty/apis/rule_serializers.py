@@ -20,6 +20,7 @@ from rest_framework.fields import empty
 
 from config.api.fields import NamedChoiceField, ProgramSlugField
 from config.api.input import AwareDateTimeField, InputSerializer
+from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import AwardOutput, MemberRefInput
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
 from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
@@ -28,7 +29,7 @@ from loyalty.services.awards import member_context, remaining_budgets, with_budg
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL
 from members.models import Member, MemberStatus, Program
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 KIND_LABELS = {
     RuleKind.BASE_RATE: "Base rate",
     RuleKind.MULTIPLIER: "Multiplier",
@@ -288,7 +289,8 @@ class EmptyObjectExtension(OpenApiSerializerExtension):
 class PreviewLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), default=1)
+    # The default is used as it is, an int (the stubs want a Decimal).
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), default=1)  # type: ignore[arg-type]
     amount = serializers.DecimalField(**MONEY, min_value=Decimal(0))
     unit_price = serializers.DecimalField(
         **MONEY, min_value=Decimal(0), required=False, help_text="Defaults to amount / quantity."
@@ -315,7 +317,8 @@ class RulePreviewInput(InputSerializer):
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     occurred_at = AwareDateTimeField(required=False, help_text="Defaults to now; may be in the future.")
     total = serializers.DecimalField(**MONEY, min_value=Decimal(0), required=False, help_text="Defaults to the lines.")
-    lines = PreviewLineInput(many=True, min_length=1, max_length=500)
+    # `many=True` hands min_length and max_length to the ListSerializer; the stubs miss it.
+    lines = PreviewLineInput(many=True, min_length=1, max_length=500)  # type: ignore[call-arg]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["lines"] = [_basket_line(line) for line in attrs["lines"]]

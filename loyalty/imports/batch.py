@@ -13,6 +13,7 @@ debt and referral bonuses touch other rows (old debits, the referrer) and are ra
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.db import IntegrityError, transaction
 
@@ -44,7 +45,10 @@ def _not_imported(program: Program, rows: list[ImportRow], outcome: BatchOutcome
 
 def _members_found(program: Program, customers: Iterable[str]) -> dict[str, Member]:
     found = Member.objects.filter(program=program, external_id__in=list(customers))
-    return {m.external_id: m for m in found.only("pk", "program_id", "external_id", "status", "referred_by_id")}
+    # Found by external id: none is None.
+    return {
+        cast(str, m.external_id): m for m in found.only("pk", "program_id", "external_id", "status", "referred_by_id")
+    }
 
 
 def _first_seen(rows: Iterable[ImportRow]) -> dict[str, datetime]:
@@ -72,7 +76,7 @@ def _members(program: Program, rows: list[ImportRow], outcome: BatchOutcome) -> 
                 raise
             continue
         outcome.members_created += len(created)
-        return members | {m.external_id: m for m in created}
+        return members | {cast(str, m.external_id): m for m in created}  # created with one
     raise AssertionError("unreachable")
 
 

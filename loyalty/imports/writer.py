@@ -33,7 +33,7 @@ def rows_insert(model: type[models.Model], rows: Sequence[dict[str, Any]], *, id
     if not rows:
         return
     if not _copy_supported():
-        objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=BULK_BATCH)
+        objs = model._default_manager.bulk_create([model(**row) for row in rows], batch_size=BULK_BATCH)
         if ids:
             for row, obj in zip(rows, objs, strict=True):
                 row["id"] = obj.pk

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from config.money import DecimalDigits
 from loyalty.models.ledger import Entry
 from loyalty.models.rules import EarningRule
 from members.models import Member, Program
@@ -19,7 +20,7 @@ class Channel(models.TextChoices):
     OTHER = "other", "Other"
 
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 # The one definition of a fully returned purchase: returns reached its total, and the total is above 0. A purchase
 # for 0 has nothing to return, so it always counts (as a visit) in member figures, metrics, tiers and CLV.
@@ -50,7 +51,7 @@ class PurchaseQuerySet(models.QuerySet):
             .annotate(amount=Sum("amount"))
             .values("amount")
         )
-        money = DecimalField(**MONEY)
+        money: DecimalField[Decimal, Decimal] = DecimalField(**MONEY)
         zero = Value(Decimal(0), output_field=money)
         returned_later = Case(
             When(returned_total__gt=0, then=Coalesce(Subquery(later, output_field=money), zero)),

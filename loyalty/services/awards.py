@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Case, Sum, When
 
@@ -82,7 +82,7 @@ def remaining_budgets(rule_ids: set[int], *, lock: bool) -> dict[int, int]:
     locked (primary-key order, after the account) so concurrent purchases cannot overspend."""
     rows = EarningRule.objects.filter(pk__in=sorted(rule_ids)).order_by("pk")
     rows = rows.select_for_update() if lock else rows
-    return {rule.pk: rule.budget_total - rule.budget_used for rule in rows}
+    return {rule.pk: cast(int, rule.budget_total) - rule.budget_used for rule in rows}  # budgeted rules only
 
 
 def with_budgets(rules: tuple[RuleSpec, ...], budgets: dict[int, int]) -> tuple[RuleSpec, ...]:

@@ -3,6 +3,7 @@
 import calendar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -10,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.exceptions import EventConflict, EventReserved
-from loyalty.models import Award, Entry, EventName
+from loyalty.models import Account, Award, Entry, EventName
 from loyalty.rules import evaluate_event
 from loyalty.ruleset import program_ruleset
 from loyalty.services.awards import awards_as_json, awards_post, local_date, member_context
@@ -24,12 +25,12 @@ class EventResult:
     member: Member
     event: str
     points: int
-    awards: list[dict]
+    awards: list[dict[str, Any]]
     entry: Entry | None
     replayed: bool = False
 
 
-def event_post(*, account, event: str, key: str, occurred_at: datetime) -> EventResult:
+def event_post(*, account: Account, event: str, key: str, occurred_at: datetime) -> EventResult:
     """Awards the program's event rules for `event` to a locked account, under ledger key `key`."""
     ruleset = program_ruleset(account.member.program)
     context = member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)

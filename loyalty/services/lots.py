@@ -11,10 +11,11 @@ the rows it already handled no longer match its filter.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 
 from events.outbox import EventType, events_emit
@@ -30,13 +31,13 @@ class JobReport:
     lots: int = 0
     points: int = 0
     batches: int = 0
-    details: list[dict] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int]:
         return {"members": self.members, "lots": self.lots, "points": self.points, "batches": self.batches}
 
 
-def _due_member_ids(lots, batch_size: int) -> list[int]:
+def _due_member_ids(lots: QuerySet[Lot], batch_size: int) -> list[int]:
     return list(lots.order_by("member_id").values_list("member_id", flat=True).distinct()[:batch_size])
 
 
@@ -126,7 +127,7 @@ def _expire_batch(accounts: dict[int, Account], lots_by_member: dict[int, list[L
     }
     Lot.objects.filter(pk__in=[lot.pk for lots in lots_by_member.values() for lot in lots]).update(remaining=0)
     _save_balances(accounts, deltas)
-    by_program: dict[int, list[tuple[int, dict]]] = defaultdict(list)
+    by_program: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for entry in entries:
         account = accounts[entry.member_id]
         by_program[entry.program_id].append(

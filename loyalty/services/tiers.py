@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Func, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ def window_start(program: Program, as_of: datetime) -> datetime:
     return as_of - timedelta(days=program.tier_window_days)
 
 
-def _metric_expression(program: Program):
+def _metric_expression(program: Program) -> Func:
     if program.tier_metric == TierMetric.SPEND:
         return Coalesce(Sum(F("total") - F("returned_total")), ZERO)
     if program.tier_metric == TierMetric.PURCHASES:
@@ -208,7 +208,9 @@ def tier_pin(*, member: Member, tier: Tier | None, until: datetime, actor: Any, 
     return account
 
 
-def _review_target(program: Program, ruleset: ProgramRuleset, current: TierSpec | None, metric: Decimal):
+def _review_target(
+    program: Program, ruleset: ProgramRuleset, current: TierSpec | None, metric: Decimal
+) -> TierSpec | None:
     target = qualified_tier(ruleset.tiers, metric)
     if _rank(target) >= _rank(current) or program.tier_downgrade == TierDowngrade.HIGHEST_QUALIFIED:
         return target

@@ -1,5 +1,7 @@
 """API keys of tills and shops: created here (the key is shown once), revoked, never deleted."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -10,6 +12,9 @@ from django.urls import reverse
 from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt
 from members.models import ApiKey
 from members.services import api_key_create, api_key_revoke, api_key_update
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):
@@ -42,7 +47,7 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     def active(self, api_key: ApiKey) -> bool:
         return api_key.is_active
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> "_FieldGroups":
         if obj is None:
             return ["program", "name", "store"]
         return ["program", "name", "store", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
@@ -72,7 +77,7 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
             created_by=request.user,
         )
         adopt(obj, api_key)
-        obj.plain_key = plain  # shown once by response_add, stored nowhere
+        obj.plain_key = plain  # type: ignore[attr-defined]  # shown once by response_add, stored nowhere
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
         """Shows the new key on the answer to the POST itself: it never goes into a
@@ -84,7 +89,7 @@ class ApiKeyAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
             "opts": opts,
             "title": "Copy the new API key now",
             "api_key": obj,
-            "plain_key": obj.plain_key,
+            "plain_key": obj.plain_key,  # type: ignore[attr-defined]  # set by save_model
             "change_url": reverse("admin:members_apikey_change", args=[obj.pk], current_app=self.admin_site.name),
             "changelist_url": self.changelist_url(),
         }

@@ -4,7 +4,7 @@ the status and GDPR erase actions. The points part of the member page lives in
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -95,7 +95,8 @@ class MemberForm(ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what super().clean() returned (typed: the stubs allow None)
         program = cleaned.get("program") if "program" in self.fields else getattr(self.instance, "program", None)
         if program is None:
             return cleaned
@@ -134,7 +135,9 @@ class SegmentFilter(admin.SimpleListFilter):
     NONE = "-"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        analytics = Member._meta.get_field("analytics").related_model
+        # MemberAnalytics, which this app may not import (analytics sits above it). The plugin types the field as
+        # the reverse one-to-one descriptor, which has no related_model.
+        analytics = Member._meta.get_field("analytics").related_model  # type: ignore[attr-defined]
         names = (
             analytics.objects.filter(program__in=managed_programs(request.user))
             .exclude(segment="")
@@ -166,7 +169,7 @@ class RangeListFilter(admin.ListFilter):
                 value = params.pop(name)
                 self.used_parameters[name] = value[-1] if isinstance(value, list) else value
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str]:  # type: ignore[override]  # names, never None
         return [f"{self.prefix}_min", f"{self.prefix}_max"]
 
     def has_output(self) -> bool:
@@ -175,7 +178,10 @@ class RangeListFilter(admin.ListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         lookups = dict(zip(self.expected_parameters(), ("gte", "lt"), strict=True))
         try:
-            bounds = {f"{self.field}__{lookups[name]}": float(value) for name, value in self.used_parameters.items()}
+            bounds = {
+                f"{self.field}__{lookups[name]}": float(cast(str, value))  # from the query string (__init__)
+                for name, value in self.used_parameters.items()
+            }
         except ValueError as exc:
             raise IncorrectLookupParameters(exc) from exc
         return queryset.filter(**bounds)
@@ -237,9 +243,10 @@ class NpsGroupFilter(admin.SimpleListFilter):
         return [("promoter", "Promoters (9–10)"), ("passive", "Passives (7–8)"), ("detractor", "Detractors (0–6)")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.GROUPS:
+        value = self.value()
+        if value not in self.GROUPS:
             return queryset
-        low, high = self.GROUPS[self.value()]
+        low, high = self.GROUPS[value]
         latest = (
             Member.objects.filter(pk=OuterRef("pk"), nps_answers__isnull=False)
             .order_by("-nps_answers__answered_at", "-nps_answers__id")
@@ -278,7 +285,7 @@ class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
         "updated_at",
     ]
     actions = ["suspend", "reactivate", "close", "erase"]
-    object_actions = ("suspend", "reactivate", "close", "erase")
+    object_actions: tuple[str, ...] = ("suspend", "reactivate", "close", "erase")  # subclasses add theirs
     object_action_labels = {"suspend": "Suspend", "reactivate": "Reactivate", "close": "Close", "erase": "Erase (GDPR)"}
 
     @admin.display(description="Card", ordering="card")

@@ -1,7 +1,7 @@
 """Programs: their settings, and who manages them (the operator's decision)."""
 
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import Count, QuerySet
@@ -11,9 +11,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from members.access import managed_programs
-from members.admin.base import adopt
+from members.admin.base import MemberCount, adopt
 from members.models import Program
 from members.services import program_create, program_settings_save
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 PROGRAM_HELP = {
     "name": "Shown to managers and, in messages, to members.",
@@ -34,17 +37,17 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
-TIER_FIELDS = [
+TIER_FIELDS = (
     "tier_metric",
     "tier_window",
     "tier_window_days",
     "tier_validity_days",
     "tier_grace_days",
     "tier_downgrade",
-]
+)
 
 
-ANALYTICS_FIELDS = ["margin_rate", "inactive_days", "clv_horizon_months", "clv_discount_rate", "clv_time_unit"]
+ANALYTICS_FIELDS = ("margin_rate", "inactive_days", "clv_horizon_months", "clv_discount_rate", "clv_time_unit")
 
 
 class ProgramForm(ModelForm):
@@ -129,7 +132,7 @@ class ProgramAdmin(admin.ModelAdmin):
         return programs.annotate(member_count=Count("members"))
 
     @admin.display(description="Members", ordering="member_count")
-    def member_count(self, program: Program) -> str:
+    def member_count(self, program: "WithAnnotations[Program, MemberCount]") -> str:
         url = reverse("admin:members_member_changelist", current_app=self.admin_site.name)
         return format_html('<a href="{}?program={}">{}</a>', url, program.pk, program.member_count)
 
@@ -170,5 +173,5 @@ class ProgramAdmin(admin.ModelAdmin):
             if fields := [name for name in form.changed_data if name != "managers"]:
                 program_settings_save(program=obj, fields=fields)
             return
-        fields = {name: value for name, value in form.cleaned_data.items() if name != "managers"}
-        adopt(obj, program_create(**fields))  # managers are saved with the form's relations
+        values = {name: value for name, value in form.cleaned_data.items() if name != "managers"}
+        adopt(obj, program_create(**values))  # managers are saved with the form's relations

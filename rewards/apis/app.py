@@ -37,7 +37,9 @@ class MeRewardListView(AppAPIView):
     )
     def get(self, request: Request) -> Response:
         member, now = self.member, timezone.now()
+        assert member is not None  # IsAppMember let the request through
         rewards = self.paginate_queryset(rewards_on_offer(program_id=member.program_id, now=now))
+        assert rewards is not None  # the view paginates (AppAPIView.pagination_class)
         items = member_reward_list(member=member, rewards=rewards, now=now)
         return self.get_paginated_response(AppRewardOutput(items, many=True).data)
 
@@ -70,6 +72,7 @@ class MeRewardRedeemView(AppAPIView):
     )
     def post(self, request: Request, reward_id: str) -> Response:
         member = self.member
+        assert member is not None  # IsAppMember let the request through
         reward = reward_get(program=member.program, reward_id=_reward_id(reward_id))
         expected = parse(RedeemInput, request.data).get("expected_points_cost")
         if expected is not None and expected != reward.points_cost:
@@ -90,6 +93,7 @@ class MeVoucherListView(AppAPIView):
         "shown as expired.",
     )
     def get(self, request: Request) -> Response:
+        assert self.member is not None  # IsAppMember let the request through
         vouchers = Voucher.objects.filter(member_id=self.member.pk).select_related("reward")
         page = self.paginate_queryset(vouchers.order_by("-issued_at", "-id"))
         data = AppVoucherOutput(page, many=True, context={"now": timezone.now()}).data

@@ -11,12 +11,13 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
+from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY
 from rewards.models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 MAX_INT = 2_147_483_647  # PositiveIntegerField
 MAX_SMALL_INT = 32_767  # PositiveSmallIntegerField
 

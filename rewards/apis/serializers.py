@@ -7,13 +7,14 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
+from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
-from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
+from loyalty.models import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 from rewards.discounts import BasketLine
 from rewards.models import HoldStatus, RewardKind, VoucherStatus
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 class VoucherLineIn(PurchaseLineInput):
@@ -97,7 +98,8 @@ class VoucherValidateIn(InputSerializer):
         required=False,
         help_text="The basket's total; enough for a voucher without scope. Not used when lines are sent.",
     )
-    lines = VoucherLineIn(
+    # `many=True` hands max_length to the ListSerializer; the stubs miss it.
+    lines = VoucherLineIn(  # type: ignore[call-arg]
         many=True,
         required=False,
         allow_empty=False,

@@ -1,9 +1,9 @@
 """Campaign vouchers: a manager gives a reward to a segment of members without spending points."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
@@ -93,7 +93,7 @@ def _json_value(value: Any) -> Any:
     return json.dumps(value) if connection.vendor == "postgresql" else value
 
 
-def _member_id_batches(members: QuerySet[Member]):
+def _member_id_batches(members: QuerySet[Member]) -> Iterator[list[int]]:
     """The members' ids in primary-key order, a batch at a time (keyset, no OFFSET)."""
     ids = members.order_by("pk").values_list("pk", flat=True)
     last = 0
@@ -122,7 +122,7 @@ def campaign_issue(
     The reward's stock and per-member limit govern redemptions for points, not campaigns.
     """
     campaign = (campaign or "").strip()
-    if not campaign or len(campaign) > Voucher._meta.get_field("campaign").max_length:
+    if not campaign or len(campaign) > cast(int, Voucher._meta.get_field("campaign").max_length):
         raise CampaignInvalid("Give the campaign a name of 1 to 100 characters.", field="campaign")
     if reward.program_id != program.pk:
         raise RewardNotFound()

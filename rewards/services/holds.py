@@ -16,7 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from loyalty.exceptions import InvalidAmount
@@ -90,11 +90,11 @@ def _basket_lock(*, member: Member, reference: str, amount: Decimal) -> HoldBask
     return basket
 
 
-def _live_holds(program_id: int, reference: str, statuses: tuple[str, ...] = LIVE):
+def _live_holds(program_id: int, reference: str, statuses: tuple[str, ...] = LIVE) -> QuerySet[Hold]:
     return Hold.objects.filter(program_id=program_id, basket_reference=reference, status__in=statuses)
 
 
-def _paid(holds) -> Decimal:
+def _paid(holds: QuerySet[Hold]) -> Decimal:
     """What the holds pay, in cents (a sum is "0" without holds, and without its scale on SQLite)."""
     return (holds.aggregate(paid=Sum("money_value"))["paid"] or Decimal(0)).quantize(CENT)
 

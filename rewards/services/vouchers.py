@@ -11,7 +11,7 @@ or with the ledger's writers.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -209,7 +209,7 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
 def voucher_cancel(*, voucher: Voucher, actor: Any = None) -> Voucher:
     """Cancels an issued, unused voucher: its points go back to the lots they came from
     (same expiry), and the reward's stock gets the voucher back."""
-    accounts = lock_accounts([voucher.member]) if voucher.member_id else {}
+    accounts = lock_accounts([voucher.member]) if voucher.member is not None else {}
     voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
     now = timezone.now()
     if voucher.status != VoucherStatus.ISSUED:
@@ -220,7 +220,7 @@ def voucher_cancel(*, voucher: Voucher, actor: Any = None) -> Voucher:
         raise VoucherExpired(expires_at=voucher.expires_at.isoformat())
     refunds = (
         refund_allocations(
-            account=accounts[voucher.member_id],
+            account=accounts[cast(int, voucher.member_id)],  # accounts holds the voucher's member
             entry_id=voucher.redemption_entry_id,
             key_prefix=f"refund:{voucher.pk}",
             now=now,

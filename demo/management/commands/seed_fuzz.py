@@ -33,6 +33,7 @@ class Command(BaseCommand):
             .order_by("pk")
             .first()
         )
+        assert member is not None  # seed_demo enrols active members with an email
         member_app_user_set(member=member, password=APP_PASSWORD)
         for name, value in (
             ("FUZZ_POS_KEY", pos_key),
