@@ -23,6 +23,7 @@ from analytics.tasks import analytics_refresh_task
 from config.api.input import InputSerializer, parse
 from config.api.manage import ManageAPIView, field_errors, requires
 from config.api.problems import problems
+from config.api.queries import UnboundedProgramQuery
 from members.models import Program
 
 TAGS = ["Manage: analytics"]
@@ -38,10 +39,6 @@ GRID_RULES = (
 # --- Serializers ----------------------------------------------------------------------------------
 
 
-class ProgramQuery(serializers.Serializer):
-    program = serializers.SlugField(help_text="Program slug.")
-
-
 class SegmentInput(InputSerializer):
     name = serializers.CharField(max_length=64)
     r_min = serializers.IntegerField(min_value=1, max_value=5)
@@ -53,7 +50,7 @@ class SegmentInput(InputSerializer):
     )
 
 
-class ProgramInput(InputSerializer, ProgramQuery):
+class ProgramInput(InputSerializer, UnboundedProgramQuery):
     """The program, in a request body (where unknown fields are refused)."""
 
 
@@ -153,7 +150,7 @@ class RfmSummaryView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_rfm",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: RfmSummaryOutput, **problems(400, 401, 403, 404)},
         summary="Members per RFM segment and per cell of the R × FM matrix",
         description="As of the program's last analytics refresh. Scores are quintiles among members with a "
@@ -162,7 +159,7 @@ class RfmSummaryView(AnalyticsView):
         "validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(RfmSummaryOutput(rfm_summary(program)).data)
 
 
@@ -172,7 +169,7 @@ class RfmGridView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_rfm_grid",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: GridOutput, **problems(400, 401, 403, 404)},
         summary="The program's RFM grid",
         description=GRID_RULES
@@ -180,7 +177,7 @@ class RfmGridView(AnalyticsView):
         + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(GridOutput(_grid_output(program)).data)
 
     @extend_schema(
@@ -210,14 +207,14 @@ class RefreshView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_refresh_status",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: RefreshStatusOutput, **problems(400, 401, 403, 404)},
         summary="Progress of the program's analytics refresh",
         description="The last refresh's state (idle when none is known), its steps with done/total and their "
         "times. Errors: validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(RefreshStatusOutput({"program": program.slug, **analytics_refresh_status(program)}).data)
 
     @extend_schema(

@@ -18,10 +18,7 @@ from config.api.app import AccessTokenAuthentication
 from config.api.idempotency import IdempotentMixin
 from config.api.pagination import StandardPagination
 from config.api.throttling import ClientIpMixin
-from members.access import managed_programs
-from members.exceptions import (
-    ProgramNotFound,
-)
+from members.access import access_program_by_slug, managed_programs
 from members.models import Program
 
 # --- Manager surface -----------------------------------------------------------------
@@ -75,10 +72,7 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
     def managed_program(self, slug: str) -> Program:
         """The program with this slug if the user manages it, else ProgramNotFound (404, whether it exists)."""
-        program = self.programs().filter(slug=slug).first()
-        if program is None:
-            raise ProgramNotFound()
-        return program
+        return access_program_by_slug(self.request.user, slug)
 
     def idempotency_scope(self, request: Request) -> str:
         return f"manage:{request.user.pk}"

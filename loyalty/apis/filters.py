@@ -5,6 +5,7 @@ from django.db.models import OuterRef, Q, Subquery
 
 from analytics.models import NpsAnswer
 from analytics.nps import PASSIVE_MIN, PROMOTER_MIN
+from config.api.filters import program_filter
 from config.api.input import AwareIsoDateTimeFilter
 from loyalty.models import Entry, EntryKind
 from members.models import Member, MemberStatus
@@ -28,7 +29,7 @@ class EntryFilter(django_filters.FilterSet):
 
 
 class MemberFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     status = django_filters.MultipleChoiceFilter(choices=MemberStatus.choices)
     available_min = django_filters.NumberFilter(field_name="account__available", lookup_expr="gte")
     available_max = django_filters.NumberFilter(field_name="account__available", lookup_expr="lte")

@@ -21,8 +21,8 @@ from loyalty.apis.serializers import (
 from loyalty.selectors import member_balances
 from loyalty.services.ledger import ledger_adjust
 from members.exceptions import MemberNotFound
+from members.ids import row_id
 from members.models import Member
-from members.selectors import parse_member_id
 
 TAGS = ["Manager: members"]
 
@@ -34,7 +34,7 @@ class ManagedMembersView(ManageAPIView):
         return Member.objects.filter(program__in=self.programs()).select_related("program")
 
     def get_member(self) -> Member:
-        member = self.get_queryset().filter(pk=parse_member_id(self.kwargs["member_id"])).first()
+        member = self.get_queryset().filter(pk=row_id(self.kwargs["member_id"], MemberNotFound)).first()
         if member is None:
             raise MemberNotFound()
         return member

@@ -26,6 +26,7 @@ from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec
 from loyalty.ruleset import ProgramRuleset, program_ruleset, rule_spec
 from loyalty.services.awards import member_context, remaining_budgets, with_budgets
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL
+from members.ids import MAX_ID
 from members.models import Member, MemberStatus, Program
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -223,7 +224,7 @@ class RuleInput(InputSerializer):
     cap_per_member_month = optional_count("At most this many points per member and month.")
     budget_total = serializers.IntegerField(
         min_value=0,
-        max_value=2**63 - 1,
+        max_value=MAX_ID,
         required=False,
         allow_null=True,
         help_text="Total points the rule may give; not below what it already gave (budget_used).",

@@ -9,7 +9,7 @@ from config.api.app import AppAPIView
 from config.api.input import parse
 from config.api.problems import problems
 from members.exceptions import DomainError
-from members.ids import whole_number
+from members.ids import row_id
 from rewards.apis.app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
 from rewards.apis.serializers import RedemptionOut, redemption_body
 from rewards.attainability import member_reward_list, rewards_on_offer
@@ -47,14 +47,6 @@ class RewardCostChanged(DomainError):
     title = "The reward's cost changed since the app showed it"
 
 
-def _reward_id(value: str) -> int:
-    """A reward id from the URL, or RewardNotFound: never a 500 for '1.5' or 10**30."""
-    reward_id = whole_number(value)
-    if reward_id is None:
-        raise RewardNotFound()
-    return reward_id
-
-
 class MeRewardRedeemView(AppAPIView):
     @extend_schema(
         operation_id="app_me_reward_redeem",
@@ -70,7 +62,7 @@ class MeRewardRedeemView(AppAPIView):
     )
     def post(self, request: Request, reward_id: str) -> Response:
         member = self.member
-        reward = reward_get(program=member.program, reward_id=_reward_id(reward_id))
+        reward = reward_get(program=member.program, reward_id=row_id(reward_id, RewardNotFound))
         expected = parse(RedeemInput, request.data).get("expected_points_cost")
         if expected is not None and expected != reward.points_cost:
             raise RewardCostChanged(points_cost=reward.points_cost)

@@ -21,8 +21,8 @@ from config.api.manage import ManageAPIView, ProgramRowsView, field_errors, requ
 from config.api.problems import problems
 from loyalty.models import Tier
 from loyalty.selectors import member_balances
-from members.exceptions import ProgramNotFound
-from members.ids import whole_number
+from members.access import access_program_by_slug
+from members.ids import row_id
 from members.models import Program
 from rewards.apis.filters import RewardFilter, VoucherFilter
 from rewards.apis.manage_serializers import (
@@ -50,11 +50,6 @@ def path_id(name: str, what: str) -> OpenApiParameter:
 
 
 REWARD_ID, VOUCHER_ID = path_id("reward_id", "reward"), path_id("voucher_id", "voucher")
-
-
-def parse_id(value: object) -> int | None:
-    """A row id from the URL, or None for anything that cannot be one (text, 0, beyond 64 bits)."""
-    return whole_number(value, minimum=1)
 
 
 def _resolve_tier(data: dict[str, Any], program: Program) -> dict[str, list[str]]:
@@ -86,8 +81,8 @@ class ProgramFilterMixin:
 
     def check_program_filter(self, request: Request) -> None:
         slug = request.query_params.get("program")
-        if slug is not None and not self.programs().filter(slug=slug).exists():  # type: ignore[attr-defined]
-            raise ProgramNotFound()
+        if slug is not None:
+            access_program_by_slug(request.user, slug)
 
 
 # --- Rewards --------------------------------------------------------------------------------------
@@ -101,8 +96,7 @@ class RewardView(ProgramFilterMixin, ProgramRowsView):
         return super().get_queryset().select_related("min_tier").order_by("program__slug", "points_cost", "id")
 
     def get_reward(self) -> Reward:
-        reward_id = parse_id(self.kwargs["reward_id"])
-        reward = self.get_queryset().filter(pk=reward_id).first() if reward_id else None
+        reward = self.get_queryset().filter(pk=row_id(self.kwargs["reward_id"], RewardNotFound)).first()
         if reward is None:
             raise RewardNotFound()
         return reward
@@ -197,8 +191,7 @@ class VoucherView(ProgramFilterMixin, ProgramRowsView):
         return rows.order_by("-issued_at", "-id")
 
     def get_voucher(self) -> Voucher:
-        voucher_id = parse_id(self.kwargs["voucher_id"])
-        voucher = self.get_queryset().filter(pk=voucher_id).first() if voucher_id else None
+        voucher = self.get_queryset().filter(pk=row_id(self.kwargs["voucher_id"], VoucherNotFound)).first()
         if voucher is None:
             raise VoucherNotFound()
         return voucher

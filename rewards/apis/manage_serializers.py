@@ -10,6 +10,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
+from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
@@ -37,9 +38,7 @@ class RewardInput(InputSerializer):
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="The free product's SKU.")
     # The model's bounds (its validators and check constraints) stated here too, so the schema says them.
     points_cost = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="At least 1.")
-    min_tier = serializers.IntegerField(
-        min_value=1,
-        max_value=2**63 - 1,
+    min_tier = IdField(
         required=False,
         allow_null=True,
         help_text="Id of a tier of the reward's program: the lowest that may redeem it. Null: every member.",

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
+from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
@@ -62,7 +63,7 @@ def basket_lines(data: dict[str, Any]) -> list[BasketLine] | None:
 
 
 class RedemptionIn(InputSerializer):
-    reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    reward_id = IdField()
 
 
 class RewardRefOutput(serializers.Serializer):
@@ -182,9 +183,7 @@ class CampaignFiltersIn(InputSerializer):
     enrolled_after = AwareDateTimeField(required=False, help_text="Enrolled at or after this time.")
     available_min = serializers.IntegerField(min_value=0, required=False, help_text="At least this many points.")
     available_max = serializers.IntegerField(min_value=0, required=False, help_text="At most this many points.")
-    member_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=100_000
-    )
+    member_ids = serializers.ListField(child=IdField(), required=False, max_length=100_000)
 
     def validate(self, data: dict) -> dict:
         low, high = data.get("available_min"), data.get("available_max")
@@ -195,7 +194,7 @@ class CampaignFiltersIn(InputSerializer):
 
 class CampaignIn(InputSerializer):
     program = serializers.SlugField(max_length=64, help_text="The program's slug.")
-    reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    reward_id = IdField()
     campaign = serializers.CharField(max_length=100, help_text="The campaign's name, kept on every voucher.")
     valid_days = serializers.IntegerField(
         min_value=1, max_value=3650, required=False, help_text="The reward's voucher validity when left out."
