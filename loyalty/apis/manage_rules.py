@@ -1,6 +1,6 @@
-"""Manager API for earning rules: /api/manage/v1/rules/, and what the other manager modules share
-(`requires`, `field_errors`, `ProgramRowsView`). Tiers, tier history and pins are in `manage_tiers`,
-purchases and returns in `manage_purchases`.
+"""Manager API for earning rules and their preview: /api/manage/v1/rules/ (what every manager module shares,
+`requires`, `field_errors`, `ProgramRowsView`, is in `config.api.manage`). Tiers, tier history and pins are in
+`manage_tiers`, purchases and returns in `manage_purchases`.
 
 Scoped like the rest of the manager surface: a rule, tier, purchase, return or
 member of a program the user does not manage answers 404. Rules and tiers are
@@ -30,9 +30,9 @@ from loyalty.apis.rule_serializers import (
     RuleOutput,
     RulePreviewInput,
     RulePreviewOutput,
-    rules_preview,
 )
 from loyalty.models import EarningRule, Tier
+from loyalty.selectors import rules_preview
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
 from members.models import Program
 from members.selectors import member_get
