@@ -29,11 +29,11 @@ from rewards.apis.manage_serializers import (
     RewardCreateInput,
     RewardInput,
     RewardOutput,
-    VoucherCancelIn,
+    VoucherCancelInput,
     VoucherCancelOutput,
     VoucherOutput,
 )
-from rewards.apis.serializers import CampaignIn, CampaignOut
+from rewards.apis.serializers import CampaignInput, CampaignOutput
 from rewards.exceptions import RewardNotFound, VoucherNotFound
 from rewards.models import Reward, Voucher
 from rewards.selectors import campaign_members, reward_get
@@ -241,7 +241,7 @@ class VoucherCancelView(VoucherView):
         operation_id="manage_voucher_cancel",
         parameters=[VOUCHER_ID],
         tags=TAGS,
-        request=VoucherCancelIn,
+        request=VoucherCancelInput,
         responses={200: VoucherCancelOutput, **problems(400, 401, 403, 404, 409, 415, 422)},
         summary="Cancel an unused voucher and give its points back",
         description="As the admin's action: the points go back to the lots they came from (with their expiry) "
@@ -251,7 +251,7 @@ class VoucherCancelView(VoucherView):
     )
     def post(self, request: Request, voucher_id: str) -> Response:
         voucher = self.get_voucher()
-        parse(VoucherCancelIn, request.data)
+        parse(VoucherCancelInput, request.data)
         voucher = voucher_cancel(voucher=voucher, actor=request.user)
         balances = member_balances(member=voucher.member) if voucher.member else None
         return Response(VoucherCancelOutput({"voucher": voucher, "balances": balances}).data)
@@ -266,15 +266,15 @@ class CampaignView(ManageAPIView):
     @extend_schema(
         operation_id="manage_campaign_issue",
         tags=TAGS,
-        request=CampaignIn,
-        responses={201: CampaignOut, **problems(400, 401, 403, 404, 409, 415, 422, 429)},
+        request=CampaignInput,
+        responses={201: CampaignOutput, **problems(400, 401, 403, 404, 409, 415, 422, 429)},
         summary="Issue a reward's voucher to every member of a segment, without spending points",
         description="One voucher per member selected by `filters` (all active members when left out), in one "
         "transaction. Errors: program_not_found (404, also for a program you do not manage), reward_not_found "
         "(404), validation_error (400). With an Idempotency-Key a retry issues nothing more.",
     )
     def post(self, request: Request) -> Response:
-        data = parse(CampaignIn, request.data)
+        data = parse(CampaignInput, request.data)
         program = self.managed_program(data["program"])
         reward = reward_get(program=program, reward_id=data["reward_id"])
         issued = campaign_issue(
@@ -285,4 +285,4 @@ class CampaignView(ManageAPIView):
             valid_days=data.get("valid_days"),
             actor=request.user,
         )
-        return Response(CampaignOut({"issued": issued}).data, status=201)
+        return Response(CampaignOutput({"issued": issued}).data, status=201)

@@ -3,11 +3,13 @@
 The inputs parse types and bounds only; what makes a reward valid (a percent within 0-100, a SKU for a
 free product, an end after the start, a tier of the same program) is the model's `clean()` and check
 constraints, applied by `reward_save`. Unknown or server-owned fields are refused (`InputSerializer`).
+`VoucherCancelInput` keeps its published component name, `VoucherCancelIn` (the schema is a contract).
 """
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from config.api.fields import IdField
@@ -147,14 +149,15 @@ class VoucherOutput(serializers.Serializer):
     )
 
 
-class VoucherCancelIn(InputSerializer):
+@extend_schema_serializer(component_name="VoucherCancelIn")
+class VoucherCancelInput(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 
-class VoucherCancelInExtension(OpenApiSerializerExtension):
+class VoucherCancelInputExtension(OpenApiSerializerExtension):
     """Documents the cancel body as the empty object it is (drf-spectacular drops empty serializers)."""
 
-    target_class = VoucherCancelIn
+    target_class = VoucherCancelInput
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
