@@ -10,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.models import NpsSource
-from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
+from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE
+from analytics.services.nps import NpsResult, nps_record
 from config.api.app import AppAPIView
 from config.api.input import InputSerializer, parse
 from config.api.problems import problems

@@ -8,7 +8,6 @@ unknown one does.
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -16,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.apis.serializers import DayField
-from analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
-from analytics.selectors import analytics_refresh_pending, analytics_refresh_status, day_end
-from analytics.services.refresh import analytics_refresh_queued
-from analytics.tasks import analytics_refresh_task
+from analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_summary
+from analytics.selectors import analytics_refresh_status, day_end
+from analytics.services.refresh_request import analytics_refresh_request
+from analytics.services.rfm import rfm_grid_save
 from config.api.input import InputSerializer, parse
 from config.api.manage import ManageAPIView, field_errors, requires
 from config.api.problems import problems
@@ -233,12 +232,7 @@ class RefreshView(AnalyticsView):
     def post(self, request: Request) -> Response:
         data = parse(RefreshInput, request.data)
         program = self.managed_program(data["program"])
-        as_of = _refresh_as_of(program, data.get("as_of"))
-        if not analytics_refresh_pending(program):
-            analytics_refresh_queued(program, as_of)
-            at = as_of.isoformat() if as_of else None
-            transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk, at))
-        status = analytics_refresh_status(program)
+        status = analytics_refresh_request(program=program, as_of=_refresh_as_of(program, data.get("as_of")))
         return Response(RefreshStatusOutput({"program": program.slug, **status}).data, status=202)
 
 

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from analytics.apis.app import NpsAnswerInput, NpsAnswerOutput, nps_output
 from analytics.models import NpsSource
-from analytics.nps import nps_record
+from analytics.services.nps import nps_record
 from config.api.input import AwareDateTimeField, parse
 from config.api.problems import problems
 from loyalty.apis.pos import TAGS, PosMemberView
