@@ -229,10 +229,7 @@ class DeliveryView(ManageAPIView):
         return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event__program").order_by("-id")
 
     def get_delivery(self) -> WebhookDelivery:
-        delivery = self.get_queryset().filter(pk=self.kwargs["delivery_id"]).first()
-        if delivery is None:
-            raise Http404
-        return delivery
+        return self.get_row("delivery_id", Http404)
 
 
 class WebhookDeliveryListView(DeliveryView):

@@ -21,7 +21,6 @@ from loyalty.apis.serializers import (
 from loyalty.selectors import member_balances
 from loyalty.services.ledger import ledger_adjust
 from members.exceptions import MemberNotFound
-from members.ids import row_id
 from members.models import Member
 
 TAGS = ["Manager: members"]
@@ -34,10 +33,7 @@ class ManagedMembersView(ManageAPIView):
         return Member.objects.filter(program__in=self.programs()).select_related("program")
 
     def get_member(self) -> Member:
-        member = self.get_queryset().filter(pk=row_id(self.kwargs["member_id"], MemberNotFound)).first()
-        if member is None:
-            raise MemberNotFound()
-        return member
+        return self.get_row("member_id", MemberNotFound)
 
 
 class ManageMemberListView(ManagedMembersView):

@@ -22,7 +22,6 @@ from config.api.problems import problems
 from loyalty.models import Tier
 from loyalty.selectors import member_balances
 from members.access import access_program_by_slug
-from members.ids import row_id
 from members.models import Program
 from rewards.apis.filters import RewardFilter, VoucherFilter
 from rewards.apis.manage_serializers import (
@@ -96,10 +95,7 @@ class RewardView(ProgramFilterMixin, ProgramRowsView):
         return super().get_queryset().select_related("min_tier").order_by("program__slug", "points_cost", "id")
 
     def get_reward(self) -> Reward:
-        reward = self.get_queryset().filter(pk=row_id(self.kwargs["reward_id"], RewardNotFound)).first()
-        if reward is None:
-            raise RewardNotFound()
-        return reward
+        return self.get_row("reward_id", RewardNotFound)
 
 
 class RewardListView(RewardView):
@@ -191,10 +187,7 @@ class VoucherView(ProgramFilterMixin, ProgramRowsView):
         return rows.order_by("-issued_at", "-id")
 
     def get_voucher(self) -> Voucher:
-        voucher = self.get_queryset().filter(pk=row_id(self.kwargs["voucher_id"], VoucherNotFound)).first()
-        if voucher is None:
-            raise VoucherNotFound()
-        return voucher
+        return self.get_row("voucher_id", VoucherNotFound)
 
 
 class VoucherListView(VoucherView):
