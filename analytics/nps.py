@@ -1,5 +1,5 @@
-"""NPS: recording a member's answer (with the points of the program's `nps_answer` event rules) and the
-program's Net Promoter Score.
+"""NPS: what an answer is and the program's Net Promoter Score (recording an answer, with the points of the
+program's `nps_answer` event rules, is `analytics.services.nps.nps_record`).
 
 Promoters answer 9–10, passives 7–8, detractors 0–6; NPS = % promoters - % detractors (-100..100, one
 decimal), null without answers. A member who answers several times counts once per span: over a period with
@@ -11,88 +11,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from analytics.as_of import answers_as_of
 from analytics.metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
-from analytics.models import NpsAnswer, NpsSource
-from events.outbox import EventType, event_emit
-from loyalty.models import EventName
-from loyalty.services.bonuses import event_post
-from loyalty.services.ledger import ensure_active, lock_accounts
-from loyalty.services.purchases import occurred_at_check
-from members.exceptions import DomainError
-from members.models import Member, Program
+from analytics.models import NpsAnswer
+from members.models import Program
 
 PROMOTER_MIN = 9
 PASSIVE_MIN = 7
 MAX_SCORE = 10
 COMMENT_MAX_LENGTH = 2000
-
-
-class NpsAnswerInvalid(DomainError):
-    code = "nps_answer_invalid"
-    status = 400
-    title = "The NPS answer is not valid"
-
-
-@dataclass
-class NpsResult:
-    answer: NpsAnswer
-    points: int
-    awards: list[dict[str, Any]]
-    balances: dict[str, int]
-
-
-def _validate(score: object, source: str, comment: str, answered_at: datetime | None) -> None:
-    if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= MAX_SCORE:
-        raise NpsAnswerInvalid("The score must be a whole number from 0 to 10.")
-    if source not in NpsSource.values:
-        raise ValueError(f"unknown NPS source {source!r}")
-    if len(comment) > COMMENT_MAX_LENGTH:
-        raise NpsAnswerInvalid(f"The comment may have at most {COMMENT_MAX_LENGTH} characters.")
-    occurred_at_check(answered_at, what="answer")
-
-
-@transaction.atomic
-def nps_record(
-    *, member: Member, score: int, comment: str = "", source: str, answered_at: datetime | None = None
-) -> NpsResult:
-    """Stores an answer and posts the `nps_answer` event rules' points for it, in one transaction.
-
-    Every answer is stored; the rules' limits (caps per member and day or month, budgets) decide whether a
-    repeated answer earns again. The points entry is keyed by the answer (`nps:<id>`), a namespace no till
-    can post under. Suspended and closed members cannot answer."""
-    _validate(score, source, comment, answered_at)
-    account = lock_accounts([member])[member.pk]
-    ensure_active(account.member)
-    now = timezone.now()
-    answered_at = min(answered_at or now, now)
-    answer = NpsAnswer.objects.create(
-        program_id=member.program_id,
-        member=account.member,
-        score=score,
-        comment=comment,
-        source=source,
-        answered_at=answered_at,
-    )
-    event = event_post(account=account, event=EventName.NPS_ANSWER, key=f"nps:{answer.pk}", occurred_at=answered_at)
-    event_emit(
-        program_id=member.program_id,
-        member_id=member.pk,
-        type=EventType.NPS_ANSWERED,
-        occurred_at=answered_at,
-        data={"member_id": member.pk, "answer_id": answer.pk, "score": score, "comment": comment, "source": source},
-    )
-    return NpsResult(
-        answer=answer,
-        points=event.points,
-        awards=event.awards,
-        balances={"available": account.available, "pending": account.pending, "debt": account.debt},
-    )
 
 
 # --- The score ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ days since the last purchase, ranks descending (most recent → 5).
 
 A segment is a range of the grid R × FM, FM being the mean of the F and M scores (1.0 to 5.0 in steps of
 0.5). A program's segments are tried in priority order and the first that contains the cell names it; the
-grid is data (`RfmSegment`), `DEFAULT_GRID` when a program has no rows. A saved grid covers every cell.
+grid is data (`RfmSegment`), `DEFAULT_GRID` when a program has no rows. A saved grid covers every cell
+(`analytics.services.rfm` saves grids).
 """
 
 from collections.abc import Sequence
@@ -16,8 +17,6 @@ from decimal import Decimal
 from typing import cast
 
 import numpy as np
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, F, Max
 from numpy.typing import ArrayLike, NDArray
 
@@ -186,31 +185,6 @@ def grid_problems(segments: Sequence[SegmentSpec]) -> list[str]:
     if uncovered:
         problems.append("No segment covers " + ", ".join(uncovered) + "; every R 1–5 × FM 1.0–5.0 cell needs one.")
     return problems
-
-
-@transaction.atomic
-def rfm_grid_save(*, program: Program, segments: Sequence[SegmentSpec]) -> list[RfmSegment]:
-    """Replaces the program's grid: priorities follow the order of `segments`. Raises ValidationError
-    (field `segments`) and writes nothing when the grid is not valid. Members keep their segments until the
-    next refresh."""
-    if problems := grid_problems(segments):
-        raise ValidationError({"segments": problems})
-    # Saves of one program's grid queue behind each other instead of failing on the unique names.
-    Program.objects.select_for_update().filter(pk=program.pk).first()
-    RfmSegment.objects.filter(program=program).delete()
-    return RfmSegment.objects.bulk_create(
-        RfmSegment(
-            program=program,
-            name=segment.name.strip(),
-            priority=priority,
-            r_min=segment.r_min,
-            r_max=segment.r_max,
-            fm_min=segment.fm_min,
-            fm_max=segment.fm_max,
-            description=segment.description.strip(),
-        )
-        for priority, segment in enumerate(segments, start=1)
-    )
 
 
 # --- Scores and segments, vectorised ----------------------------------------------------------------

@@ -817,7 +817,7 @@ SPANS = (
     ("  API key authentication (cached)", "members/services.py", "api_key_authenticate"),
     ("  throttle (cache read and write)", "rest_framework/throttling.py", "allow_request"),
     ("  Idempotency-Key record (INSERT, first write)", "members/services.py", "_idempotency_insert"),
-    ("  PurchaseIn validation (DRF)", "rest_framework/serializers.py", "is_valid"),
+    ("  PosPurchaseInput validation (DRF)", "rest_framework/serializers.py", "is_valid"),
     ("  purchase_record (atomic)", "loyalty/services/purchases.py", "purchase_record"),
     ("    lock_account_where (member look-up and lock)", "loyalty/services/ledger.py", "lock_account_where"),
     ("    member_get (fallback: referred or no account)", "members/selectors.py", "member_get"),

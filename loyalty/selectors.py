@@ -1,5 +1,6 @@
-"""Reads of the ledger. Every query names the member (or program) it is about."""
+"""Reads of the ledger (every query names the member or program it is about) and the rule preview."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -8,11 +9,13 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet, Sum
 from django.utils import timezone
 
-from loyalty.models import Account, Allocation, Entry, Lot
+from loyalty.models import Account, Allocation, Channel, EarningRule, Entry, Lot
 from loyalty.pace import Eta, local_today, tier_metric_pace
-from loyalty.ruleset import TierSpec, program_ruleset
+from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
+from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset, rule_spec
+from loyalty.services.awards import member_context, remaining_budgets, with_budgets
 from loyalty.services.tiers import tier_metric_value, window_start
-from members.models import Member, Program
+from members.models import Member, MemberStatus, Program
 
 
 @dataclass(frozen=True)
@@ -139,3 +142,108 @@ def _on_track(eta: Eta, review_at: datetime | None, program: Program) -> bool:
     if eta.days == 0 or review_at is None:
         return eta.days is not None
     return eta.date is not None and eta.date <= review_at.astimezone(program.tz).date()
+
+
+# --- The rule preview (the manager API's and the admin's “Test this rule”; writes nothing) ----------
+
+KIND_LABELS = {
+    RuleKind.BASE_RATE: "Base rate",
+    RuleKind.MULTIPLIER: "Multiplier",
+    RuleKind.BONUS: "Fixed bonus",
+    RuleKind.EVENT: "Event",
+}
+
+
+@dataclass(frozen=True)
+class RulePoints:
+    id: int
+    name: str
+    kind: str
+    kind_label: str
+    priority: int
+    is_active: bool
+    points: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    rules: tuple[RulePoints, ...]  # every purchase rule evaluated, in evaluation order, with its points (0 or more)
+    awards: tuple[Award, ...]  # what the till would be told, the tier's award included
+    points: int
+    total: Decimal
+    eligible_amount: Decimal
+    notes: tuple[str, ...]
+
+
+def _specs_with(ruleset: ProgramRuleset, rule: EarningRule | None) -> tuple[tuple[RuleSpec, ...], list[str]]:
+    """The program's compiled purchase rules, plus `rule` when it is switched off (to try it before switching it on)."""
+    if rule is None or any(spec.id == rule.pk for spec in ruleset.rules):
+        return ruleset.rules, []
+    if rule.kind == RuleKind.EVENT:
+        note = f"“{rule.name}” is an event rule: it gives {rule.points} points when the event “{rule.event}” is "
+        return ruleset.rules, [note + "recorded, not on purchases."]
+    spec = rule_spec(rule, frozenset(rule.tiers.values_list("pk", flat=True)))
+    return (*ruleset.rules, spec), [f"“{rule.name}” is switched off: it is included here as if it were active."]
+
+
+def _member_context(program: Program, member: Member, ruleset: ProgramRuleset, occurred_at: datetime) -> MemberContext:
+    account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
+    account = account or Account(member=member, program=program)
+    return member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)
+
+
+def rules_preview(
+    *,
+    program: Program,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    channel: str = Channel.POS,
+    store: str = "",
+    total: Decimal | None = None,
+    member: Member | None = None,
+    rule: EarningRule | None = None,
+) -> Preview:
+    """The points each purchase rule of `program` would give for a basket, computed by the
+    same engine and compiled rules as a real purchase (live budgets and, for a member, their
+    tier, purchase count and caps), without writing anything."""
+    ruleset = program_ruleset(program)
+    specs, notes = _specs_with(ruleset, rule)
+    budgeted = set(ruleset.budgeted_rule_ids)
+    if rule is not None and rule.budget_total is not None:
+        budgeted.add(rule.pk)
+    if budgeted:
+        specs = with_budgets(specs, remaining_budgets(budgeted, lock=False))
+    if member is not None and member.status != MemberStatus.ACTIVE:
+        notes.append(f"This member is {member.get_status_display().lower()}: a real purchase would be refused.")
+    basket = Basket(
+        lines=tuple(lines),
+        total=sum((line.amount for line in lines), Decimal(0)) if total is None else total,
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at,
+        local_weekday=occurred_at.astimezone(program.tz).weekday(),
+    )
+    context = _member_context(program, member, ruleset, occurred_at) if member is not None else MemberContext()
+    evaluation = evaluate_purchase(specs, basket, context)
+    by_rule = {award.rule_id: award.points for award in evaluation.awards}
+    active = {spec.id for spec in ruleset.rules}
+    rows = tuple(
+        RulePoints(
+            id=spec.id,
+            name=spec.name,
+            kind=spec.kind.value,
+            kind_label=KIND_LABELS[spec.kind],
+            priority=spec.priority,
+            is_active=spec.id in active,
+            points=by_rule.get(spec.id, 0),
+        )
+        for spec in sorted(specs, key=lambda spec: (spec.priority, spec.id))
+    )
+    return Preview(
+        rules=rows,
+        awards=evaluation.awards,
+        points=evaluation.points,
+        total=basket.total,
+        eligible_amount=evaluation.eligible_amount,
+        notes=tuple(notes),
+    )

@@ -12,3 +12,12 @@ def whole_number(value: object, *, minimum: int = 0, maximum: int = MAX_ID) -> i
         return None
     number = int(text)
     return number if minimum <= number <= maximum else None
+
+
+def row_id(value: object, not_found: type[Exception]) -> int:
+    """A row's id as a client wrote it (a URL, a form, a query): a whole number from 1 to MAX_ID, else
+    `not_found` is raised. What cannot name a row ('1.5', '²', '0', 10**30) names none: a 404, never a 500."""
+    pk = whole_number(value, minimum=1)
+    if pk is None:
+        raise not_found()
+    return pk

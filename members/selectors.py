@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from members.exceptions import MemberNotFound
-from members.ids import whole_number
+from members.ids import row_id
 from members.models import Member, Program
 from members.services import normalize_card, normalize_email, normalize_phone
 
@@ -15,14 +15,6 @@ _NORMALIZE = {"card": normalize_card, "email": normalize_email, "phone": normali
 
 def members_of_program(*, program: Program) -> QuerySet[Member]:
     return Member.objects.filter(program=program).select_related("program")
-
-
-def parse_member_id(value: object) -> int:
-    """A member id from a URL, or MemberNotFound: never a 500 for '1.5', '²' or 10**30."""
-    member_id = whole_number(value)
-    if member_id is None:
-        raise MemberNotFound()
-    return member_id
 
 
 @dataclass(frozen=True)
@@ -39,7 +31,7 @@ def member_lookup(*, field: str, value: object) -> dict[str, object]:
     if field not in LOOKUP_FIELDS:
         raise ValueError(f"cannot look members up by {field}")
     if field == "id":
-        value = parse_member_id(value)
+        value = row_id(value, MemberNotFound)
     elif field in _NORMALIZE:
         value = _NORMALIZE[field](str(value))
     if not value:

@@ -13,8 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from members.access import managed_programs
-from members.models import Program
+from members.access import access_program_chosen
 from rewards.attainability import WhatIf, program_report, rewards_on_offer
 from rewards.models import Reward
 
@@ -57,9 +56,7 @@ class WhatIfForm(forms.Form):
 def attainability_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    programs = list(managed_programs(request.user).order_by("name"))
-    chosen = request.GET.get("program")
-    program: Program | None = next((p for p in programs if str(p.pk) == chosen), programs[0] if programs else None)
+    programs, program = access_program_chosen(request.user, request.GET.get("program"))
     context: dict[str, Any] = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 
-from members.ids import whole_number
+from members.ids import row_id
 from members.models import Member, MemberStatus, Program
 from rewards.exceptions import HoldNotFound, RewardNotFound
 from rewards.models import Hold, Reward
@@ -22,8 +22,8 @@ def reward_get(*, program: Program, reward_id: int) -> Reward:
 
 def hold_get(*, program: Program, hold_id: object) -> Hold:
     """The program's hold with this id, or HoldNotFound (another program's hold included)."""
-    pk = whole_number(hold_id)
-    hold = None if pk is None else Hold.objects.filter(program=program, pk=pk).select_related("member").first()
+    pk = row_id(hold_id, HoldNotFound)
+    hold = Hold.objects.filter(program=program, pk=pk).select_related("member").first()
     if hold is None:
         raise HoldNotFound()
     return hold

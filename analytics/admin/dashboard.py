@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 
 from analytics.dashboard.panels import dashboard_panels_cached, dashboard_panels_store
 from analytics.models import MemberAnalytics
-from members.access import managed_programs
+from members.access import access_program_chosen
 
 PERMISSION = "analytics.view_memberanalytics"
 # The admin home lists the dashboard and the attainability report above the apps.
@@ -24,9 +24,7 @@ admin.site.index_template = "admin/analytics/index.html"
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
-    programs = list(managed_programs(request.user).order_by("name"))
-    chosen = request.GET.get("program")
-    program = next((p for p in programs if str(p.pk) == chosen), programs[0] if programs else None)
+    programs, program = access_program_chosen(request.user, request.GET.get("program"))
     refresh = program is not None and request.GET.get("refresh") == "1"
     panels, computed_at = (
         (dashboard_panels_store(program) if refresh else dashboard_panels_cached(program)) if program else ([], None)

@@ -1,6 +1,6 @@
 """NPS answers (read-only) and acquisition costs (entered by managers) in the admin.
 
-Answers are written by `analytics.nps.nps_record` (the member app, the integration API) and the
+Answers are written by `analytics.services.nps.nps_record` (the member app, the integration API) and the
 import; a manager reads them, filters by promoters, passives and detractors, and follows up. Acquisition
 costs per channel and period are what CLV:CAC divides by; managers enter them here.
 """

@@ -18,7 +18,8 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from analytics.models import MemberAnalytics, RfmSegment, SegmentChange
-from analytics.rfm import DEFAULT_GRID, SegmentSpec, grid_problems, rfm_grid_save
+from analytics.rfm import DEFAULT_GRID, SegmentSpec, grid_problems
+from analytics.services.rfm import rfm_segment_save
 from loyalty.admin.purchases import ProgramRowsAdmin
 from members.access import managed_programs
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin
@@ -113,10 +114,7 @@ class RfmSegmentAdmin(ProgramScopedAdmin):
         return not rest or not grid_problems(rest)
 
     def save_model(self, request: HttpRequest, obj: RfmSegment, form: forms.ModelForm, change: bool) -> None:
-        # The admin saves in a transaction: the copied default grid and the new segment commit together.
-        if not RfmSegment.objects.filter(program=obj.program).exists():
-            rfm_grid_save(program=obj.program, segments=DEFAULT_GRID)
-        super().save_model(request, obj, form, change)
+        rfm_segment_save(segment=obj)
 
 
 class SegmentFilter(admin.SimpleListFilter):

@@ -14,14 +14,11 @@ from analytics.selectors import analytics_as_of
 from config.api.input import parse
 from config.api.manage import ManageAPIView
 from config.api.problems import problems
+from config.api.queries import ProgramQuery
 from config.money import DecimalDigits
 
 TAGS = ["Manage: analytics"]
 MONEY: DecimalDigits = {"max_digits": 16, "decimal_places": 2}
-
-
-class ClvQuery(serializers.Serializer):
-    program = serializers.SlugField(max_length=64, help_text="Program slug.")
 
 
 class ClvFitOutput(serializers.Serializer):
@@ -79,7 +76,7 @@ class ClvView(ManageAPIView):
     @extend_schema(
         operation_id="manage_analytics_clv",
         tags=TAGS,
-        parameters=[ClvQuery],
+        parameters=[ProgramQuery],
         responses={200: ClvReportOutput, **problems(400, 401, 403, 404)},
         summary="Customer lifetime value: the model fit, the members' predicted CLV, CLV:CAC per channel",
         description="`fit` is the last BG/NBD and Gamma-Gamma maximum-likelihood fit (run by the analytics "
@@ -89,7 +86,7 @@ class ClvView(ManageAPIView):
         "(404, also for a program you do not manage).",
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ClvQuery, request.query_params)["program"])
+        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
         distribution = clv_distribution(program=program)
         body = {
             "program": program.slug,

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from analytics.models import NpsAnswer
 from analytics.nps import PASSIVE_MIN, PROMOTER_MIN
+from config.api.filters import program_filter
 from config.api.input import AwareIsoDateTimeFilter
 from config.api.problems import problems
 from loyalty.apis.manage import TAGS, ManagedMembersView
@@ -26,7 +27,7 @@ NPS_GROUPS = {
 
 
 class MemberFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     status = django_filters.MultipleChoiceFilter(choices=MemberStatus.choices)
     available_min = django_filters.NumberFilter(field_name="account__available", lookup_expr="gte")
     available_max = django_filters.NumberFilter(field_name="account__available", lookup_expr="lte")

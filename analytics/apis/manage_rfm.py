@@ -8,7 +8,6 @@ unknown one does.
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -16,13 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.apis.serializers import DayField
-from analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_grid_save, rfm_summary
-from analytics.selectors import analytics_refresh_pending, analytics_refresh_status, day_end
-from analytics.services.refresh import analytics_refresh_queued
-from analytics.tasks import analytics_refresh_task
+from analytics.rfm import DEFAULT_GRID, SegmentSpec, rfm_grid, rfm_summary
+from analytics.selectors import analytics_refresh_status, day_end
+from analytics.services.refresh_request import analytics_refresh_request
+from analytics.services.rfm import rfm_grid_save
 from config.api.input import InputSerializer, parse
 from config.api.manage import ManageAPIView, field_errors, requires
 from config.api.problems import problems
+from config.api.queries import UnboundedProgramQuery
 from members.models import Program
 
 TAGS = ["Manage: analytics"]
@@ -38,10 +38,6 @@ GRID_RULES = (
 # --- Serializers ----------------------------------------------------------------------------------
 
 
-class ProgramQuery(serializers.Serializer):
-    program = serializers.SlugField(help_text="Program slug.")
-
-
 class SegmentInput(InputSerializer):
     name = serializers.CharField(max_length=64)
     r_min = serializers.IntegerField(min_value=1, max_value=5)
@@ -53,7 +49,7 @@ class SegmentInput(InputSerializer):
     )
 
 
-class ProgramInput(InputSerializer, ProgramQuery):
+class ProgramInput(InputSerializer, UnboundedProgramQuery):
     """The program, in a request body (where unknown fields are refused)."""
 
 
@@ -154,7 +150,7 @@ class RfmSummaryView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_rfm",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: RfmSummaryOutput, **problems(400, 401, 403, 404)},
         summary="Members per RFM segment and per cell of the R × FM matrix",
         description="As of the program's last analytics refresh. Scores are quintiles among members with a "
@@ -163,7 +159,7 @@ class RfmSummaryView(AnalyticsView):
         "validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(RfmSummaryOutput(rfm_summary(program)).data)
 
 
@@ -173,7 +169,7 @@ class RfmGridView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_rfm_grid",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: GridOutput, **problems(400, 401, 403, 404)},
         summary="The program's RFM grid",
         description=GRID_RULES
@@ -181,7 +177,7 @@ class RfmGridView(AnalyticsView):
         + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(GridOutput(_grid_output(program)).data)
 
     @extend_schema(
@@ -211,14 +207,14 @@ class RefreshView(AnalyticsView):
     @extend_schema(
         operation_id="manage_analytics_refresh_status",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: RefreshStatusOutput, **problems(400, 401, 403, 404)},
         summary="Progress of the program's analytics refresh",
         description="The last refresh's state (idle when none is known), its steps with done/total and their "
         "times. Errors: validation_error (400), program_not_found (404). " + requires(VIEW_ANALYTICS),
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(RefreshStatusOutput({"program": program.slug, **analytics_refresh_status(program)}).data)
 
     @extend_schema(
@@ -237,12 +233,7 @@ class RefreshView(AnalyticsView):
     def post(self, request: Request) -> Response:
         data = parse(RefreshInput, request.data)
         program = self.managed_program(data["program"])
-        as_of = _refresh_as_of(program, data.get("as_of"))
-        if not analytics_refresh_pending(program):
-            analytics_refresh_queued(program, as_of)
-            at = as_of.isoformat() if as_of else None
-            transaction.on_commit(lambda: analytics_refresh_task.delay(program.pk, at))
-        status = analytics_refresh_status(program)
+        status = analytics_refresh_request(program=program, as_of=_refresh_as_of(program, data.get("as_of")))
         return Response(RefreshStatusOutput({"program": program.slug, **status}).data, status=202)
 
 

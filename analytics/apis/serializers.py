@@ -7,6 +7,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api.fields import IdField
+from config.api.queries import ProgramQuery
 from config.money import DecimalDigits
 
 EARLIEST = date(1970, 1, 1)
@@ -48,14 +50,8 @@ class DayField(serializers.DateField):
         return _in_range(super().to_internal_value(value))
 
 
-class ProgramQuery(serializers.Serializer):
-    program = serializers.SlugField(max_length=64, help_text="Program slug.")
-
-
 class MemberFilterQuery(ProgramQuery):
-    tier = serializers.IntegerField(
-        min_value=1, max_value=2**63 - 1, required=False, help_text="Tier id: members now in this tier."
-    )
+    tier = IdField(required=False, help_text="Tier id: members now in this tier.")
     segment = serializers.CharField(
         max_length=64, required=False, help_text="RFM segment at the last analytics refresh, e.g. Champions."
     )

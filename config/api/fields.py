@@ -1,4 +1,4 @@
-"""Serializer fields the surfaces share: a program by slug, a choice field documented as one named enum."""
+"""Serializer fields the surfaces share: a row's id, a program by slug, a choice field documented as one named enum."""
 
 from typing import Any
 
@@ -7,11 +7,21 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from members.access import access_program_by_slug
+from members.exceptions import ProgramNotFound
+from members.ids import MAX_ID
 from members.models import Program
 
 
+class IdField(serializers.IntegerField):
+    """A row's id in a request: a whole number from 1 to the largest bigint (`members.ids`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
 class ProgramSlugField(serializers.SlugField):
-    """A program the user manages, by slug (a `programs` queryset in the serializer's context)."""
+    """A program the user manages, by slug (the `user` in the serializer's context; `members.access`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", "Slug of a program you manage.")
@@ -19,10 +29,10 @@ class ProgramSlugField(serializers.SlugField):
 
     def run_validation(self, data: Any = empty) -> Program:
         slug = super().run_validation(data)  # a valid slug first, then the program
-        program = self.context["programs"].filter(slug=slug).first()
-        if program is None:
-            raise serializers.ValidationError(f"You manage no program with the slug “{slug}”.")
-        return program
+        try:
+            return access_program_by_slug(self.context["user"], slug)
+        except ProgramNotFound:
+            raise serializers.ValidationError(f"You manage no program with the slug “{slug}”.") from None
 
     def to_representation(self, value: Any) -> str:
         return value.slug if isinstance(value, Program) else str(value)

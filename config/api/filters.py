@@ -70,3 +70,8 @@ class FilterBackend(DjangoFilterBackend):
 
 def id_filter(field: str, help_text: str) -> IdFilter:
     return IdFilter(field_name=field, help_text=help_text)
+
+
+def program_filter() -> django_filters.CharFilter:
+    """`?program=<slug>` on a list of rows of the managed programs (`config.api.queries` for reports)."""
+    return django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")

@@ -18,10 +18,8 @@ from config.api.app import AccessTokenAuthentication
 from config.api.idempotency import IdempotentMixin
 from config.api.pagination import StandardPagination
 from config.api.throttling import ClientIpMixin
-from members.access import managed_programs
-from members.exceptions import (
-    ProgramNotFound,
-)
+from members.access import access_program_by_slug, managed_programs
+from members.ids import row_id
 from members.models import Program
 
 # --- Manager surface -----------------------------------------------------------------
@@ -75,10 +73,15 @@ class ManageAPIView(IdempotentMixin, GenericAPIView):
 
     def managed_program(self, slug: str) -> Program:
         """The program with this slug if the user manages it, else ProgramNotFound (404, whether it exists)."""
-        program = self.programs().filter(slug=slug).first()
-        if program is None:
-            raise ProgramNotFound()
-        return program
+        return access_program_by_slug(self.request.user, slug)
+
+    def get_row(self, url_kwarg: str, not_found: type[Exception]) -> Any:
+        """The row of `get_queryset()` whose id is the URL's `url_kwarg`, else `not_found` (for an id that cannot
+        name a row too: `members.ids.row_id`)."""
+        row = self.get_queryset().filter(pk=row_id(self.kwargs[url_kwarg], not_found)).first()
+        if row is None:
+            raise not_found()
+        return row
 
     def idempotency_scope(self, request: Request) -> str:
         return f"manage:{request.user.pk}"

@@ -20,7 +20,7 @@ from rest_framework import serializers
 
 from config.api.filters import MAX_TEXT_FILTER
 from config.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, WRITE_METHODS, IdempotentMixin
-from config.api.problems import FIELD_ERRORS_COMPONENT, PROBLEM_CONTENT_TYPE, ProblemSerializer
+from config.api.problems import FIELD_ERRORS_COMPONENT, PROBLEM_CONTENT_TYPE, ProblemOutput
 
 SHARED_PROBLEMS = {
     400: "validation_error, malformed_request or idempotency_key_invalid",
@@ -69,7 +69,7 @@ class LoyaltyAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         for status in self._shared_statuses():
             if str(status) not in responses:
-                problem = OpenApiResponse(ProblemSerializer, description=SHARED_PROBLEMS[status])
+                problem = OpenApiResponse(ProblemOutput, description=SHARED_PROBLEMS[status])
                 responses[str(status)] = self._get_response_for_code(
                     problem, str(status), [PROBLEM_CONTENT_TYPE], direction
                 )

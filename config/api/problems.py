@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -253,7 +253,8 @@ class FieldErrorsField(serializers.DictField):
     pass
 
 
-class ProblemSerializer(serializers.Serializer):
+@extend_schema_serializer(component_name="Problem")
+class ProblemOutput(serializers.Serializer):
     """RFC 9457 problem details, as every error is answered."""
 
     type = serializers.CharField(help_text="urn:loyalty:problem:<code>")
@@ -283,6 +284,6 @@ def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
         429: "throttled",
     }
     return {
-        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=descriptions.get(status, ""))
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemOutput, description=descriptions.get(status, ""))
         for status in statuses
     }

@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.filters import BooleanFilter
+from config.api.filters import BooleanFilter, program_filter
 from config.api.input import parse
 from config.api.manage import ManageAPIView, ProgramRowsView, requires
 from config.api.problems import problems
@@ -55,7 +55,7 @@ REFUSALS = (
 
 
 class WebhookEndpointFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     active = BooleanFilter()
 
     class Meta:
@@ -118,7 +118,7 @@ class WebhookListView(EndpointView):
         + requires(ADD_ENDPOINT),
     )
     def post(self, request: Request) -> Response:
-        data = parse(WebhookEndpointCreateInput, request.data, programs=self.programs())
+        data = parse(WebhookEndpointCreateInput, request.data, user=request.user)
         endpoint = webhook_endpoint_save(**data)
         return Response(WebhookEndpointSecretOutput(self.reread(endpoint)).data, status=201)
 
@@ -229,10 +229,7 @@ class DeliveryView(ManageAPIView):
         return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event__program").order_by("-id")
 
     def get_delivery(self) -> WebhookDelivery:
-        delivery = self.get_queryset().filter(pk=self.kwargs["delivery_id"]).first()
-        if delivery is None:
-            raise Http404
-        return delivery
+        return self.get_row("delivery_id", Http404)
 
 
 class WebhookDeliveryListView(DeliveryView):

@@ -20,9 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from loyalty.apis.rule_serializers import rules_preview
 from loyalty.models import Channel, EarningRule, Tier, split_list
 from loyalty.rules import Line
+from loyalty.selectors import rules_preview
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
 from members.access import managed_programs
 from members.admin import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, member_search_q

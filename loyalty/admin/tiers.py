@@ -1,5 +1,5 @@
-"""Tiers in the admin: saved through `tier_save` (which bumps the program's config version),
-listed by program and rank with the number of members holding each. A tier is deleted only
+"""Tiers in the admin: saved through `tier_save` and deleted through `tier_delete` (which bump the program's
+config version), listed by program and rank with the number of members holding each. A tier is deleted only
 when nobody holds it, no earning rule is limited to it and no tier history refers to it;
 otherwise the manager gets a clear message instead of the database's PROTECT error.
 """
@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.deletion import ProtectedError
 from django.db.models.functions import Coalesce
@@ -17,8 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from loyalty.models import Account, EarningRule, Tier, TierHistory
-from loyalty.services.rules import program_config_changed
-from loyalty.services.tiers import tier_save
+from loyalty.services.tiers import tier_delete, tier_save
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, plural
 from members.admin.base import MemberCount
 
@@ -126,7 +124,4 @@ class TierAdmin(ProgramScopedAdmin):
         return HttpResponseRedirect(reverse("admin:loyalty_tier_change", args=[tier.pk]))
 
     def delete_model(self, request: HttpRequest, obj: Tier) -> None:
-        # No service deletes tiers; the version bump keeps the compiled rulesets from offering the deleted tier.
-        with transaction.atomic():
-            obj.delete()
-            program_config_changed(program=obj.program)
+        tier_delete(tier=obj)

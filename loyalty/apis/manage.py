@@ -18,7 +18,6 @@ from loyalty.selectors import member_balances
 from loyalty.services.ledger import ledger_adjust
 from members.exceptions import MemberNotFound
 from members.models import Member
-from members.selectors import parse_member_id
 
 TAGS = ["Manager: members"]
 
@@ -30,10 +29,7 @@ class ManagedMembersView(ManageAPIView):
         return Member.objects.filter(program__in=self.programs()).select_related("program")
 
     def get_member(self) -> Member:
-        member = self.get_queryset().filter(pk=parse_member_id(self.kwargs["member_id"])).first()
-        if member is None:
-            raise MemberNotFound()
-        return member
+        return self.get_row("member_id", MemberNotFound)
 
 
 class ManageMemberDetailView(ManagedMembersView):

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.filters import id_filter
+from config.api.filters import id_filter, program_filter
 from config.api.manage import ProgramRowsView, requires
 from config.api.problems import problems
 from loyalty.apis.purchase_output_serializers import PurchaseDetailOutput, PurchaseOutput, ReturnOutput
@@ -20,7 +20,7 @@ PURCHASE_TAGS = ["Manager: purchases"]
 
 
 class PurchaseFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     member = id_filter("member_id", "Member id.")
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
     store = django_filters.CharFilter(help_text="Store code.")
@@ -34,7 +34,7 @@ class PurchaseFilter(django_filters.FilterSet):
 
 
 class ReturnFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     member = id_filter("member_id", "Member id.")
     purchase = id_filter("purchase_id", "Purchase id.")
     external_id = django_filters.CharFilter(help_text="The return's external id.")

@@ -1,6 +1,6 @@
-"""Manager API for earning rules: /api/manage/v1/rules/, and what the other manager modules share
-(`requires`, `field_errors`, `ProgramRowsView`). Tiers, tier history and pins are in `manage_tiers`,
-purchases and returns in `manage_purchases`.
+"""Manager API for earning rules and their preview: /api/manage/v1/rules/ (what every manager module shares,
+`requires`, `field_errors`, `ProgramRowsView`, is in `config.api.manage`). Tiers, tier history and pins are in
+`manage_tiers`, purchases and returns in `manage_purchases`.
 
 Scoped like the rest of the manager surface: a rule, tier, purchase, return or
 member of a program the user does not manage answers 404. Rules and tiers are
@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.filters import BooleanFilter
+from config.api.filters import BooleanFilter, program_filter
 from config.api.input import parse
 from config.api.manage import ManageAPIView, ProgramRowsView, field_errors, requires
 from config.api.problems import problems
@@ -30,9 +30,9 @@ from loyalty.apis.rule_serializers import (
     RuleOutput,
     RulePreviewInput,
     RulePreviewOutput,
-    rules_preview,
 )
 from loyalty.models import EarningRule, Tier
+from loyalty.selectors import rules_preview
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
 from members.models import Program
 from members.selectors import member_get
@@ -67,7 +67,7 @@ def _program_tiers(program: Program, ids: list[int]) -> tuple[list[Tier], dict[s
 
 
 class RuleFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     kind = django_filters.MultipleChoiceFilter(choices=EarningRule.KIND_CHOICES)
     is_active = BooleanFilter()
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the name.")
@@ -121,7 +121,7 @@ class RuleListView(RuleView):
         "Applies to purchases from the moment it is saved. " + requires(ADD_RULE),
     )
     def post(self, request: Request) -> Response:
-        data = parse(RuleCreateInput, request.data, programs=self.programs())
+        data = parse(RuleCreateInput, request.data, user=request.user)
         program = data.pop("program")
         tiers, errors = _program_tiers(program, data.pop("tiers", []))
         rule = _rule_saved(EarningRule(program=program, **data), tiers, errors)
@@ -195,7 +195,7 @@ class RulePreviewView(ManageAPIView):
         "rule to try it. Nothing is recorded. " + requires(VIEW_RULE),
     )
     def post(self, request: Request) -> Response:
-        data = parse(RulePreviewInput, request.data, programs=self.programs())
+        data = parse(RulePreviewInput, request.data, user=request.user)
         program = data["program"]
         rule = None
         if "rule_id" in data:

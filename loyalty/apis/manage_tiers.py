@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.filters import id_filter
+from config.api.filters import id_filter, program_filter
 from config.api.input import parse
 from config.api.manage import ProgramRowsView, field_errors, requires
 from config.api.problems import problems
@@ -48,7 +48,7 @@ def _tier_saved(tier: Tier) -> Tier:
 
 
 class TierFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
 
     class Meta:
         model = Tier
@@ -56,7 +56,7 @@ class TierFilter(django_filters.FilterSet):
 
 
 class TierHistoryFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     member = id_filter("member_id", "Member id.")
     reason = django_filters.MultipleChoiceFilter(choices=TierChangeReason.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -108,7 +108,7 @@ class TierListView(TierView):
         "that crosses the threshold. " + requires(ADD_TIER),
     )
     def post(self, request: Request) -> Response:
-        data = parse(TierCreateInput, request.data, programs=self.programs())
+        data = parse(TierCreateInput, request.data, user=request.user)
         tier = _tier_saved(Tier(**data))
         return Response(TierOutput(self.get_queryset().get(pk=tier.pk)).data, status=201)
 

@@ -14,12 +14,12 @@ from config.api.pos import PosAPIView
 from config.api.problems import problems
 from loyalty.apis.filters import EntryFilter
 from loyalty.apis.purchase_serializers import (
-    EventIn,
-    EventOut,
-    PurchaseIn,
-    PurchaseOut,
-    ReturnIn,
-    ReturnOut,
+    PosEventInput,
+    PosEventOutput,
+    PosPurchaseInput,
+    PosPurchaseOutput,
+    PosReturnInput,
+    PosReturnOutput,
     TierSummaryOutput,
     purchase_output,
 )
@@ -125,7 +125,7 @@ def _member_from_ref(program, ref: dict) -> Member:
 
 class PurchaseBaseView(PosAPIView):
     def purchase_input(self, request: Request) -> tuple[MemberRef, PurchaseInput]:
-        serializer = PurchaseIn(data=request.data)
+        serializer = PosPurchaseInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         ((field, value),) = serializer.validated_data["member"].items()
         data = serializer.to_input()
@@ -136,8 +136,8 @@ class PurchaseView(PurchaseBaseView):
     @extend_schema(
         operation_id="pos_purchase_record",
         tags=PURCHASE_TAGS,
-        request=PurchaseIn,
-        responses={201: PurchaseOut, 200: PurchaseOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=PosPurchaseInput,
+        responses={201: PosPurchaseOutput, 200: PosPurchaseOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Record a purchase and award points",
         description="Points are computed by the program's earning rules at the purchase time. The answer says "
         "which rule gave how many points, the balances after and any tier change. The external id is unique in "
@@ -154,8 +154,8 @@ class PurchaseSimulateView(PurchaseBaseView):
     @extend_schema(
         operation_id="pos_purchase_simulate",
         tags=PURCHASE_TAGS,
-        request=PurchaseIn,
-        responses={200: PurchaseOut, **problems(400, 401, 404, 415, 422, 429)},
+        request=PosPurchaseInput,
+        responses={200: PosPurchaseOutput, **problems(400, 401, 404, 415, 422, 429)},
         summary="Compute the points of a purchase without recording it",
     )
     def post(self, request: Request) -> Response:
@@ -169,8 +169,8 @@ class ReturnView(PosAPIView):
     @extend_schema(
         operation_id="pos_return_record",
         tags=PURCHASE_TAGS,
-        request=ReturnIn,
-        responses={201: ReturnOut, 200: ReturnOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=PosReturnInput,
+        responses={201: PosReturnOutput, 200: PosReturnOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Reverse a purchase in part or whole",
         description="Give the returned lines (matched by SKU) or an amount. Each returned line gives back what it "
         "earned (base rate and multipliers), and a bonus whose condition the lines left no longer meet (minimum "
@@ -181,7 +181,7 @@ class ReturnView(PosAPIView):
         "return_exceeds_purchase, return_line_not_in_purchase, return_before_purchase, occurred_at_in_future (422).",
     )
     def post(self, request: Request) -> Response:
-        serializer = ReturnIn(data=request.data)
+        serializer = PosReturnInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = return_record(
@@ -203,19 +203,19 @@ class ReturnView(PosAPIView):
             "balances": result.balances,
             "tier": result.tier,
         }
-        return Response(ReturnOut(body).data, status=200 if result.replayed else 201)
+        return Response(PosReturnOutput(body).data, status=200 if result.replayed else 201)
 
 
 class EventView(PosAPIView):
     @extend_schema(
         operation_id="pos_event_record",
         tags=PURCHASE_TAGS,
-        request=EventIn,
-        responses={201: EventOut, 200: EventOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=PosEventInput,
+        responses={201: PosEventOutput, 200: PosEventOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Record a custom event (points from the program's event rules)",
     )
     def post(self, request: Request) -> Response:
-        data = parse(EventIn, request.data)
+        data = parse(PosEventInput, request.data)
         member = _member_from_ref(self.program, data["member"])
         result = event_record(
             program=self.program,
@@ -232,7 +232,7 @@ class EventView(PosAPIView):
             "awards": result.awards,
             "balances": {"available": balances.available, "pending": balances.pending, "debt": balances.debt},
         }
-        return Response(EventOut(body).data, status=200 if result.replayed else 201)
+        return Response(PosEventOutput(body).data, status=200 if result.replayed else 201)
 
 
 class MemberTierView(PosMemberView):

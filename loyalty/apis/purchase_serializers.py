@@ -1,7 +1,12 @@
-"""Serializers of purchases, returns, events and tier summaries (integration and manager APIs)."""
+"""Serializers of purchases, returns, events and tier summaries (integration and manager APIs).
+
+`extend_schema_serializer(component_name=...)` keeps the OpenAPI component names the POS bodies were published under
+(`PurchaseIn`, `ReturnOut`, ...): the schema is a contract; the classes take the house suffixes (Input, Output).
+"""
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
@@ -51,7 +56,8 @@ class PurchaseLineInput(InputSerializer):
     amount = PurchaseMoneyField()
 
 
-class PurchaseIn(InputSerializer):
+@extend_schema_serializer(component_name="PurchaseIn")
+class PosPurchaseInput(InputSerializer):
     external_id = serializers.CharField(max_length=100, help_text="Receipt or order id, unique in the program.")
     member = MemberRefInput()
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
@@ -92,7 +98,8 @@ class TierChangeOutput(serializers.Serializer):
     after = serializers.CharField(allow_null=True)
 
 
-class PurchaseOut(serializers.Serializer):
+@extend_schema_serializer(component_name="PurchaseOut")
+class PosPurchaseOutput(serializers.Serializer):
     id = serializers.IntegerField(allow_null=True, help_text="Null for a simulation.")
     external_id = serializers.CharField()
     member_id = serializers.IntegerField()
@@ -116,17 +123,19 @@ def purchase_output(result, external_id: str) -> dict:
     }
 
 
-class ReturnLineIn(InputSerializer):
+@extend_schema_serializer(component_name="ReturnLineIn")
+class PosReturnLineInput(InputSerializer):
     sku = serializers.CharField(max_length=64)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), required=False)
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
 
 
-class ReturnIn(InputSerializer):
+@extend_schema_serializer(component_name="ReturnIn")
+class PosReturnInput(InputSerializer):
     external_id = serializers.CharField(max_length=100, help_text="The return's own id, unique in the program.")
     purchase_external_id = serializers.CharField(max_length=100)
     # `many=True` hands max_length to the ListSerializer; the stubs miss it.
-    lines = ReturnLineIn(many=True, required=False, max_length=500)  # type: ignore[call-arg]
+    lines = PosReturnLineInput(many=True, required=False, max_length=500)  # type: ignore[call-arg]
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), required=False)
     occurred_at = AwareDateTimeField(required=False)
     schema_required_groups = ("oneOf", [("lines",), ("amount",)])  # config.api.openapi
@@ -140,7 +149,8 @@ class ReturnIn(InputSerializer):
         return tuple(ReturnLineInput(**line) for line in self.validated_data.get("lines", []))
 
 
-class ReturnOut(serializers.Serializer):
+@extend_schema_serializer(component_name="ReturnOut")
+class PosReturnOutput(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     purchase_external_id = serializers.CharField()
@@ -151,14 +161,16 @@ class ReturnOut(serializers.Serializer):
     tier = TierChangeOutput()
 
 
-class EventIn(InputSerializer):
+@extend_schema_serializer(component_name="EventIn")
+class PosEventInput(InputSerializer):
     member = MemberRefInput()
     event = serializers.RegexField(r"^[a-z0-9_.-]{1,64}$", help_text="signup-like names or your own, e.g. app_review.")
     external_id = serializers.CharField(max_length=100, help_text="Your id for this occurrence (once only).")
     occurred_at = AwareDateTimeField(required=False)
 
 
-class EventOut(serializers.Serializer):
+@extend_schema_serializer(component_name="EventOut")
+class PosEventOutput(serializers.Serializer):
     member_id = serializers.IntegerField()
     event = serializers.CharField()
     points_awarded = serializers.IntegerField()

@@ -1,16 +1,12 @@
-"""Manager API serializers for earning rules, the input pieces every manager serializer shares
-(`ProgramSlugField`, ...), and the rule preview that the API and the admin's
-"Test this rule" page share. Tiers and tier history are in `tier_serializers`, purchases and
-returns in `purchase_output_serializers`.
+"""Manager API serializers for earning rules and the rule preview's input and output (the preview itself is
+`loyalty.selectors.rules_preview`, shared with the admin's "Test this rule" page). Tiers and tier history are in
+`tier_serializers`, purchases and returns in `purchase_output_serializers`.
 
 Inputs are explicit and strict (`config.api.input.InputSerializer`): a field the serializer does not
 know (say `budget_used` or `config_version`, which only the server writes) is refused with
 400 `unknown_field` instead of being silently dropped.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,118 +18,12 @@ from config.api.fields import NamedChoiceField, ProgramSlugField
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import AwardOutput, MemberRefInput
-from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Channel, EarningRule, split_list
-from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
-from loyalty.ruleset import ProgramRuleset, program_ruleset, rule_spec
-from loyalty.services.awards import member_context, remaining_budgets, with_budgets
+from loyalty.models import MAX_POINTS_PER_ENTRY, Channel, EarningRule, split_list
+from loyalty.rules import Line
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL
-from members.models import Member, MemberStatus, Program
+from members.ids import MAX_ID
 
 MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
-KIND_LABELS = {
-    RuleKind.BASE_RATE: "Base rate",
-    RuleKind.MULTIPLIER: "Multiplier",
-    RuleKind.BONUS: "Fixed bonus",
-    RuleKind.EVENT: "Event",
-}
-
-
-# --- The preview (a read shared by the API and the admin; writes nothing) -------------------------
-
-
-@dataclass(frozen=True)
-class RulePoints:
-    id: int
-    name: str
-    kind: str
-    kind_label: str
-    priority: int
-    is_active: bool
-    points: int
-
-
-@dataclass(frozen=True)
-class Preview:
-    rules: tuple[RulePoints, ...]  # every purchase rule evaluated, in evaluation order, with its points (0 or more)
-    awards: tuple[Award, ...]  # what the till would be told, the tier's award included
-    points: int
-    total: Decimal
-    eligible_amount: Decimal
-    notes: tuple[str, ...]
-
-
-def _specs_with(ruleset: ProgramRuleset, rule: EarningRule | None) -> tuple[tuple[RuleSpec, ...], list[str]]:
-    """The program's compiled purchase rules, plus `rule` when it is switched off (to try it before switching it on)."""
-    if rule is None or any(spec.id == rule.pk for spec in ruleset.rules):
-        return ruleset.rules, []
-    if rule.kind == RuleKind.EVENT:
-        note = f"“{rule.name}” is an event rule: it gives {rule.points} points when the event “{rule.event}” is "
-        return ruleset.rules, [note + "recorded, not on purchases."]
-    spec = rule_spec(rule, frozenset(rule.tiers.values_list("pk", flat=True)))
-    return (*ruleset.rules, spec), [f"“{rule.name}” is switched off: it is included here as if it were active."]
-
-
-def _member_context(program: Program, member: Member, ruleset: ProgramRuleset, occurred_at: datetime) -> MemberContext:
-    account = Account.objects.select_related("member__program").filter(pk=member.pk).first()
-    account = account or Account(member=member, program=program)
-    return member_context(account=account, ruleset=ruleset, occurred_at=occurred_at)
-
-
-def rules_preview(
-    *,
-    program: Program,
-    lines: Sequence[Line],
-    occurred_at: datetime,
-    channel: str = Channel.POS,
-    store: str = "",
-    total: Decimal | None = None,
-    member: Member | None = None,
-    rule: EarningRule | None = None,
-) -> Preview:
-    """The points each purchase rule of `program` would give for a basket, computed by the
-    same engine and compiled rules as a real purchase (live budgets and, for a member, their
-    tier, purchase count and caps), without writing anything."""
-    ruleset = program_ruleset(program)
-    specs, notes = _specs_with(ruleset, rule)
-    budgeted = set(ruleset.budgeted_rule_ids)
-    if rule is not None and rule.budget_total is not None:
-        budgeted.add(rule.pk)
-    if budgeted:
-        specs = with_budgets(specs, remaining_budgets(budgeted, lock=False))
-    if member is not None and member.status != MemberStatus.ACTIVE:
-        notes.append(f"This member is {member.get_status_display().lower()}: a real purchase would be refused.")
-    basket = Basket(
-        lines=tuple(lines),
-        total=sum((line.amount for line in lines), Decimal(0)) if total is None else total,
-        channel=channel,
-        store=store,
-        occurred_at=occurred_at,
-        local_weekday=occurred_at.astimezone(program.tz).weekday(),
-    )
-    context = _member_context(program, member, ruleset, occurred_at) if member is not None else MemberContext()
-    evaluation = evaluate_purchase(specs, basket, context)
-    by_rule = {award.rule_id: award.points for award in evaluation.awards}
-    active = {spec.id for spec in ruleset.rules}
-    rows = tuple(
-        RulePoints(
-            id=spec.id,
-            name=spec.name,
-            kind=spec.kind.value,
-            kind_label=KIND_LABELS[spec.kind],
-            priority=spec.priority,
-            is_active=spec.id in active,
-            points=by_rule.get(spec.id, 0),
-        )
-        for spec in sorted(specs, key=lambda spec: (spec.priority, spec.id))
-    )
-    return Preview(
-        rules=rows,
-        awards=evaluation.awards,
-        points=evaluation.points,
-        total=basket.total,
-        eligible_amount=evaluation.eligible_amount,
-        notes=tuple(notes),
-    )
 
 
 # --- Shared input pieces --------------------------------------------------------------------------
@@ -224,7 +114,7 @@ class RuleInput(InputSerializer):
     cap_per_member_month = optional_count("At most this many points per member and month.")
     budget_total = serializers.IntegerField(
         min_value=0,
-        max_value=2**63 - 1,
+        max_value=MAX_ID,
         required=False,
         allow_null=True,
         help_text="Total points the rule may give; not below what it already gave (budget_used).",

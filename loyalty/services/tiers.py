@@ -300,3 +300,11 @@ def tier_save(*, tier: Tier) -> Tier:
     tier.save()
     program_config_changed(program=tier.program)
     return tier
+
+
+@transaction.atomic
+def tier_delete(*, tier: Tier) -> None:
+    """Deletes a tier (ProtectedError while a member holds it or history refers to it); the config version
+    bump keeps the compiled rulesets from offering the deleted tier."""
+    tier.delete()
+    program_config_changed(program=tier.program)

@@ -9,9 +9,9 @@ from config.api.app import AppAPIView
 from config.api.input import parse
 from config.api.problems import problems
 from members.exceptions import DomainError
-from members.ids import whole_number
+from members.ids import row_id
 from rewards.apis.app_serializers import AppRewardOutput, AppVoucherOutput, RedeemInput
-from rewards.apis.serializers import RedemptionOut, redemption_body
+from rewards.apis.serializers import RedemptionOutput, redemption_body
 from rewards.attainability import member_reward_list, rewards_on_offer
 from rewards.exceptions import RewardNotFound
 from rewards.models import Reward, Voucher
@@ -49,20 +49,12 @@ class RewardCostChanged(DomainError):
     title = "The reward's cost changed since the app showed it"
 
 
-def _reward_id(value: str) -> int:
-    """A reward id from the URL, or RewardNotFound: never a 500 for '1.5' or 10**30."""
-    reward_id = whole_number(value)
-    if reward_id is None:
-        raise RewardNotFound()
-    return reward_id
-
-
 class MeRewardRedeemView(AppAPIView):
     @extend_schema(
         operation_id="app_me_reward_redeem",
         tags=TAGS,
         request=RedeemInput,
-        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 401, 403, 404, 409, 422, 429)},
+        responses={201: RedemptionOutput, 200: RedemptionOutput, **problems(400, 401, 403, 404, 409, 422, 429)},
         summary="Redeem a reward: spend the points, get a voucher",
         description="Errors: reward_not_found (404, also for another program's reward), reward_inactive, "
         "reward_out_of_stock, reward_limit_reached, reward_tier_required, insufficient_points, "
@@ -73,12 +65,12 @@ class MeRewardRedeemView(AppAPIView):
     def post(self, request: Request, reward_id: str) -> Response:
         member = self.member
         assert member is not None  # IsAppMember let the request through
-        reward = reward_get(program=member.program, reward_id=_reward_id(reward_id))
+        reward = reward_get(program=member.program, reward_id=row_id(reward_id, RewardNotFound))
         expected = parse(RedeemInput, request.data).get("expected_points_cost")
         if expected is not None and expected != reward.points_cost:
             raise RewardCostChanged(points_cost=reward.points_cost)
         result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
-        return Response(RedemptionOut(redemption_body(result)).data, status=200 if result.replayed else 201)
+        return Response(RedemptionOutput(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 
 class MeVoucherListView(AppAPIView):

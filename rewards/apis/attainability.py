@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from config.api.input import InputSerializer, parse
 from config.api.manage import ManageAPIView
 from config.api.problems import problems
+from config.api.queries import UnboundedProgramQuery
 from rewards.attainability import WhatIf, program_report, rewards_on_offer
 
 TAGS = ["Manage: analytics"]
@@ -25,10 +26,6 @@ DESCRIPTION = (
     "the median exceeds the program's `attainability_target_days`. Computed with a few set-based queries, "
     "whatever the number of members."
 )
-
-
-class ProgramQuery(serializers.Serializer):
-    program = serializers.SlugField(help_text="Program slug.")
 
 
 class AttainabilityRewardOutput(serializers.Serializer):
@@ -68,7 +65,7 @@ class RewardCostInput(InputSerializer):
     points_cost = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
-class WhatIfInput(InputSerializer, ProgramQuery):
+class WhatIfInput(InputSerializer, UnboundedProgramQuery):
     base_rate_multiplier = serializers.DecimalField(
         max_digits=6,
         decimal_places=3,
@@ -98,13 +95,13 @@ class AttainabilityView(ReportView):
     @extend_schema(
         operation_id="manage_attainability_report",
         tags=TAGS,
-        parameters=[ProgramQuery],
+        parameters=[UnboundedProgramQuery],
         responses={200: AttainabilityReportOutput, **problems(400, 401, 403, 404)},
         summary="How close the program's members are to its rewards",
         description=DESCRIPTION + " Errors: validation_error (400, no program), program_not_found (404).",
     )
     def get(self, request: Request) -> Response:
-        program = self.managed_program(parse(ProgramQuery, request.query_params)["program"])
+        program = self.managed_program(parse(UnboundedProgramQuery, request.query_params)["program"])
         return Response(AttainabilityReportOutput(program_report(program=program)).data)
 
 

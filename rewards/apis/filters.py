@@ -2,14 +2,14 @@
 
 import django_filters
 
-from config.api.filters import BooleanFilter, id_filter
+from config.api.filters import BooleanFilter, id_filter, program_filter
 from config.api.input import AwareIsoDateTimeFilter
 from rewards.codes import normalize_code
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
 
 
 class RewardFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     is_active = BooleanFilter()
     kind = django_filters.MultipleChoiceFilter(choices=RewardKind.choices)
     min_tier = id_filter("min_tier_id", "Tier id: rewards needing exactly this tier.")
@@ -21,7 +21,7 @@ class RewardFilter(django_filters.FilterSet):
 
 
 class VoucherFilter(django_filters.FilterSet):
-    program = django_filters.CharFilter(field_name="program__slug", help_text="Program slug.")
+    program = program_filter()
     status = django_filters.MultipleChoiceFilter(choices=VoucherStatus.choices)
     reward = id_filter("reward_id", "Reward id.")
     member = id_filter("member_id", "Member id.")

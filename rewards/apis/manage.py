@@ -21,19 +21,18 @@ from config.api.manage import ManageAPIView, ProgramRowsView, field_errors, requ
 from config.api.problems import problems
 from loyalty.models import Tier
 from loyalty.selectors import member_balances
-from members.exceptions import ProgramNotFound
-from members.ids import whole_number
+from members.access import access_program_by_slug
 from members.models import Program
 from rewards.apis.filters import RewardFilter, VoucherFilter
 from rewards.apis.manage_serializers import (
     RewardCreateInput,
     RewardInput,
     RewardOutput,
-    VoucherCancelIn,
+    VoucherCancelInput,
     VoucherCancelOutput,
     VoucherOutput,
 )
-from rewards.apis.serializers import CampaignIn, CampaignOut
+from rewards.apis.serializers import CampaignInput, CampaignOutput
 from rewards.exceptions import RewardNotFound, VoucherNotFound
 from rewards.models import Reward, Voucher
 from rewards.selectors import campaign_members, reward_get
@@ -50,11 +49,6 @@ def path_id(name: str, what: str) -> OpenApiParameter:
 
 
 REWARD_ID, VOUCHER_ID = path_id("reward_id", "reward"), path_id("voucher_id", "voucher")
-
-
-def parse_id(value: object) -> int | None:
-    """A row id from the URL, or None for anything that cannot be one (text, 0, beyond 64 bits)."""
-    return whole_number(value, minimum=1)
 
 
 def _resolve_tier(data: dict[str, Any], program: Program) -> dict[str, list[str]]:
@@ -86,8 +80,8 @@ class ProgramFilterMixin:
 
     def check_program_filter(self, request: Request) -> None:
         slug = request.query_params.get("program")
-        if slug is not None and not self.programs().filter(slug=slug).exists():  # type: ignore[attr-defined]
-            raise ProgramNotFound()
+        if slug is not None:
+            access_program_by_slug(request.user, slug)
 
 
 # --- Rewards --------------------------------------------------------------------------------------
@@ -101,11 +95,7 @@ class RewardView(ProgramFilterMixin, ProgramRowsView):
         return super().get_queryset().select_related("min_tier").order_by("program__slug", "points_cost", "id")
 
     def get_reward(self) -> Reward:
-        reward_id = parse_id(self.kwargs["reward_id"])
-        reward = self.get_queryset().filter(pk=reward_id).first() if reward_id else None
-        if reward is None:
-            raise RewardNotFound()
-        return reward
+        return self.get_row("reward_id", RewardNotFound)
 
 
 class RewardListView(RewardView):
@@ -197,11 +187,7 @@ class VoucherView(ProgramFilterMixin, ProgramRowsView):
         return rows.order_by("-issued_at", "-id")
 
     def get_voucher(self) -> Voucher:
-        voucher_id = parse_id(self.kwargs["voucher_id"])
-        voucher = self.get_queryset().filter(pk=voucher_id).first() if voucher_id else None
-        if voucher is None:
-            raise VoucherNotFound()
-        return voucher
+        return self.get_row("voucher_id", VoucherNotFound)
 
 
 class VoucherListView(VoucherView):
@@ -248,7 +234,7 @@ class VoucherCancelView(VoucherView):
         operation_id="manage_voucher_cancel",
         parameters=[VOUCHER_ID],
         tags=TAGS,
-        request=VoucherCancelIn,
+        request=VoucherCancelInput,
         responses={200: VoucherCancelOutput, **problems(400, 401, 403, 404, 409, 415, 422)},
         summary="Cancel an unused voucher and give its points back",
         description="As the admin's action: the points go back to the lots they came from (with their expiry) "
@@ -258,7 +244,7 @@ class VoucherCancelView(VoucherView):
     )
     def post(self, request: Request, voucher_id: str) -> Response:
         voucher = self.get_voucher()
-        parse(VoucherCancelIn, request.data)
+        parse(VoucherCancelInput, request.data)
         voucher = voucher_cancel(voucher=voucher, actor=request.user)
         balances = member_balances(member=voucher.member) if voucher.member else None
         return Response(VoucherCancelOutput({"voucher": voucher, "balances": balances}).data)
@@ -273,15 +259,15 @@ class CampaignView(ManageAPIView):
     @extend_schema(
         operation_id="manage_campaign_issue",
         tags=TAGS,
-        request=CampaignIn,
-        responses={201: CampaignOut, **problems(400, 401, 403, 404, 409, 415, 422, 429)},
+        request=CampaignInput,
+        responses={201: CampaignOutput, **problems(400, 401, 403, 404, 409, 415, 422, 429)},
         summary="Issue a reward's voucher to every member of a segment, without spending points",
         description="One voucher per member selected by `filters` (all active members when left out), in one "
         "transaction. Errors: program_not_found (404, also for a program you do not manage), reward_not_found "
         "(404), validation_error (400). With an Idempotency-Key a retry issues nothing more.",
     )
     def post(self, request: Request) -> Response:
-        data = parse(CampaignIn, request.data)
+        data = parse(CampaignInput, request.data)
         program = self.managed_program(data["program"])
         reward = reward_get(program=program, reward_id=data["reward_id"])
         issued = campaign_issue(
@@ -292,4 +278,4 @@ class CampaignView(ManageAPIView):
             valid_days=data.get("valid_days"),
             actor=request.user,
         )
-        return Response(CampaignOut({"issued": issued}).data, status=201)
+        return Response(CampaignOutput({"issued": issued}).data, status=201)

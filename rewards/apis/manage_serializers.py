@@ -3,13 +3,16 @@
 The inputs parse types and bounds only; what makes a reward valid (a percent within 0-100, a SKU for a
 free product, an end after the start, a tier of the same program) is the model's `clean()` and check
 constraints, applied by `reward_save`. Unknown or server-owned fields are refused (`InputSerializer`).
+`VoucherCancelInput` keeps its published component name, `VoucherCancelIn` (the schema is a contract).
 """
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import ShortBalancesOutput
@@ -38,9 +41,7 @@ class RewardInput(InputSerializer):
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="The free product's SKU.")
     # The model's bounds (its validators and check constraints) stated here too, so the schema says them.
     points_cost = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="At least 1.")
-    min_tier = serializers.IntegerField(
-        min_value=1,
-        max_value=2**63 - 1,
+    min_tier = IdField(
         required=False,
         allow_null=True,
         help_text="Id of a tier of the reward's program: the lowest that may redeem it. Null: every member.",
@@ -149,14 +150,15 @@ class VoucherOutput(serializers.Serializer):
     )
 
 
-class VoucherCancelIn(InputSerializer):
+@extend_schema_serializer(component_name="VoucherCancelIn")
+class VoucherCancelInput(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 
-class VoucherCancelInExtension(OpenApiSerializerExtension):
+class VoucherCancelInputExtension(OpenApiSerializerExtension):
     """Documents the cancel body as the empty object it is (drf-spectacular drops empty serializers)."""
 
-    target_class = VoucherCancelIn
+    target_class = VoucherCancelInput
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}

@@ -12,15 +12,15 @@ from config.api.problems import problems
 from members.models import Member
 from members.selectors import member_get
 from rewards.apis.serializers import (
-    HoldActionIn,
-    HoldIn,
-    HoldOut,
-    RedemptionIn,
-    RedemptionOut,
-    VoucherRedeemIn,
-    VoucherRedeemOut,
-    VoucherValidateIn,
-    VoucherValidateOut,
+    HoldActionInput,
+    HoldInput,
+    HoldOutput,
+    RedemptionInput,
+    RedemptionOutput,
+    VoucherRedeemInput,
+    VoucherRedeemOutput,
+    VoucherValidateInput,
+    VoucherValidateOutput,
     basket_lines,
     redemption_body,
     scope_body,
@@ -47,8 +47,8 @@ class RedemptionView(PosAPIView):
     @extend_schema(
         operation_id="pos_reward_redeem",
         tags=TAGS,
-        request=RedemptionIn,
-        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=RedemptionInput,
+        responses={201: RedemptionOutput, 200: RedemptionOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Redeem a reward for a member: spend the points, issue a voucher",
         description="Errors: reward_not_found (404), reward_inactive, reward_out_of_stock, reward_limit_reached, "
         "reward_tier_required, insufficient_points, member_suspended (422). With an Idempotency-Key a retry "
@@ -56,10 +56,10 @@ class RedemptionView(PosAPIView):
     )
     def post(self, request: Request, member_id: str) -> Response:
         member = member_get(program=self.program, field="id", value=member_id)
-        data = parse(RedemptionIn, request.data)
+        data = parse(RedemptionInput, request.data)
         reward = reward_get(program=self.program, reward_id=data["reward_id"])
         result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
-        return Response(RedemptionOut(redemption_body(result)).data, status=200 if result.replayed else 201)
+        return Response(RedemptionOutput(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 
 class VoucherView(PosAPIView):
@@ -111,13 +111,13 @@ class VoucherValidateView(VoucherView):
     @extend_schema(
         operation_id="pos_voucher_validate",
         tags=TAGS,
-        request=VoucherValidateIn,
-        responses={200: VoucherValidateOut, **problems(400, 401, 404, 415, 422, 429)},
+        request=VoucherValidateInput,
+        responses={200: VoucherValidateOutput, **problems(400, 401, 404, 415, 422, 429)},
         summary="Check a voucher code against a basket (changes nothing)",
         description=DISCOUNT + "Without a basket the discount is null where it depends on it. " + VOUCHER_ERRORS,
     )
     def post(self, request: Request) -> Response:
-        data = parse(VoucherValidateIn, request.data)
+        data = parse(VoucherValidateInput, request.data)
         result = voucher_validate(
             program=self.program,
             code=data["code"],
@@ -125,15 +125,15 @@ class VoucherValidateView(VoucherView):
             lines=basket_lines(data),
             member=self.member_from(data),
         )
-        return Response(VoucherValidateOut(_validate_body(result.voucher, result.discount)).data)
+        return Response(VoucherValidateOutput(_validate_body(result.voucher, result.discount)).data)
 
 
 class VoucherRedeemView(VoucherView):
     @extend_schema(
         operation_id="pos_voucher_redeem",
         tags=TAGS,
-        request=VoucherRedeemIn,
-        responses={200: VoucherRedeemOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=VoucherRedeemInput,
+        responses={200: VoucherRedeemOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Use a voucher on a sale",
         description=DISCOUNT + "The discount given is recorded. A percent discount needs basket_amount or lines, "
         "a voucher with a scope needs lines (voucher_basket_required otherwise); a fixed discount without scope "
@@ -142,7 +142,7 @@ class VoucherRedeemView(VoucherView):
         "using one code at once exactly one succeeds. " + VOUCHER_ERRORS,
     )
     def post(self, request: Request) -> Response:
-        data = parse(VoucherRedeemIn, request.data)
+        data = parse(VoucherRedeemInput, request.data)
         result = voucher_redeem(
             program=self.program,
             code=data["code"],
@@ -162,7 +162,7 @@ class VoucherRedeemView(VoucherView):
             "redeemed_at": voucher.redeemed_at,
             "member_id": voucher.member_id,
         }
-        return Response(VoucherRedeemOut(body).data)
+        return Response(VoucherRedeemOutput(body).data)
 
 
 # --- Points as payment ------------------------------------------------------------------
@@ -187,8 +187,8 @@ class HoldCreateView(PosAPIView):
     @extend_schema(
         operation_id="pos_hold_create",
         tags=HOLD_TAGS,
-        request=HoldIn,
-        responses={201: HoldOut, 200: HoldOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=HoldInput,
+        responses={201: HoldOutput, 200: HoldOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="Hold a member's points against an e-shop basket",
         description="The points leave the available balance at once (they cannot be spent twice) and pay "
         "`money_value` at the program's point value. Capture the hold when the basket is paid, release it when "
@@ -202,39 +202,39 @@ class HoldCreateView(PosAPIView):
     )
     def post(self, request: Request, member_id: str) -> Response:
         member = member_get(program=self.program, field="id", value=member_id)
-        data = parse(HoldIn, request.data)
+        data = parse(HoldInput, request.data)
         result = hold_create(member=member, key=self.ledger_key(request), **data)
-        return Response(HoldOut(_hold_body(result)).data, status=200 if result.replayed else 201)
+        return Response(HoldOutput(_hold_body(result)).data, status=200 if result.replayed else 201)
 
 
 class HoldCaptureView(PosAPIView):
     @extend_schema(
         operation_id="pos_hold_capture",
         tags=HOLD_TAGS,
-        request=HoldActionIn,
-        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 422, 429)},
+        request=HoldActionInput,
+        responses={200: HoldOutput, **problems(400, 401, 404, 409, 415, 422, 429)},
         summary="The basket was paid: keep the held points",
         description="The share is checked again: the basket's captured holds and this one together pay at most "
         "the program's share of the basket. Errors: hold_not_found (404, also for another program's hold), "
         "hold_not_active (409, the hold was already captured, released or expired), hold_exceeds_share (422).",
     )
     def post(self, request: Request, hold_id: str) -> Response:
-        parse(HoldActionIn, request.data)
+        parse(HoldActionInput, request.data)
         result = hold_capture(hold=hold_get(program=self.program, hold_id=hold_id))
-        return Response(HoldOut(_hold_body(result)).data)
+        return Response(HoldOutput(_hold_body(result)).data)
 
 
 class HoldReleaseView(PosAPIView):
     @extend_schema(
         operation_id="pos_hold_release",
         tags=HOLD_TAGS,
-        request=HoldActionIn,
-        responses={200: HoldOut, **problems(400, 401, 404, 409, 415, 429)},
+        request=HoldActionInput,
+        responses={200: HoldOutput, **problems(400, 401, 404, 409, 415, 429)},
         summary="The basket was abandoned: give the held points back",
         description="The points return to the lots they came from, with their original expiry. Errors: "
         "hold_not_found (404, also for another program's hold), hold_not_active (409).",
     )
     def post(self, request: Request, hold_id: str) -> Response:
-        parse(HoldActionIn, request.data)
+        parse(HoldActionInput, request.data)
         result = hold_release(hold=hold_get(program=self.program, hold_id=hold_id))
-        return Response(HoldOut(_hold_body(result)).data)
+        return Response(HoldOutput(_hold_body(result)).data)

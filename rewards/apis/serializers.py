@@ -1,11 +1,17 @@
-"""Input and output of the reward and voucher endpoints."""
+"""Input and output of the reward and voucher endpoints.
+
+`extend_schema_serializer(component_name=...)` keeps the OpenAPI component names the bodies were published under
+(`RedemptionIn`, `HoldOut`, ...): the schema is a contract; the classes take the house suffixes (Input, Output).
+"""
 
 from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
@@ -17,7 +23,8 @@ from rewards.models import HoldStatus, RewardKind, VoucherStatus
 MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
-class VoucherLineIn(PurchaseLineInput):
+@extend_schema_serializer(component_name="VoucherLineIn")
+class VoucherLineInput(PurchaseLineInput):
     """A line of the basket, as a purchase sends it; quantity and unit price are optional here."""
 
     quantity = serializers.DecimalField(
@@ -62,8 +69,9 @@ def basket_lines(data: dict[str, Any]) -> list[BasketLine] | None:
     return [BasketLine(sku=line["sku"], category=line["category"], amount=line["amount"]) for line in data["lines"]]
 
 
-class RedemptionIn(InputSerializer):
-    reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+@extend_schema_serializer(component_name="RedemptionIn")
+class RedemptionInput(InputSerializer):
+    reward_id = IdField()
 
 
 class RewardRefOutput(serializers.Serializer):
@@ -71,7 +79,8 @@ class RewardRefOutput(serializers.Serializer):
     name = serializers.CharField()
 
 
-class RedemptionOut(serializers.Serializer):
+@extend_schema_serializer(component_name="RedemptionOut")
+class RedemptionOutput(serializers.Serializer):
     id = serializers.IntegerField(help_text="The voucher's id.")
     code = serializers.CharField(help_text="Grouped for display: XXXX-XXXX-XXXX.")
     member_id = serializers.IntegerField()
@@ -86,7 +95,8 @@ class RedemptionOut(serializers.Serializer):
     balances = ShortBalancesOutput()
 
 
-class VoucherValidateIn(InputSerializer):
+@extend_schema_serializer(component_name="VoucherValidateIn")
+class VoucherValidateInput(InputSerializer):
     code = serializers.CharField(
         max_length=40,
         help_text="As printed (XXXX-XXXX-XXXX) or typed; case and dashes do not matter, O reads as 0 and I or L as 1.",
@@ -99,7 +109,7 @@ class VoucherValidateIn(InputSerializer):
         help_text="The basket's total; enough for a voucher without scope. Not used when lines are sent.",
     )
     # `many=True` hands max_length to the ListSerializer; the stubs miss it.
-    lines = VoucherLineIn(  # type: ignore[call-arg]
+    lines = VoucherLineInput(  # type: ignore[call-arg]
         many=True,
         required=False,
         allow_empty=False,
@@ -109,11 +119,13 @@ class VoucherValidateIn(InputSerializer):
     )
 
 
-class VoucherRedeemIn(VoucherValidateIn):
+@extend_schema_serializer(component_name="VoucherRedeemIn")
+class VoucherRedeemInput(VoucherValidateInput):
     reference = serializers.CharField(max_length=100, help_text="The till's receipt or order id (idempotency).")
 
 
-class VoucherValidateOut(serializers.Serializer):
+@extend_schema_serializer(component_name="VoucherValidateOut")
+class VoucherValidateOutput(serializers.Serializer):
     valid = serializers.BooleanField()
     code = serializers.CharField()
     kind = serializers.ChoiceField(choices=RewardKind.choices)
@@ -129,7 +141,8 @@ class VoucherValidateOut(serializers.Serializer):
     member_id = serializers.IntegerField(allow_null=True, help_text="Null for a campaign voucher.")
 
 
-class VoucherRedeemOut(serializers.Serializer):
+@extend_schema_serializer(component_name="VoucherRedeemOut")
+class VoucherRedeemOutput(serializers.Serializer):
     code = serializers.CharField()
     status = serializers.ChoiceField(choices=VoucherStatus.choices)
     kind = serializers.ChoiceField(choices=RewardKind.choices)
@@ -145,26 +158,29 @@ class VoucherRedeemOut(serializers.Serializer):
     member_id = serializers.IntegerField(allow_null=True)
 
 
-class HoldIn(InputSerializer):
+@extend_schema_serializer(component_name="HoldIn")
+class HoldInput(InputSerializer):
     basket_reference = serializers.CharField(max_length=100, help_text="The e-shop's basket or order id.")
     basket_amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), help_text="The basket's total.")
     points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS_PER_ENTRY, help_text="Points to pay with.")
 
 
-class HoldActionIn(InputSerializer):
+@extend_schema_serializer(component_name="HoldActionIn")
+class HoldActionInput(InputSerializer):
     """No fields: send an empty object (or no body)."""
 
 
-class HoldActionInExtension(OpenApiSerializerExtension):
+class HoldActionInputExtension(OpenApiSerializerExtension):
     """Documents capture's and release's body as the empty object it is (drf-spectacular drops empty serializers)."""
 
-    target_class = HoldActionIn
+    target_class = HoldActionInput
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         return {"type": "object", "properties": {}, "additionalProperties": False, "description": "No fields."}
 
 
-class HoldOut(serializers.Serializer):
+@extend_schema_serializer(component_name="HoldOut")
+class HoldOutput(serializers.Serializer):
     id = serializers.IntegerField()
     member_id = serializers.IntegerField()
     basket_reference = serializers.CharField()
@@ -176,7 +192,8 @@ class HoldOut(serializers.Serializer):
     balances = ShortBalancesOutput()
 
 
-class CampaignFiltersIn(InputSerializer):
+@extend_schema_serializer(component_name="CampaignFiltersIn")
+class CampaignFiltersInput(InputSerializer):
     status = serializers.ChoiceField(
         choices=MemberStatus.choices, required=False, help_text="Members of this status; active when left out."
     )
@@ -184,9 +201,7 @@ class CampaignFiltersIn(InputSerializer):
     enrolled_after = AwareDateTimeField(required=False, help_text="Enrolled at or after this time.")
     available_min = serializers.IntegerField(min_value=0, required=False, help_text="At least this many points.")
     available_max = serializers.IntegerField(min_value=0, required=False, help_text="At most this many points.")
-    member_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=100_000
-    )
+    member_ids = serializers.ListField(child=IdField(), required=False, max_length=100_000)
 
     def validate(self, data: dict) -> dict:
         low, high = data.get("available_min"), data.get("available_max")
@@ -195,15 +210,17 @@ class CampaignFiltersIn(InputSerializer):
         return data
 
 
-class CampaignIn(InputSerializer):
+@extend_schema_serializer(component_name="CampaignIn")
+class CampaignInput(InputSerializer):
     program = serializers.SlugField(max_length=64, help_text="The program's slug.")
-    reward_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    reward_id = IdField()
     campaign = serializers.CharField(max_length=100, help_text="The campaign's name, kept on every voucher.")
     valid_days = serializers.IntegerField(
         min_value=1, max_value=3650, required=False, help_text="The reward's voucher validity when left out."
     )
-    filters = CampaignFiltersIn(required=False, help_text="Which members get a voucher; all active when left out.")
+    filters = CampaignFiltersInput(required=False, help_text="Which members get a voucher; all active when left out.")
 
 
-class CampaignOut(serializers.Serializer):
+@extend_schema_serializer(component_name="CampaignOut")
+class CampaignOutput(serializers.Serializer):
     issued = serializers.IntegerField(help_text="Vouchers issued, one per member selected.")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics.dashboard.panels import liability_and_expiries
 from analytics.models import NpsSource
-from analytics.nps import nps_record
+from analytics.services.nps import nps_record
 from loyalty.services.ledger import ledger_credit
 from rewards.models import Reward, RewardKind
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory

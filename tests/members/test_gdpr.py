@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analytics.models import MemberAnalytics
-from analytics.nps import nps_record
+from analytics.services.nps import nps_record
 from events.models import OutboxEvent
 from loyalty.models import TierChangeReason, TierHistory
 from loyalty.services.ledger import ledger_credit

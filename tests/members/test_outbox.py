@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import NpsSource
-from analytics.nps import nps_record
+from analytics.services.nps import nps_record
 from events.models import OutboxEvent
 from events.outbox import EventOutsideTransaction, EventType, event_emit
 from loyalty.services.enrollment import member_enroll

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import AcquisitionCost, NpsSource
-from analytics.nps import nps_record
+from analytics.services.nps import nps_record
 from analytics.services.refresh import analytics_refresh
 from loyalty.audit import ledger_audit
 from loyalty.models import EarningRule, Tier

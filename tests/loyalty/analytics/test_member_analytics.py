@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from analytics.members import member_analytics_refresh
 from analytics.models import MemberAnalytics, NpsAnswer, SegmentChange
-from analytics.rfm import SegmentSpec, rfm_grid_save
+from analytics.rfm import SegmentSpec
 from analytics.selectors import analytics_refresh_pending, analytics_refresh_status
 from analytics.services.refresh import REFRESH_STEPS, RefreshStep, analytics_refresh, analytics_refresh_queued
+from analytics.services.rfm import rfm_grid_save
 from analytics.tasks import analytics_refresh_all_task, analytics_refresh_task
 from config.celery import app as celery_app
 from loyalty.services.purchases import PurchaseInput, purchase_record

@@ -8,17 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.exceptions import NpsAnswerInvalid
 from analytics.metrics import MemberFilters, Period, month_periods
 from analytics.models import AcquisitionCost, MemberAnalytics, NpsAnswer, NpsSource
-from analytics.nps import (
-    NpsAnswerInvalid,
-    NpsFigures,
-    nps_by_month,
-    nps_by_segment,
-    nps_by_tier,
-    nps_record,
-    nps_summary,
-)
+from analytics.nps import NpsFigures, nps_by_month, nps_by_segment, nps_by_tier, nps_summary
+from analytics.services.nps import nps_record
 from loyalty.exceptions import OccurredInFuture
 from loyalty.models import Account, Award, EarningRule, Entry, Tier
 from loyalty.services.rules import earning_rule_save

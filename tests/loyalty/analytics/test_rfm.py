@@ -15,9 +15,9 @@ from analytics.rfm import (
     grid_table,
     quintile_scores,
     rfm_grid,
-    rfm_grid_save,
     segments_of,
 )
+from analytics.services.rfm import rfm_grid_save
 from tests.factories import ProgramFactory, StaffFactory
 
 CELLS = [(r, halves) for r in range(1, 6) for halves in range(2, 11)]  # R x (F + M)
