@@ -8,8 +8,8 @@ from config.api.input import InputSerializer
 from loyalty.models import Allocation, Entry
 from loyalty.selectors import Balances, member_balances
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
+from members.identifiers import format_card
 from members.models import Member
-from members.services import format_card
 
 
 class MemberEnrollInput(InputSerializer):

@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from members.access import managed_programs
 from members.exceptions import DomainError
+from members.identifiers import normalize_card, normalize_phone
 from members.ids import whole_number
 from members.models import Program
-from members.services import normalize_card, normalize_phone
 
 PROGRAM_TIME_HELP = "In the program's time zone."
 ACTION_PAGE_SHOWN = 20  # objects listed by name on a confirmation page; the rest are counted

@@ -18,19 +18,16 @@ from django.utils.html import format_html
 from members.access import managed_programs
 from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
 from members.exceptions import MemberAlreadyExists
+from members.identifiers import format_card, normalize_card, normalize_email, normalize_phone
 from members.models import Member, MemberStatus
-from members.services import (
-    format_card,
+from members.services.gdpr import member_erase
+from members.services.members import (
     member_close,
     member_create,
-    member_erase,
     member_identifiers_check,
     member_reactivate,
     member_suspend,
     member_update,
-    normalize_card,
-    normalize_email,
-    normalize_phone,
 )
 
 PROFILE_FIELDS = [

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from members.access import managed_programs
 from members.admin.base import adopt
 from members.models import Program
-from members.services import program_create, program_settings_save
+from members.services.programs import program_create, program_settings_save
 
 PROGRAM_HELP = {
     "name": "Shown to managers and, in messages, to members.",
