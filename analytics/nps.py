@@ -21,8 +21,8 @@ from analytics.metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_o
 from analytics.models import NpsAnswer, NpsSource
 from events.outbox import EventType, event_emit
 from loyalty.models import EventName
+from loyalty.services.accounts import ensure_active, lock_accounts
 from loyalty.services.bonuses import event_post
-from loyalty.services.ledger import ensure_active, lock_accounts
 from loyalty.services.purchases import occurred_at_check
 from members.exceptions import DomainError
 from members.models import Member, Program

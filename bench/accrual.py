@@ -819,7 +819,7 @@ SPANS = (
     ("  Idempotency-Key record (INSERT, first write)", "members/services/idempotency.py", "_idempotency_insert"),
     ("  PurchaseIn validation (DRF)", "rest_framework/serializers.py", "is_valid"),
     ("  purchase_record (atomic)", "loyalty/services/purchases.py", "purchase_record"),
-    ("    lock_account_where (member look-up and lock)", "loyalty/services/ledger.py", "lock_account_where"),
+    ("    lock_account_where (member look-up and lock)", "loyalty/services/accounts.py", "lock_account_where"),
     ("    member_get (fallback: referred or no account)", "members/selectors.py", "member_get"),
     ("    member_context (cap usage query)", "loyalty/services/awards.py", "member_context"),
     ("    evaluate_purchase (20 rules, in memory)", "loyalty/rules.py", "evaluate_purchase"),

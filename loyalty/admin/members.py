@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.exceptions import InsufficientPoints
-from loyalty.models import Account, Entry, Tier, TierHistory
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Entry, Tier, TierHistory
 from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.ledger import MAX_POINTS_PER_ENTRY, ledger_adjust
+from loyalty.services.ledger import ledger_adjust
 from loyalty.services.tiers import tier_pin
 from members.admin import MemberAdmin, done_with, plural
 from members.exceptions import DomainError, IdempotencyKeyReused

@@ -5,9 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.input import InputSerializer
-from loyalty.models import Allocation, Entry
+from loyalty.models import MAX_POINTS_PER_ENTRY, Allocation, Entry
 from loyalty.selectors import Balances, member_balances
-from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.identifiers import format_card
 from members.models import Member
 

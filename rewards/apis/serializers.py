@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
 from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
-from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
+from loyalty.models import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 from rewards.discounts import BasketLine
 from rewards.models import HoldStatus, RewardKind, VoucherStatus
