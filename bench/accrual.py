@@ -145,7 +145,7 @@ def setup_django(url: str) -> None:
 
 def ensure_program() -> Any:
     from members.models import Program
-    from members.services import program_create
+    from members.services.programs import program_create
 
     program = Program.objects.filter(slug=PROGRAM_SLUG).first()
     if program is None:
@@ -288,7 +288,7 @@ def checkpoint(url: str) -> None:
 
 
 def new_api_key(program: Any) -> str:
-    from members.services import api_key_create
+    from members.services.api_keys import api_key_create
 
     return api_key_create(program=program, name=f"accrual bench {datetime.now(UTC):%Y-%m-%d %H:%M:%S}")[1]
 
@@ -814,12 +814,12 @@ def wsgi_post(app: Any, body: bytes, headers: dict[str, str]) -> tuple[int, byte
 # Inclusive time of these calls, as a share of the request (cProfile; they nest, so shares overlap).
 SPANS = (
     ("whole request (WSGIHandler.__call__)", "django/core/handlers/wsgi.py", "__call__"),
-    ("  API key authentication (cached)", "members/services.py", "api_key_authenticate"),
+    ("  API key authentication (cached)", "members/services/api_keys.py", "api_key_authenticate"),
     ("  throttle (cache read and write)", "rest_framework/throttling.py", "allow_request"),
-    ("  Idempotency-Key record (INSERT, first write)", "members/services.py", "_idempotency_insert"),
+    ("  Idempotency-Key record (INSERT, first write)", "members/services/idempotency.py", "_idempotency_insert"),
     ("  PosPurchaseInput validation (DRF)", "rest_framework/serializers.py", "is_valid"),
     ("  purchase_record (atomic)", "loyalty/services/purchases.py", "purchase_record"),
-    ("    lock_account_where (member look-up and lock)", "loyalty/services/ledger.py", "lock_account_where"),
+    ("    lock_account_where (member look-up and lock)", "loyalty/services/accounts.py", "lock_account_where"),
     ("    member_get (fallback: referred or no account)", "members/selectors.py", "member_get"),
     ("    member_context (cap usage query)", "loyalty/services/awards.py", "member_context"),
     ("    evaluate_purchase (20 rules, in memory)", "loyalty/rules.py", "evaluate_purchase"),
@@ -827,7 +827,7 @@ SPANS = (
     ("    tier_metric_value (window aggregate)", "loyalty/services/tiers.py", "tier_metric_value"),
     ("    QuerySet.create (entry, lot, purchase)", "django/db/models/query.py", "create"),
     ("    QuerySet.bulk_create (awards, lines)", "django/db/models/query.py", "bulk_create"),
-    ("  Idempotency-Key answer stored (UPDATE)", "members/services.py", "_idempotency_store"),
+    ("  Idempotency-Key answer stored (UPDATE)", "members/services/idempotency.py", "_idempotency_store"),
     ("  response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),
     ("psycopg: waiting for PostgreSQL", "psycopg/connection.py", "wait"),
     ("Django ORM: SQL compilation (as_sql, approx.)", "django/db/models/sql/compiler.py", "as_sql"),

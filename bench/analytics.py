@@ -202,7 +202,7 @@ def ensure_program(url: str, scale: float, seed: int) -> tuple[Any, float | None
     from django.db import transaction
 
     from members.models import Program
-    from members.services import program_create
+    from members.services.programs import program_create
 
     slug = program_slug(scale)
     program = Program.objects.filter(slug=slug).first()

@@ -341,7 +341,7 @@ def create_heavy_member(program: Any, entries: int, now: datetime) -> None:
 
     from loyalty.models import Tier
     from members.app_auth import member_app_user_set
-    from members.services import member_create
+    from members.services.members import member_create
     from rewards.attainability import rewards_on_offer
     from rewards.services import reward_redeem
 
@@ -380,7 +380,7 @@ def ensure_program(size: int, heavy_entries: int | None, seed: int) -> tuple[Any
     from django.utils import timezone
 
     from members.models import Program
-    from members.services import program_create
+    from members.services.programs import program_create
 
     program = Program.objects.filter(slug=program_slug(size)).first()
     if program is not None:

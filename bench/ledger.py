@@ -127,7 +127,7 @@ def setup_django(url: str) -> None:
 
 def ensure_program() -> Any:
     from members.models import Program
-    from members.services import program_create
+    from members.services.programs import program_create
 
     program = Program.objects.filter(slug=PROGRAM_SLUG).first()
     if program is None:

@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class LoyaltyConfig(AppConfig):
     name = "loyalty"
-    verbose_name = "Points ledger"
+    verbose_name = "Points, purchases and tiers"
 
     def ready(self) -> None:
         from loyalty.exports import member_purchases_export, member_tier_history_export

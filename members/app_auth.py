@@ -14,8 +14,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from members.exceptions import DomainError
+from members.identifiers import normalize_card, normalize_email
 from members.models import Member, MemberStatus
-from members.services import normalize_card, normalize_email
 from members.tokens import access_token_create, access_tokens_revoke
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from members.identifiers import format_card
 from members.models import AccessToken, Member
-from members.services import format_card
 from members.tokens import access_token_expires_at
 
 Exporter = Callable[[Any], Any]

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from members.exceptions import MemberNotFound
+from members.identifiers import normalize_card, normalize_email, normalize_phone
 from members.ids import row_id
 from members.models import Member, Program
-from members.services import normalize_card, normalize_email, normalize_phone
 
 LOOKUP_FIELDS = ("id", "card", "external_id", "email", "phone")
 _NORMALIZE = {"card": normalize_card, "email": normalize_email, "phone": normalize_phone}

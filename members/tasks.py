@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from members.services import idempotency_keys_clean
+from members.services.idempotency import idempotency_keys_clean
 
 
 @shared_task

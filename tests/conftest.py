@@ -6,7 +6,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 hypothesis_settings.register_profile("ci", max_examples=60, deadline=None)

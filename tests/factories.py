@@ -2,8 +2,8 @@ import factory
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
+from members.identifiers import random_code
 from members.models import Member, Program
-from members.services import random_code
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):

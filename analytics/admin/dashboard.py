@@ -2,7 +2,8 @@
 
 Served at /admin/analytics/dashboard/ (see config/urls.py) through the admin site, so only staff reach it;
 a manager sees the programs they manage and needs the permission to view member analytics. The panels are
-those of the last analytics refresh (kept in the cache); `?refresh=1` recomputes them now.
+those of the last analytics refresh (kept in the cache); `?refresh=1` recomputes them now. The admin's home
+page and sidebar link to it in the Analytics group (config/admin.py).
 """
 
 from dataclasses import asdict
@@ -17,8 +18,6 @@ from analytics.models import MemberAnalytics
 from members.access import access_program_chosen
 
 PERMISSION = "analytics.view_memberanalytics"
-# The admin home lists the dashboard and the attainability report above the apps.
-admin.site.index_template = "admin/analytics/index.html"
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:

@@ -13,8 +13,8 @@ from analytics.models import NpsAnswer, NpsSource
 from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE
 from events.outbox import EventType, event_emit
 from loyalty.models import EventName
+from loyalty.services.accounts import ensure_active, lock_accounts
 from loyalty.services.bonuses import event_post
-from loyalty.services.ledger import ensure_active, lock_accounts
 from loyalty.services.purchases import occurred_at_check
 from members.models import Member
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 from analytics.models import MemberAnalytics
 from events.outbox import EventType, events_emit
 from loyalty.models import Account, Purchase
-from loyalty.services.ledger import lock_accounts_by_id
+from loyalty.services.accounts import lock_accounts_by_id
 from members.models import Member, MemberStatus, Program
 
 NEXT_PURCHASE_LOOKBACK_DAYS = 7

@@ -17,7 +17,7 @@ from members.exceptions import (
     IdempotentReplay,
 )
 from members.models import IdempotencyRecord
-from members.services import IdempotencyClaim, idempotent_transaction
+from members.services.idempotency import IdempotencyClaim, idempotent_transaction
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from members.exceptions import (
     StoreNotAllowed,
 )
 from members.models import ApiKey, Program
-from members.services import api_key_authenticate
+from members.services.api_keys import api_key_authenticate
 
 # --- Integration (POS) surface ---------------------------------------------------
 

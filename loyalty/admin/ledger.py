@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from loyalty.models import Allocation, Entry, Lot
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
 from members.admin.base import ReadOnlyAdminMixin
-from members.services import format_card
+from members.identifiers import format_card
 
 
 class LedgerViewInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from loyalty.models import Purchase, PurchaseLine, Return, TierHistory
 from members.admin import ManagedProgramFilter, ProgramScopedAdmin, member_search_q
 from members.admin.base import ReadOnlyAdminMixin
-from members.services import format_card
+from members.identifiers import format_card
 
 
 class PurchaseViewInline(ReadOnlyAdminMixin, admin.TabularInline):

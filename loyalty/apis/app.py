@@ -31,8 +31,9 @@ from loyalty.models import Entry
 from loyalty.selectors import ledger_entries_for_member, member_tier_summary
 from members.app_auth import AppLoginFailed, member_app_login, member_app_logout
 from members.exports import member_export
+from members.identifiers import normalize_card, normalize_email
 from members.models import AccessToken
-from members.services import member_update, normalize_card, normalize_email
+from members.services.members import member_update
 
 TAGS = ["Member app"]
 

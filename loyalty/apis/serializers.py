@@ -7,8 +7,8 @@ from rest_framework import serializers
 from config.api.input import InputSerializer
 from loyalty.models import MAX_POINTS_PER_ENTRY, Allocation, Entry
 from loyalty.selectors import Balances, member_balances
+from members.identifiers import format_card
 from members.models import Member
-from members.services import format_card
 
 
 class MemberEnrollInput(InputSerializer):

@@ -22,7 +22,7 @@ from loyalty.imports.posting import Posting
 from loyalty.imports.rows import ImportRow, RowError
 from loyalty.models import Account, Purchase
 from members.models import Member, MemberStatus, Program
-from members.services import members_create_bulk
+from members.services.members import members_create_bulk
 
 CREATE_ATTEMPTS = 3
 

@@ -16,7 +16,8 @@ from loyalty.models import Account, Award, EarningRule, Entry, EntryKind
 from loyalty.rules import Award as RuleAward
 from loyalty.rules import Evaluation, MemberContext, RuleSpec
 from loyalty.ruleset import ProgramRuleset
-from loyalty.services.ledger import credit_locked, plus
+from loyalty.services.accounts import plus
+from loyalty.services.ledger import credit_locked
 from members.models import Program
 
 

@@ -14,8 +14,8 @@ from loyalty.exceptions import EventConflict, EventReserved
 from loyalty.models import Account, Award, Entry, EventName
 from loyalty.rules import evaluate_event
 from loyalty.ruleset import program_ruleset
+from loyalty.services.accounts import ensure_active, lock_accounts
 from loyalty.services.awards import awards_as_json, awards_post, local_date, member_context
-from loyalty.services.ledger import ensure_active, lock_accounts
 from loyalty.services.purchases import occurred_at_check
 from members.models import Member, MemberStatus, Program
 

@@ -8,12 +8,12 @@ from events.outbox import EventType, event_emit
 from loyalty.models import Account
 from loyalty.services.bonuses import signup_bonus
 from members.models import Member
-from members.services import member_create
+from members.services.members import member_create
 
 
 @transaction.atomic
 def member_enroll(**fields: Any) -> Member:
-    """Creates the member (see `members.services.member_create` for the fields), their account,
+    """Creates the member (see `members.services.members.member_create` for the fields), their account,
     and the signup bonus of the program's signup rules."""
     member = member_create(**fields)
     Account.objects.create(member=member, program=member.program)

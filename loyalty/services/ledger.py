@@ -1,26 +1,28 @@
-"""Every write to the points ledger goes through these functions.
+"""Every write to the points ledger goes through these functions: credits, debits, adjustments, transfers.
 
 Each one runs in a transaction that first locks the member's `Account` row
 (several accounts: in primary-key order, so two transfers in opposite
 directions cannot deadlock). Everything after the lock sees the latest
 committed state of that member, which is what makes concurrent writers,
-retries and idempotency keys safe.
+retries and idempotency keys safe. The lock and the balances live in
+`loyalty.services.accounts`; which lots a debit consumes, and debt paid
+from a new lot, in `loyalty.services.allocation`.
 """
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import BigIntegerField, F, Q, Value
-from django.db.models.expressions import CombinedExpression
+from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
-from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
-from members.models import Member, MemberStatus, Program
+from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, merge_deltas
+from loyalty.services.allocation import allocate, debit_deltas, settle_debt, spendable_lots
+from members.exceptions import IdempotencyKeyReused
+from members.models import Member
 
 _DEFAULT: Any = object()  # "use the program's policy", distinct from an explicit None
 
@@ -38,51 +40,6 @@ def points_check(amount: int, *, field: str = "points") -> None:
         )
 
 
-def plus(field: str, delta: int) -> CombinedExpression:
-    """`field + delta` for an UPDATE, with `delta` sent as a bigint. Django binds a bare int as an
-    integer (4 bytes) when PostgreSQL binds parameters on the server (DB_PREPARED_STATEMENTS): a delta
-    past 2^31 would wrap there."""
-    return F(field) + Value(delta, output_field=BigIntegerField())
-
-
-def ensure_active(member: Member) -> None:
-    if member.status == MemberStatus.SUSPENDED:
-        raise MemberSuspended()
-    if member.status == MemberStatus.CLOSED:
-        raise MemberClosed()
-
-
-def lock_accounts(members: Iterable[Member]) -> dict[int, Account]:
-    """Locks the accounts of `members` in primary-key order, creating missing ones.
-
-    The lock is on the fixed account row, never on a ledger row: that row
-    does not move, so two writers can never both read the same balance.
-    """
-    by_id = {member.pk: member for member in members}
-    accounts = lock_accounts_by_id(by_id)
-    if len(accounts) < len(by_id):
-        missing = [Account(member_id=pk, program_id=m.program_id) for pk, m in by_id.items() if pk not in accounts]
-        Account.objects.bulk_create(missing, ignore_conflicts=True)
-        accounts = lock_accounts_by_id(by_id)
-    return accounts
-
-
-def lock_accounts_by_id(member_ids: Iterable[int]) -> dict[int, Account]:
-    """Locks existing accounts in primary-key order (the one lock order everywhere)."""
-    rows = Account.objects.select_for_update(of=("self",)).select_related("member", "member__program")
-    return {account.pk: account for account in rows.filter(pk__in=sorted(member_ids)).order_by("pk")}
-
-
-def lock_account_where(*, program: Program, member_filter: dict[str, object], condition: Q) -> Account | None:
-    """Locks the account of the program's member that `member_filter` (Member field lookups)
-    names, if it exists and `condition` (on the account) holds, reading account, member and
-    program in one statement, as `lock_accounts_by_id` does. One account only: a caller that
-    needs another one locked too uses `lock_accounts` (primary-key order)."""
-    member_filter = {f"member__{lookup}": value for lookup, value in member_filter.items()}
-    rows = Account.objects.select_for_update(of=("self",)).select_related("member", "member__program")
-    return rows.filter(condition, member__program=program, **member_filter).first()
-
-
 def _replayed(*, member: Member, key: str | None, kind: str, amount: int) -> Entry | None:
     """The entry already posted under `key`, or None. A key names one write only."""
     if key is None:
@@ -94,43 +51,6 @@ def _replayed(*, member: Member, key: str | None, kind: str, amount: int) -> Ent
         raise IdempotencyKeyReused()
     entry.replayed = True  # type: ignore[attr-defined]
     return entry
-
-
-def apply_deltas(account: Account, **deltas: int) -> None:
-    """Moves the cached balances by `deltas`, in the database and on `account`."""
-    deltas = {field: delta for field, delta in deltas.items() if delta}
-    if not deltas:
-        return
-    Account.objects.filter(pk=account.pk).update(
-        updated_at=timezone.now(), **{field: plus(field, delta) for field, delta in deltas.items()}
-    )
-    for field, delta in deltas.items():
-        setattr(account, field, getattr(account, field) + delta)
-
-
-def _merge(*parts: dict[str, int]) -> dict[str, int]:
-    total: dict[str, int] = defaultdict(int)
-    for part in parts:
-        for field, delta in part.items():
-            total[field] += delta
-    return total
-
-
-def _settle_debt(account: Account, lot: Lot) -> int:
-    """Pays the member's debt, oldest first, out of a new lot. Returns the points paid."""
-    paid = 0
-    owed = Entry.objects.filter(member_id=account.pk, uncovered__gt=0).order_by("id")
-    for debit in owed:
-        take = min(debit.uncovered, lot.remaining - paid)
-        Allocation.objects.create(member_id=account.pk, entry=debit, lot=lot, amount=take)
-        Entry.objects.filter(pk=debit.pk).update(uncovered=plus("uncovered", -take))
-        paid += take
-        if paid == lot.remaining:
-            break
-    if paid:
-        Lot.objects.filter(pk=lot.pk).update(remaining=plus("remaining", -paid))
-        lot.remaining -= paid
-    return paid
 
 
 def credit_locked(
@@ -176,10 +96,11 @@ def credit_locked(
         available_at=available_at,
         expires_at=expires_at,
     )
-    paid = _settle_debt(account, lot) if account.debt else 0
+    paid = settle_debt(account, lot) if account.debt else 0
     balance = "pending" if pending else "available"
     apply_deltas(
-        account, **_merge({balance: lot.remaining, "debt": -paid}, lifetime_deltas(kind, amount), extra_deltas or {})
+        account,
+        **merge_deltas({balance: lot.remaining, "debt": -paid}, lifetime_deltas(kind, amount), extra_deltas or {}),
     )
     entry.lot_created = lot  # type: ignore[attr-defined]
     return entry
@@ -251,43 +172,6 @@ def settle_due_lots(account: Account, now: datetime) -> None:
             takes=[(lot, lot.remaining) for lot in expired],
             occurred_at=now,
         )
-
-
-def _spendable_lots(account: Account, now: datetime, prefer: Sequence[int]) -> Iterator[Lot]:
-    """Lots in the order a debit consumes them: the preferred ones (pending or
-    not), then soonest expiry first, never-expiring last, ties by age.
-
-    Read in growing pages (the account lock keeps them still): most debits need
-    one or two lots, and a plain query is one round trip where a cursor is several."""
-    live = Lot.objects.filter(member_id=account.pk, remaining__gt=0).exclude(expires_at__lte=now)
-    if prefer:
-        yield from live.filter(pk__in=prefer).order_by("pk")
-    ordered = live.filter(pending=False).exclude(pk__in=prefer)
-    ordered = ordered.order_by(F("expires_at").asc(nulls_last=True), "occurred_at", "pk")
-    start, size = 0, 20
-    while page := list(ordered[start : start + size]):
-        yield from page
-        start, size = start + size, size * 4
-
-
-def _allocate(lots: Iterable[Lot], amount: int) -> list[tuple[Lot, int]]:
-    takes: list[tuple[Lot, int]] = []
-    needed = amount
-    for lot in lots:
-        take = min(lot.remaining, needed)
-        takes.append((lot, take))
-        needed -= take
-        if needed == 0:
-            break
-    return takes
-
-
-def debit_deltas(*, kind: str, amount: int, takes: Sequence[tuple[Lot, int]]) -> dict[str, int]:
-    """How a debit of `amount` consuming `takes` moves the account's balances."""
-    covered = sum(take for _, take in takes)
-    from_pending = sum(take for lot, take in takes if lot.pending)
-    balances = {"available": from_pending - covered, "pending": -from_pending, "debt": amount - covered}
-    return _merge(balances, lifetime_deltas(kind, -amount))
 
 
 def _post_debit(
@@ -394,7 +278,7 @@ def debit_locked(
             available=account.available,
             requested=amount,
         )
-    takes = _allocate(_spendable_lots(account, now, prefer_lots), amount)
+    takes = allocate(spendable_lots(account, now, prefer_lots), amount)
     return _post_debit(
         account=account,
         kind=kind,

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from events.outbox import EventType, events_emit
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
-from loyalty.services.ledger import debit_deltas, lock_accounts_by_id
+from loyalty.services.accounts import lock_accounts_by_id
+from loyalty.services.allocation import debit_deltas
 from members.expiry import ExpiryPolicy
 from members.models import Program
 

@@ -21,8 +21,9 @@ from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFutur
 from loyalty.models import Account, Purchase, PurchaseLine
 from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from loyalty.ruleset import ProgramRuleset, program_ruleset
+from loyalty.services.accounts import apply_deltas, ensure_active, lock_account_where, lock_accounts
 from loyalty.services.awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
-from loyalty.services.ledger import apply_deltas, ensure_active, lock_account_where, lock_accounts, points_check
+from loyalty.services.ledger import points_check
 from loyalty.services.tiers import (
     TierChange,
     qualified_tier,

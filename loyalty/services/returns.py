@@ -30,8 +30,9 @@ from loyalty.exceptions import (
 from loyalty.models import Account, Award, EntryKind, Purchase, PurchaseLine, Return
 from loyalty.reversals import Returned, points_reversed_in_all
 from loyalty.rules import Award as RuleAward
+from loyalty.services.accounts import lock_accounts
 from loyalty.services.awards import award_from_row
-from loyalty.services.ledger import debit_locked, lock_accounts
+from loyalty.services.ledger import debit_locked
 from loyalty.services.purchases import occurred_at_check
 from loyalty.services.tiers import TierChange, tier_recheck_after_return
 from members.models import Member, Program

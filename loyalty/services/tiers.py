@@ -21,7 +21,7 @@ from events.outbox import EventType, events_emit
 from loyalty.exceptions import InvalidPin, TierNotInProgram
 from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset
-from loyalty.services.ledger import lock_accounts, lock_accounts_by_id
+from loyalty.services.accounts import lock_accounts, lock_accounts_by_id
 from loyalty.services.rules import program_config_changed
 from members.models import Member, Program, TierDowngrade, TierMetric, TierWindow
 

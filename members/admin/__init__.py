@@ -11,7 +11,7 @@
   (members <- loyalty).
 
 One module per subject: `base` (scoping, action buttons and confirmation pages,
-helpers), `programs`, `members` (the member admin and its filters), `api_keys`,
+list filters and helpers), `programs`, `members` (the member admin and its filters), `api_keys`,
 `users` (Django's users and groups, for superusers only: they span programs).
 """
 
@@ -22,6 +22,7 @@ from members.admin.base import (
     ObjectActionsAdmin,
     OfferedIdFilter,
     ProgramScopedAdmin,
+    RangeListFilter,
     adopt,
     done_with,
     member_search_q,
@@ -30,14 +31,9 @@ from members.admin.base import (
 from members.admin.members import (
     IDENTIFIERS,
     PROFILE_FIELDS,
-    ClvFilter,
     MemberAdmin,
     MemberForm,
     MemberStatusFilter,
-    NpsGroupFilter,
-    PAliveFilter,
-    RangeListFilter,
-    SegmentFilter,
 )
 from members.admin.programs import (
     ANALYTICS_FIELDS,
@@ -58,20 +54,16 @@ __all__ = [
     "TIER_FIELDS",
     "ApiKeyAdmin",
     "ApiKeyStateFilter",
-    "ClvFilter",
     "ManagedProgramFilter",
     "OfferedIdFilter",
     "MemberAdmin",
     "MemberForm",
     "MemberStatusFilter",
-    "NpsGroupFilter",
     "ObjectActionsAdmin",
-    "PAliveFilter",
     "ProgramAdmin",
     "ProgramForm",
     "ProgramScopedAdmin",
     "RangeListFilter",
-    "SegmentFilter",
     "SuperuserGroupAdmin",
     "SuperuserUserAdmin",
     "adopt",

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt
 from members.models import ApiKey
-from members.services import api_key_create, api_key_revoke, api_key_update
+from members.services.api_keys import api_key_create, api_key_revoke, api_key_update
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups

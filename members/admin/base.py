@@ -1,7 +1,8 @@
-"""Shared pieces of the manager's admin, also used by `loyalty.admin` and `rewards.admin`:
-program scoping (`ProgramScopedAdmin`, `ManagedProgramFilter`), actions shown as
-buttons on the change page with their confirmation pages (`ObjectActionsAdmin`),
-and small helpers for messages and searches.
+"""Shared pieces of the manager's admin, also used by the admin of the apps above:
+program scoping (`ProgramScopedAdmin`, `ManagedProgramFilter`), list filters
+(`OfferedIdFilter`, `RangeListFilter`), actions shown as buttons on the change page
+with their confirmation pages (`ObjectActionsAdmin`), and small helpers for messages
+and searches.
 """
 
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, TypedDict, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.db.models import DateTimeField, Model, Q, QuerySet
 from django.forms import Media
@@ -21,9 +23,9 @@ from django.utils import timezone
 
 from members.access import managed_programs
 from members.exceptions import DomainError
+from members.identifiers import normalize_card, normalize_phone
 from members.ids import whole_number
 from members.models import Program
-from members.services import normalize_card, normalize_phone
 
 PROGRAM_TIME_HELP = "In the program's time zone."
 ACTION_PAGE_SHOWN = 20  # objects listed by name on a confirmation page; the rest are counted
@@ -85,6 +87,59 @@ class OfferedIdFilter(admin.SimpleListFilter):
         if value not in {key for key, _ in self.lookup_choices}:
             return queryset.none()
         return queryset.filter(**{self.field: int(value)})
+
+
+class RangeListFilter(admin.ListFilter):
+    """Members whose `field` is at least `<prefix>_min` and below `<prefix>_max` (either may be left out):
+    the choices are preset ranges; a query string may carry any bounds."""
+
+    field = ""
+    prefix = ""
+    ranges: list[tuple[str, str | None, str | None]] = []  # (label, min, max)
+
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: admin.ModelAdmin) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.expected_parameters():
+            if name in params:
+                value = params.pop(name)
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def expected_parameters(self) -> list[str]:  # type: ignore[override]  # names, never None
+        return [f"{self.prefix}_min", f"{self.prefix}_max"]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        lookups = dict(zip(self.expected_parameters(), ("gte", "lt"), strict=True))
+        try:
+            bounds = {
+                f"{self.field}__{lookups[name]}": float(cast(str, value))  # from the query string (__init__)
+                for name, value in self.used_parameters.items()
+            }
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset.filter(**bounds)
+
+    def choices(self, changelist: Any):
+        low, high = self.expected_parameters()
+        current = (self.used_parameters.get(low), self.used_parameters.get(high))
+        yield {
+            "selected": current == (None, None),
+            "query_string": changelist.get_query_string(remove=[low, high]),
+            "display": "All",
+        }
+        yield from (
+            {
+                "selected": current == (minimum, maximum),
+                "query_string": changelist.get_query_string(
+                    {name: value for name, value in ((low, minimum), (high, maximum)) if value is not None},
+                    [name for name, value in ((low, minimum), (high, maximum)) if value is None],
+                ),
+                "display": label,
+            }
+            for label, minimum, maximum in self.ranges
+        )
 
 
 class ManagedProgramFilter(OfferedIdFilter):

@@ -1,36 +1,31 @@
-"""Members: the profile form, the list's filters (status, program, analytics) and
-the status and GDPR erase actions. The points part of the member page lives in
-`loyalty.admin`, which extends `MemberAdmin`.
+"""Members: the profile form, the list's filters (status, program) and the status and
+GDPR erase actions. The points part of the member page lives in `loyalty.admin`, which
+extends `MemberAdmin`; the analytics filters in `analytics.admin`, which extends that.
 """
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from members.access import managed_programs
 from members.admin.base import ManagedProgramFilter, ObjectActionsAdmin, ProgramScopedAdmin, adopt, member_search_q
 from members.exceptions import MemberAlreadyExists
+from members.identifiers import format_card, normalize_card, normalize_email, normalize_phone
 from members.models import Member, MemberStatus
-from members.services import (
-    format_card,
+from members.services.gdpr import member_erase
+from members.services.members import (
     member_close,
     member_create,
-    member_erase,
     member_identifiers_check,
     member_reactivate,
     member_suspend,
     member_update,
-    normalize_card,
-    normalize_email,
-    normalize_phone,
 )
 
 PROFILE_FIELDS = [
@@ -125,142 +120,12 @@ class MemberStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-# Analytics filters. `loyalty` writes the analytics (imports point members <- loyalty), so these reach its
-# rows through the reverse relations `analytics` and `nps_answers` only.
-
-
-class SegmentFilter(admin.SimpleListFilter):
-    title = "RFM segment"
-    parameter_name = "segment"
-    NONE = "-"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        # MemberAnalytics, which this app may not import (analytics sits above it). The plugin types the field as
-        # the reverse one-to-one descriptor, which has no related_model.
-        analytics = Member._meta.get_field("analytics").related_model  # type: ignore[attr-defined]
-        names = (
-            analytics.objects.filter(program__in=managed_programs(request.user))
-            .exclude(segment="")
-            .order_by("segment")
-            .values_list("segment", flat=True)
-            .distinct()
-        )
-        return [(name, name) for name in names] + [(self.NONE, "No purchase yet")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value == self.NONE:
-            return queryset.filter(Q(analytics__isnull=True) | Q(analytics__segment=""))
-        return queryset if value is None else queryset.filter(analytics__segment=value)
-
-
-class RangeListFilter(admin.ListFilter):
-    """Members whose `field` is at least `<prefix>_min` and below `<prefix>_max` (either may be left out):
-    the choices are preset ranges; a query string may carry any bounds."""
-
-    field = ""
-    prefix = ""
-    ranges: list[tuple[str, str | None, str | None]] = []  # (label, min, max)
-
-    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: admin.ModelAdmin) -> None:
-        super().__init__(request, params, model, model_admin)
-        for name in self.expected_parameters():
-            if name in params:
-                value = params.pop(name)
-                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
-
-    def expected_parameters(self) -> list[str]:  # type: ignore[override]  # names, never None
-        return [f"{self.prefix}_min", f"{self.prefix}_max"]
-
-    def has_output(self) -> bool:
-        return True
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        lookups = dict(zip(self.expected_parameters(), ("gte", "lt"), strict=True))
-        try:
-            bounds = {
-                f"{self.field}__{lookups[name]}": float(cast(str, value))  # from the query string (__init__)
-                for name, value in self.used_parameters.items()
-            }
-        except ValueError as exc:
-            raise IncorrectLookupParameters(exc) from exc
-        return queryset.filter(**bounds)
-
-    def choices(self, changelist: Any):
-        low, high = self.expected_parameters()
-        current = (self.used_parameters.get(low), self.used_parameters.get(high))
-        yield {
-            "selected": current == (None, None),
-            "query_string": changelist.get_query_string(remove=[low, high]),
-            "display": "All",
-        }
-        yield from (
-            {
-                "selected": current == (minimum, maximum),
-                "query_string": changelist.get_query_string(
-                    {name: value for name, value in ((low, minimum), (high, maximum)) if value is not None},
-                    [name for name, value in ((low, minimum), (high, maximum)) if value is None],
-                ),
-                "display": label,
-            }
-            for label, minimum, maximum in self.ranges
-        )
-
-
-class PAliveFilter(RangeListFilter):
-    title = "probability active (P(alive))"
-    field = "analytics__p_alive"
-    prefix = "p_alive"
-    ranges = [
-        ("Below 20 %", None, "0.2"),
-        ("20–50 %", "0.2", "0.5"),
-        ("50–80 %", "0.5", "0.8"),
-        ("80 % or more", "0.8", None),
-    ]
-
-
-class ClvFilter(RangeListFilter):
-    title = "predicted lifetime value"
-    field = "analytics__clv_predicted"
-    prefix = "clv"
-    ranges = [
-        ("Below 50", None, "50"),
-        ("50–200", "50", "200"),
-        ("200–1,000", "200", "1000"),
-        ("1,000 or more", "1000", None),
-    ]
-
-
-class NpsGroupFilter(admin.SimpleListFilter):
-    """By the member's latest NPS answer (on equal times, the later recorded), grouped as in
-    `analytics.nps`: promoters 9–10, passives 7–8, detractors 0–6."""
-
-    title = "NPS group"
-    parameter_name = "nps"
-    GROUPS = {"promoter": (9, 11), "passive": (7, 9), "detractor": (0, 7)}
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("promoter", "Promoters (9–10)"), ("passive", "Passives (7–8)"), ("detractor", "Detractors (0–6)")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value not in self.GROUPS:
-            return queryset
-        low, high = self.GROUPS[value]
-        latest = (
-            Member.objects.filter(pk=OuterRef("pk"), nps_answers__isnull=False)
-            .order_by("-nps_answers__answered_at", "-nps_answers__id")
-            .values("nps_answers__score")[:1]
-        )
-        return queryset.annotate(latest_nps=Subquery(latest)).filter(latest_nps__gte=low, latest_nps__lt=high)
-
-
 @admin.register(Member)
 class MemberAdmin(ObjectActionsAdmin, ProgramScopedAdmin):
     form = MemberForm
     list_display = ["card_number", "name", "email", "status", "program"]
     list_display_links = ["card_number", "name"]
-    list_filter = [MemberStatusFilter, ManagedProgramFilter, SegmentFilter, PAliveFilter, ClvFilter, NpsGroupFilter]
+    list_filter = [MemberStatusFilter, ManagedProgramFilter]
     list_select_related = ["program"]
     list_per_page = 50
     ordering = ["-id"]

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from members.access import managed_programs
 from members.admin.base import MemberCount, adopt
 from members.models import Program
-from members.services import program_create, program_settings_save
+from members.services.programs import program_create, program_settings_save
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

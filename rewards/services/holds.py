@@ -21,13 +21,8 @@ from django.utils import timezone
 
 from loyalty.exceptions import InvalidAmount
 from loyalty.models import Account, EntryKind
-from loyalty.services.ledger import (
-    debit_locked,
-    ensure_active,
-    lock_accounts,
-    lock_accounts_by_id,
-    points_check,
-)
+from loyalty.services.accounts import ensure_active, lock_accounts, lock_accounts_by_id
+from loyalty.services.ledger import debit_locked, points_check
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member, Program
 from rewards.exceptions import HoldBasketMismatch, HoldExceedsShare, HoldNotActive, PointsPaymentUnavailable

@@ -20,7 +20,8 @@ from django.utils import timezone
 from events.outbox import EventType, event_emit
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
-from loyalty.services.ledger import debit_locked, ensure_active, lock_accounts
+from loyalty.services.accounts import ensure_active, lock_accounts
+from loyalty.services.ledger import debit_locked
 from members.exceptions import IdempotencyKeyReused
 from members.models import Member
 from rewards.codes import code_generate

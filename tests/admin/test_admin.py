@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from loyalty.admin import LEDGER_ENTRIES_ON_MEMBER_PAGE
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit, ledger_debit
+from members.identifiers import format_card
 from members.models import ApiKey, Member, MemberStatus, Program
-from members.services import api_key_authenticate, api_key_create, format_card
+from members.services.api_keys import api_key_authenticate, api_key_create
 from tests.admin.utils import grant, messages_of, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 

@@ -26,8 +26,8 @@ from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import ReturnLineInput, return_record
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
 from loyalty.services.tiers import tier_pin, tier_save
+from members.identifiers import format_card
 from members.models import Program
-from members.services import format_card
 from tests.admin.utils import grant, messages_of, rule_form, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 

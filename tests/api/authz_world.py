@@ -27,7 +27,8 @@ from loyalty.services.rules import earning_rule_save
 from loyalty.services.tiers import tier_save
 from members.app_auth import member_app_user_set
 from members.models import Member, Program
-from members.services import api_key_create, api_key_revoke, program_settings_save
+from members.services.api_keys import api_key_create, api_key_revoke
+from members.services.programs import program_settings_save
 from members.tokens import access_token_create
 from rewards.services import hold_create, reward_redeem
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory

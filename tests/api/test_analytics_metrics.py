@@ -18,7 +18,7 @@ from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_save
 from members.app_auth import member_app_login, member_app_user_set
-from members.services import member_suspend
+from members.services.members import member_suspend
 from tests.api.utils import MANAGE, POS, assert_problem, db_state, staff_client
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 

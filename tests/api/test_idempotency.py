@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.services.ledger import ledger_credit
 from members.models import IdempotencyRecord, Member
-from members.services import api_key_create, idempotency_keys_clean, member_update
+from members.services.api_keys import api_key_create
+from members.services.idempotency import idempotency_keys_clean
+from members.services.members import member_update
 from tests.api.utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint, staff_client
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.test_ledger_concurrency import run_at_once

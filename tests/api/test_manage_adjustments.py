@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit
-from members.services import member_suspend
+from members.services.members import member_suspend
 from tests.api.utils import adjust_url, assert_problem, db_state, staff_client
 from tests.factories import MemberFactory
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from loyalty.models import EntryKind
 from loyalty.services.ledger import ledger_credit, ledger_debit
-from members.services import member_close, member_suspend
+from members.services.members import member_close, member_suspend
 from tests.api.utils import MANAGE_MEMBERS_URL, assert_problem, manage_member_url, staff_client
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
@@ -111,7 +111,7 @@ def test_list_shows_the_managed_programs_members(manage_client, program, roster)
 
 
 def test_list_member_without_account_shows_zero(manage_client, program):
-    """The account row is created lazily (members.services.member_create does not make one);
+    """The account row is created lazily (members.services.members.member_create does not make one);
     the schema documents non-null integers, so the list must answer 0, not null."""
     member = MemberFactory(program=program)
 

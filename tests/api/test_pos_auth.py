@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from config.api.pos import ApiKeyThrottle
 from loyalty.services.ledger import ledger_credit
 from members.models import ApiKey
-from members.services import api_key_create, api_key_revoke
+from members.services.api_keys import api_key_create, api_key_revoke
 from tests.api.utils import ENROLL_URL, LOOKUP_URL, assert_problem, db_state, pos_ledger_url, pos_member_url
 from tests.factories import MemberFactory
 

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Account
+from members.identifiers import CODE_ALPHABET
 from members.models import Member
-from members.services import CODE_ALPHABET
 from tests.api.utils import ENROLL_URL, ZERO_BALANCES, assert_problem, balances_without_until, db_state
 from tests.factories import MemberFactory
 

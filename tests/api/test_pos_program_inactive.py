@@ -9,7 +9,8 @@ from django.core.cache import cache
 
 from loyalty.models import Purchase
 from members.models import ApiKey
-from members.services import api_key_create, program_settings_save
+from members.services.api_keys import api_key_create
+from members.services.programs import program_settings_save
 from tests.api.utils import ENROLL_URL, LOOKUP_URL, POS, assert_problem, db_state, pos_client_for
 from tests.app.conftest import client_for
 from tests.app.utils import ME_URL

@@ -29,7 +29,7 @@ from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.rules import earning_rule_save
 from loyalty.services.tiers import tier_save
-from members.services import member_suspend
+from members.services.members import member_suspend
 from tests.api.utils import POS, assert_problem, db_state
 from tests.factories import MemberFactory
 

@@ -11,7 +11,7 @@ from loyalty.models import EarningRule, Purchase, Return
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.rules import earning_rule_save
-from members.services import api_key_create, api_key_update
+from members.services.api_keys import api_key_create, api_key_update
 from rewards.models import Voucher, VoucherStatus
 from rewards.services import reward_redeem
 from tests.api.utils import POS, assert_problem, db_state

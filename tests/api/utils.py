@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from events.models import OutboxEvent
 from loyalty.models import Account, Allocation, Entry, Lot
 from members.models import IdempotencyRecord, Member, Program
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 
 PROBLEM = "application/problem+json"
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from members.app_auth import member_app_user_set
 from members.models import AccessToken, MemberStatus
-from members.services import member_close
+from members.services.members import member_close
 from members.tokens import access_token_create, token_digest
 from tests.api.utils import assert_problem
 from tests.app.conftest import PASSWORD

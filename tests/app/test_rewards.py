@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from loyalty.models import Account, Tier
 from loyalty.services.tiers import tier_save
-from members.services import member_suspend
+from members.services.members import member_suspend
 from rewards.models import Voucher, VoucherStatus
 from rewards.services import reward_redeem
 from tests.api.utils import assert_problem

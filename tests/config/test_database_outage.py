@@ -19,7 +19,7 @@ from django.utils import timezone
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Purchase
 from loyalty.services.rules import earning_rule_save
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 from tests.config.utils import database_outage, database_restart, wsgi_get
 from tests.factories import MemberFactory, ProgramFactory
 

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from config.observability import RequestIdFilter, request_id_var
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 
 REQUEST_FIELDS = {"method", "path", "status", "duration_ms", "request_id"}
 

@@ -8,7 +8,7 @@ from loyalty.services.bonuses import birthday_bonuses, event_record
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.rules import earning_rule_save
 from loyalty.tasks import birthday_bonuses_task
-from members.services import member_suspend
+from members.services.members import member_suspend
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.rules import earning_rule_save
 from loyalty.services.tiers import tier_save
 from members.models import Member
-from members.services import member_create, member_suspend
+from members.services.members import member_create, member_suspend
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 HEADER = ["external_id", "occurred_at", "total", "purchase_id", "store", "channel", "currency"]

@@ -11,7 +11,7 @@ from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.selectors import member_balances
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit, ledger_transfer
 from members.exceptions import IdempotencyKeyReused, MemberClosed, MemberSuspended
-from members.services import member_close, member_suspend
+from members.services.members import member_close, member_suspend
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 NOW = timezone.now()

@@ -17,6 +17,7 @@ from loyalty.audit import ledger_audit
 from loyalty.exceptions import AmountTooLarge, InvalidAmount
 from loyalty.imports.run import purchases_import
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, EarningRule, Entry, EntryKind, Purchase
+from loyalty.services.accounts import lock_accounts
 from loyalty.services.ledger import (
     credit_locked,
     debit_locked,
@@ -24,7 +25,6 @@ from loyalty.services.ledger import (
     ledger_credit,
     ledger_debit,
     ledger_transfer,
-    lock_accounts,
 )
 from loyalty.services.rules import earning_rule_save
 from rewards.models import Hold

@@ -13,7 +13,7 @@ from loyalty.models import Account, Award, Entry, EntryKind, Purchase, Return
 from loyalty.services.ledger import ledger_debit
 from loyalty.services.purchases import PurchaseResult, purchase_record
 from loyalty.services.returns import ReturnResult, return_record
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 from tests.factories import MemberFactory, ProgramFactory
 from tests.loyalty.test_ledger_concurrency import run_at_once
 from tests.loyalty.test_purchases import NOW, line, purchase, rule

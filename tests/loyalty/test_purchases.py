@@ -23,7 +23,7 @@ from loyalty.services.returns import ReturnLineInput, return_record
 from loyalty.services.rules import earning_rule_save
 from members.exceptions import MemberNotFound, MemberSuspended
 from members.selectors import MemberRef
-from members.services import member_suspend
+from members.services.members import member_suspend
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = timezone.now()

@@ -18,7 +18,7 @@ from members.app_auth import member_app_authenticate, member_app_login, member_a
 from members.exceptions import DomainError
 from members.exports import member_export
 from members.models import AccessToken
-from members.services import member_erase
+from members.services.gdpr import member_erase
 from rewards.services import hold_create, reward_redeem
 from tests.api.utils import assert_problem
 from tests.factories import MemberFactory

@@ -13,16 +13,9 @@ from members.exceptions import InvalidStatusChange, MemberAlreadyExists, Referra
 from members.expiry import ExpiryPolicy, expiry_date
 from members.exports import member_export
 from members.models import ApiKey, MemberStatus, Program
-from members.services import (
-    api_key_authenticate,
-    api_key_create,
-    api_key_revoke,
-    member_close,
-    member_erase,
-    member_reactivate,
-    member_suspend,
-    member_update,
-)
+from members.services.api_keys import api_key_authenticate, api_key_create, api_key_revoke
+from members.services.gdpr import member_erase
+from members.services.members import member_close, member_reactivate, member_suspend, member_update
 
 PRAGUE = ZoneInfo("Europe/Prague")
 

@@ -7,7 +7,7 @@ from loyalty.audit import ledger_audit
 from loyalty.models import EarningRule, Purchase, Tier
 from members.app_auth import member_app_login
 from members.models import ApiKey, Program
-from members.services import api_key_authenticate
+from members.services.api_keys import api_key_authenticate
 from members.tokens import access_token_authenticate, access_token_create
 from rewards.models import Reward, Voucher
 

@@ -25,7 +25,9 @@ from members.app_auth import member_app_user_set
 from members.exceptions import DomainError
 from members.expiry import ExpiryPolicy
 from members.models import Member, MemberStatus, Program
-from members.services import api_key_create, member_close, member_suspend, program_create
+from members.services.api_keys import api_key_create
+from members.services.members import member_close, member_suspend
+from members.services.programs import program_create
 from rewards.models import Reward, RewardKind
 from rewards.services import reward_redeem, reward_save
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from demo.management.commands.seed_demo import DEMO_SLUG
 from members.app_auth import member_app_user_set
 from members.models import Member, MemberStatus
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 from members.tokens import access_token_create
 
 APP_PASSWORD = "fuzz-plum-harbour-42"

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from members.models import Program
-from members.services import api_key_create
+from members.services.api_keys import api_key_create
 
 
 class Command(BaseCommand):

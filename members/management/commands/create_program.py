@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from members.expiry import ExpiryPolicy
 from members.models import Program
-from members.services import program_create
+from members.services.programs import program_create
 
 
 def _decimal(value: str) -> Decimal:

@@ -23,7 +23,7 @@ from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit
 from loyalty.services.lots import lots_expire
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from members.services import member_close, member_suspend
+from members.services.members import member_close, member_suspend
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db

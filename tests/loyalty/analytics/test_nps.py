@@ -17,7 +17,7 @@ from loyalty.exceptions import OccurredInFuture
 from loyalty.models import Account, Award, EarningRule, Entry, Tier
 from loyalty.services.rules import earning_rule_save
 from members.exceptions import MemberClosed, MemberSuspended
-from members.services import member_close, member_suspend
+from members.services.members import member_close, member_suspend
 from tests.factories import MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
