@@ -20,6 +20,7 @@ from analytics.as_of import answers_as_of
 from analytics.metrics import ALL_MEMBERS, MemberFilters, Period, begun, month_of
 from analytics.models import NpsAnswer, NpsSource
 from events.outbox import EventType, event_emit
+from events.payloads import BalancesData, nps_answered_payload
 from loyalty.models import EventName
 from loyalty.services.bonuses import event_post
 from loyalty.services.ledger import ensure_active, lock_accounts
@@ -44,7 +45,7 @@ class NpsResult:
     answer: NpsAnswer
     points: int
     awards: list[dict[str, Any]]
-    balances: dict[str, int]
+    balances: BalancesData
 
 
 def _validate(score: object, source: str, comment: str, answered_at: datetime | None) -> None:
@@ -85,13 +86,15 @@ def nps_record(
         member_id=member.pk,
         type=EventType.NPS_ANSWERED,
         occurred_at=answered_at,
-        data={"member_id": member.pk, "answer_id": answer.pk, "score": score, "comment": comment, "source": source},
+        data=nps_answered_payload(
+            member_id=member.pk, answer_id=answer.pk, score=score, comment=comment, source=source
+        ),
     )
     return NpsResult(
         answer=answer,
         points=event.points,
         awards=event.awards,
-        balances={"available": account.available, "pending": account.pending, "debt": account.debt},
+        balances=account.balances,
     )
 
 

@@ -10,7 +10,8 @@ from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE, NpsResult, nps_record
 from config.api.app import AppAPIView
 from config.api.input import InputSerializer, parse
 from config.api.problems import problems
-from loyalty.apis.purchase_serializers import AwardOutput, ShortBalancesOutput
+from loyalty.apis.purchase_serializers import AwardOutput
+from loyalty.apis.serializers import ShortBalancesOutput
 
 TAGS = ["Member app"]
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.models import Channel
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
 from loyalty.services.returns import ReturnLineInput
@@ -77,12 +78,6 @@ class AwardOutput(serializers.Serializer):
     rule = serializers.CharField()
     rule_id = serializers.IntegerField(allow_null=True)
     points = serializers.IntegerField()
-
-
-class ShortBalancesOutput(serializers.Serializer):
-    available = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    debt = serializers.IntegerField()
 
 
 class TierChangeOutput(serializers.Serializer):

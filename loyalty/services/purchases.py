@@ -143,7 +143,7 @@ def _tier_contribution(program: Program, data: PurchaseInput, points: int, now: 
 
 def _outcome(account: Account, change: TierChange, pending_until: datetime | None) -> dict[str, Any]:
     return {
-        "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
+        "balances": account.balances,
         "tier": {
             "before": change.before.name if change.before else None,
             "after": change.after.name if change.after else None,

@@ -11,7 +11,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
-from loyalty.apis.purchase_serializers import ShortBalancesOutput
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY
 from rewards.models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus

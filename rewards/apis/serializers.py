@@ -7,7 +7,8 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
-from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
+from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.services.ledger import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 from rewards.discounts import BasketLine
