@@ -12,14 +12,14 @@ are still recorded as `SegmentChange` rows. A refresh that changes nothing emits
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from analytics.member_figures import EPOCH, Figures
 from events.outbox import EventType, events_emit
+from events.payloads import MemberSegmentChanged, member_segment_changed_payload
 from members.models import Program
 
 
-def _moves(figures: Figures) -> list[tuple[int, dict[str, Any]]]:
+def _moves(figures: Figures) -> list[tuple[int | None, MemberSegmentChanged]]:
     moved = figures.changed & (figures.previous_segment != "") & (figures.segment != "")
     columns = {
         name: figures.columns[name][moved].tolist()
@@ -29,16 +29,18 @@ def _moves(figures: Figures) -> list[tuple[int, dict[str, Any]]]:
     before, after = figures.previous_segment[moved].tolist(), figures.segment[moved].tolist()
     events = []
     for i, member_id in enumerate(columns["member_id"]):
-        data = {
-            "member_id": member_id,
-            "from": before[i],
-            "to": after[i],
-            "scores": {"r": columns["r_score"][i], "f": columns["f_score"][i], "m": columns["m_score"][i]},
-            "recency_days": columns["recency_days"][i],
-            "purchases": columns["purchases"][i],
-            "monetary": Decimal(columns["monetary"][i]).scaleb(-2),  # cents
-            "last_purchase_at": EPOCH + timedelta(microseconds=columns["last_purchase_at"][i]),
-        }
+        data = member_segment_changed_payload(
+            member_id=member_id,
+            from_segment=before[i],
+            to_segment=after[i],
+            r=columns["r_score"][i],
+            f=columns["f_score"][i],
+            m=columns["m_score"][i],
+            recency_days=columns["recency_days"][i],
+            purchases=columns["purchases"][i],
+            monetary=Decimal(columns["monetary"][i]).scaleb(-2),  # cents
+            last_purchase_at=EPOCH + timedelta(microseconds=columns["last_purchase_at"][i]),
+        )
         events.append((member_id, data))
     return events
 

@@ -1,11 +1,11 @@
 """Business events (DESIGN.md section 9) written to the outbox (`OutboxEvent`) in the transaction of the change
 that caused them: `event_emit` refuses to run outside a transaction, so an event can never describe a change
-that was rolled back. Every app emits through this one function; the payloads are documented per type in
-docs/events.md (version 1).
+that was rolled back. Every app emits through this one function (or `events_emit`, for many); the payloads are
+documented per type in docs/events.md (version 1) and built by `events.payloads`, one builder per type.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +50,11 @@ def _checked(type: str) -> None:
 
 
 def events_emit(
-    *, program_id: int, type: EventType, events: Sequence[tuple[int | None, dict[str, Any]]], occurred_at: datetime
+    *,
+    program_id: int,
+    type: EventType,
+    events: Sequence[tuple[int | None, Mapping[str, Any]]],
+    occurred_at: datetime,
 ) -> int:
     """Writes one event per (member id, data) to the outbox, in the caller's transaction, for the writes that
     change many members at once (jobs, campaigns, the analytics refresh). On PostgreSQL the rows are streamed
@@ -83,7 +87,7 @@ def event_emit(
     *,
     program_id: int,
     type: EventType,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     member_id: int | None = None,
     occurred_at: datetime | None = None,
 ) -> OutboxEvent:

@@ -15,7 +15,8 @@ from analytics.services.nps import NpsResult, nps_record
 from config.api.app import AppAPIView
 from config.api.input import InputSerializer, parse
 from config.api.problems import problems
-from loyalty.apis.purchase_serializers import AwardOutput, ShortBalancesOutput
+from loyalty.apis.purchase_serializers import AwardOutput
+from loyalty.apis.serializers import ShortBalancesOutput
 
 TAGS = ["Member app"]
 

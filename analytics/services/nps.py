@@ -3,7 +3,6 @@ and its figures are `analytics.nps`)."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,6 +11,7 @@ from analytics.exceptions import NpsAnswerInvalid
 from analytics.models import NpsAnswer, NpsSource
 from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE
 from events.outbox import EventType, event_emit
+from events.payloads import AwardRef, BalancesData, nps_answered_payload
 from loyalty.models import EventName
 from loyalty.services.accounts import ensure_active, lock_accounts
 from loyalty.services.bonuses import event_post
@@ -23,8 +23,8 @@ from members.models import Member
 class NpsResult:
     answer: NpsAnswer
     points: int
-    awards: list[dict[str, Any]]
-    balances: dict[str, int]
+    awards: list[AwardRef]
+    balances: BalancesData
 
 
 def _validate(score: object, source: str, comment: str, answered_at: datetime | None) -> None:
@@ -65,11 +65,13 @@ def nps_record(
         member_id=member.pk,
         type=EventType.NPS_ANSWERED,
         occurred_at=answered_at,
-        data={"member_id": member.pk, "answer_id": answer.pk, "score": score, "comment": comment, "source": source},
+        data=nps_answered_payload(
+            member_id=member.pk, answer_id=answer.pk, score=score, comment=comment, source=source
+        ),
     )
     return NpsResult(
         answer=answer,
         points=event.points,
         awards=event.awards,
-        balances={"available": account.available, "pending": account.pending, "debt": account.debt},
+        balances=account.balances,
     )

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from analytics.models import MemberAnalytics
 from events.outbox import EventType, events_emit
+from events.payloads import member_inactive_payload, member_next_purchase_due_payload
 from loyalty.models import Account, Purchase
 from loyalty.services.accounts import lock_accounts_by_id
 from members.models import Member, MemberStatus, Program
@@ -131,15 +132,15 @@ def _inactive_emit(
         account = accounts[member_id]
         since = max(enrolled_at, last_purchase_at) if last_purchase_at else enrolled_at
         account.inactive_notified_for = since
-        data = {
-            "member_id": member_id,
-            "inactive_since": since,
-            "last_purchase_at": last_purchase_at,
-            "inactive_days": program.inactive_days,
-            "days_inactive": (today - since.astimezone(program.tz).date()).days,
-            "segment": segment or None,
-            "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
-        }
+        data = member_inactive_payload(
+            member_id=member_id,
+            inactive_since=since,
+            last_purchase_at=last_purchase_at,
+            inactive_days=program.inactive_days,
+            days_inactive=(today - since.astimezone(program.tz).date()).days,
+            segment=segment,
+            balances=account.balances,
+        )
         events.append((member_id, data))
     Account.objects.bulk_update([accounts[member_id] for member_id, *_ in rows], ["inactive_notified_for"])
     events_emit(program_id=program.pk, type=EventType.MEMBER_INACTIVE, events=events, occurred_at=now)
@@ -187,14 +188,14 @@ def _next_purchase_emit(
     events = []
     for member_id, expected_at, last_purchase_at, mean_days, purchases, segment in rows:
         accounts[member_id].next_purchase_notified_for = expected_at
-        data = {
-            "member_id": member_id,
-            "expected_at": expected_at,
-            "last_purchase_at": last_purchase_at,
-            "mean_days_between_purchases": float(cast(Decimal, mean_days)),  # set with the expected date
-            "purchases": purchases,
-            "segment": segment or None,
-        }
+        data = member_next_purchase_due_payload(
+            member_id=member_id,
+            expected_at=cast(datetime, expected_at),  # the rows due have one
+            last_purchase_at=last_purchase_at,
+            mean_days_between_purchases=float(cast(Decimal, mean_days)),  # set with the expected date
+            purchases=purchases,
+            segment=segment,
+        )
         events.append((member_id, data))
     Account.objects.bulk_update([accounts[member_id] for member_id, *_ in rows], ["next_purchase_notified_for"])
     events_emit(program_id=program.pk, type=EventType.MEMBER_NEXT_PURCHASE_DUE, events=events, occurred_at=now)

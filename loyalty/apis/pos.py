@@ -230,7 +230,7 @@ class EventView(PosAPIView):
             "event": result.event,
             "points_awarded": result.points,
             "awards": result.awards,
-            "balances": {"available": balances.available, "pending": balances.pending, "debt": balances.debt},
+            "balances": balances,  # ShortBalancesOutput reads the three balances of `Balances`
         }
         return Response(PosEventOutput(body).data, status=200 if result.replayed else 201)
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.models import Channel
 from loyalty.services.purchases import MAX_PURCHASE_TOTAL, LineInput, PurchaseInput
 from loyalty.services.returns import ReturnLineInput
@@ -85,12 +86,6 @@ class AwardOutput(serializers.Serializer):
     rule = serializers.CharField()
     rule_id = serializers.IntegerField(allow_null=True)
     points = serializers.IntegerField()
-
-
-class ShortBalancesOutput(serializers.Serializer):
-    available = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    debt = serializers.IntegerField()
 
 
 class TierChangeOutput(serializers.Serializer):

@@ -49,6 +49,11 @@ class MemberEnrollInput(InputSerializer):
         return attrs
 
 
+# The two shapes of balances in the APIs, one serializer (and one OpenAPI component) each: a member's
+# balances (`loyalty.selectors.Balances`) and the three balances a write answers with, as events carry them
+# (`events.payloads.BalancesData`, built by `Account.balances`).
+
+
 class BalancesOutput(serializers.Serializer):
     available = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Earned, spendable once the return window has passed.")
@@ -58,6 +63,12 @@ class BalancesOutput(serializers.Serializer):
     earned = serializers.IntegerField(help_text="Lifetime points credited.")
     redeemed = serializers.IntegerField(help_text="Lifetime points spent on rewards.")
     expired = serializers.IntegerField(help_text="Lifetime points lost to expiry.")
+
+
+class ShortBalancesOutput(serializers.Serializer):
+    available = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    debt = serializers.IntegerField()
 
 
 class MemberOutput(serializers.Serializer):

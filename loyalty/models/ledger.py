@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from events.payloads import BalancesData
 from members.models import Member, Program
 
 
@@ -83,6 +84,12 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"Account of member #{self.member_id}"
+
+    @property
+    def balances(self) -> BalancesData:
+        """The three balances as events and the answers of the APIs' writes carry them (the one place that
+        builds them)."""
+        return {"available": self.available, "pending": self.pending, "debt": self.debt}
 
 
 class Entry(models.Model):

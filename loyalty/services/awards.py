@@ -12,6 +12,7 @@ from typing import Any, cast
 from django.db.models import Case, Sum, When
 
 from events.outbox import EventType, event_emit
+from events.payloads import AwardRef, points_earned_payload
 from loyalty.models import Account, Award, EarningRule, Entry, EntryKind
 from loyalty.rules import Award as RuleAward
 from loyalty.rules import Evaluation, MemberContext, RuleSpec
@@ -90,7 +91,7 @@ def with_budgets(rules: tuple[RuleSpec, ...], budgets: dict[int, int]) -> tuple[
     return tuple(replace(rule, budget_remaining=budgets[rule.id]) if rule.id in budgets else rule for rule in rules)
 
 
-def awards_as_json(evaluation: Evaluation) -> list[dict[str, Any]]:
+def awards_as_json(evaluation: Evaluation) -> list[AwardRef]:
     return [{"rule": a.rule, "rule_id": a.rule_id, "points": a.points} for a in evaluation.awards]
 
 
@@ -165,15 +166,16 @@ def awards_post(
         member_id=account.pk,
         type=EventType.POINTS_EARNED,
         occurred_at=occurred_at,
-        data={
-            "member_id": account.pk,
-            "points": evaluation.points,
-            "awards": awards_as_json(evaluation),
-            "reason": {**(details or {}), **({"event": event} if event else {})},
-            "available_at": available_at,
-            "expires_at": program.expires_at_for(occurred_at),
-            "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
-        },
+        data=points_earned_payload(
+            member_id=account.pk,
+            points=evaluation.points,
+            awards=awards_as_json(evaluation),
+            details=details or {},
+            event=event,
+            available_at=available_at,
+            expires_at=program.expires_at_for(occurred_at),
+            balances=account.balances,
+        ),
     )
     return entry
 

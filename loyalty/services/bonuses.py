@@ -3,13 +3,13 @@
 import calendar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from events.payloads import AwardRef
 from loyalty.exceptions import EventConflict, EventReserved
 from loyalty.models import Account, Award, Entry, EventName
 from loyalty.rules import evaluate_event
@@ -25,7 +25,7 @@ class EventResult:
     member: Member
     event: str
     points: int
-    awards: list[dict[str, Any]]
+    awards: list[AwardRef]
     entry: Entry | None
     replayed: bool = False
 

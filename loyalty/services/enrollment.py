@@ -5,6 +5,7 @@ from typing import Any
 from django.db import transaction
 
 from events.outbox import EventType, event_emit
+from events.payloads import member_enrolled_payload
 from loyalty.models import Account
 from loyalty.services.bonuses import signup_bonus
 from members.models import Member
@@ -22,15 +23,7 @@ def member_enroll(**fields: Any) -> Member:
         member_id=member.pk,
         type=EventType.MEMBER_ENROLLED,
         occurred_at=member.enrolled_at,
-        data={
-            "member_id": member.pk,
-            "external_id": member.external_id,
-            "email": member.email,
-            "enrolled_at": member.enrolled_at,
-            "acquisition_channel": member.acquisition_channel,
-            "referred_by": member.referred_by_id,
-            "consents": {"email": member.consent_email, "sms": member.consent_sms, "push": member.consent_push},
-        },
+        data=member_enrolled_payload(member=member),
     )
     signup_bonus(member=member)
     return member

@@ -19,6 +19,7 @@ from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 
 from events.outbox import EventType, events_emit
+from events.payloads import PointsExpired, points_expired_payload, points_expiring_soon_payload
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.accounts import lock_accounts_by_id
 from loyalty.services.allocation import debit_deltas
@@ -128,20 +129,15 @@ def _expire_batch(accounts: dict[int, Account], lots_by_member: dict[int, list[L
     }
     Lot.objects.filter(pk__in=[lot.pk for lots in lots_by_member.values() for lot in lots]).update(remaining=0)
     _save_balances(accounts, deltas)
-    by_program: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    by_program: dict[int, list[tuple[int | None, PointsExpired]]] = defaultdict(list)
     for entry in entries:
-        account = accounts[entry.member_id]
-        by_program[entry.program_id].append(
-            (
-                entry.member_id,
-                {
-                    "member_id": entry.member_id,
-                    "points": -entry.amount,
-                    "lots": len(lots_by_member[entry.member_id]),
-                    "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
-                },
-            )
+        payload = points_expired_payload(
+            member_id=entry.member_id,
+            points=-entry.amount,
+            lots=len(lots_by_member[entry.member_id]),
+            balances=accounts[entry.member_id].balances,
         )
+        by_program[entry.program_id].append((entry.member_id, payload))
     for program_id, events in by_program.items():
         events_emit(program_id=program_id, type=EventType.POINTS_EXPIRED, events=events, occurred_at=now)
 
@@ -176,7 +172,9 @@ def lots_warn_expiring(*, now: datetime | None = None) -> JobReport:
                 events=[
                     (
                         row["member_id"],
-                        {"member_id": row["member_id"], "points": row["points"], "expires_at": row["first_expiry"]},
+                        points_expiring_soon_payload(
+                            member_id=row["member_id"], points=row["points"], expires_at=row["first_expiry"]
+                        ),
                     )
                     for row in per_member
                 ],

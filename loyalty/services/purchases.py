@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from events.payloads import AwardRef
 from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
 from loyalty.models import Account, Purchase, PurchaseLine
 from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
@@ -73,7 +74,7 @@ class PurchaseInput:
 class PurchaseResult:
     purchase: Purchase | None  # None for a simulation
     member: Member
-    awards: list[dict[str, Any]]
+    awards: list[AwardRef]
     points: int
     outcome: dict[str, Any] = field(default_factory=dict)  # balances, tier before/after, pending_until
     replayed: bool = False
@@ -144,7 +145,7 @@ def _tier_contribution(program: Program, data: PurchaseInput, points: int, now: 
 
 def _outcome(account: Account, change: TierChange, pending_until: datetime | None) -> dict[str, Any]:
     return {
-        "balances": {"available": account.available, "pending": account.pending, "debt": account.debt},
+        "balances": account.balances,
         "tier": {
             "before": change.before.name if change.before else None,
             "after": change.after.name if change.after else None,

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
+from events.payloads import BalancesData, points_reversed_payload
 from loyalty.exceptions import (
     PurchaseNotFound,
     ReturnBeforePurchase,
@@ -51,7 +52,7 @@ class ReturnLineInput:
 class ReturnResult:
     record: Return
     member: Member
-    balances: dict[str, int]
+    balances: BalancesData
     tier: dict[str, str | None]
     replayed: bool = False
 
@@ -137,10 +138,6 @@ def _replay(existing: Return, purchase: Purchase, amount: Decimal, account: Acco
     )
 
 
-def _balances(account: Account) -> dict[str, int]:
-    return {"available": account.available, "pending": account.pending, "debt": account.debt}
-
-
 @transaction.atomic
 def return_record(
     *,
@@ -205,7 +202,7 @@ def return_record(
         entry=entry,
         occurred_at=now,
         lines=[_line_json(line) for line in lines],
-        outcome={"balances": _balances(account), "tier": tier},
+        outcome={"balances": account.balances, "tier": tier},
     )
     if points:
         event_emit(
@@ -213,17 +210,17 @@ def return_record(
             member_id=account.pk,
             type=EventType.POINTS_REVERSED,
             occurred_at=now,
-            data={
-                "member_id": account.pk,
-                "points": points,
-                "purchase": purchase.external_id,
-                "return": external_id,
-                "amount": money,
-                "debt_added": entry.uncovered if entry else 0,
-                "balances": _balances(account),
-            },
+            data=points_reversed_payload(
+                member_id=account.pk,
+                points=points,
+                purchase_external_id=purchase.external_id,
+                return_external_id=external_id,
+                amount=money,
+                debt_added=entry.uncovered if entry else 0,
+                balances=account.balances,
+            ),
         )
-    return ReturnResult(record=record, member=account.member, balances=_balances(account), tier=tier)
+    return ReturnResult(record=record, member=account.member, balances=account.balances, tier=tier)
 
 
 def _line_json(line: ReturnLineInput) -> dict[str, Any]:

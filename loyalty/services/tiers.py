@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from events.outbox import EventType, events_emit
+from events.payloads import TierRef, tier_changed_payload, tier_ref
 from loyalty.exceptions import InvalidPin, TierNotInProgram
 from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset
@@ -117,9 +118,9 @@ def _tier_events(program: Program, histories: list[TierHistory]) -> None:
     """tier.promoted or tier.downgraded for each history row that moved a member up or down (outbox)."""
     ruleset = program_ruleset(program)
 
-    def ref(tier_id: int | None) -> dict[str, Any] | None:
+    def ref(tier_id: int | None) -> TierRef | None:
         tier = ruleset.tier(tier_id)
-        return {"id": tier.id, "name": tier.name, "rank": tier.rank} if tier else None
+        return tier_ref(id=tier.id, name=tier.name, rank=tier.rank) if tier else None
 
     for kind, up in ((EventType.TIER_PROMOTED, True), (EventType.TIER_DOWNGRADED, False)):
         moved = [
@@ -136,13 +137,13 @@ def _tier_events(program: Program, histories: list[TierHistory]) -> None:
                 events=[
                     (
                         h.member_id,
-                        {
-                            "member_id": h.member_id,
-                            "from": ref(h.from_tier_id),
-                            "to": ref(h.to_tier_id),
-                            "reason": h.reason,
-                            "metric_value": h.metric_value,
-                        },
+                        tier_changed_payload(
+                            member_id=h.member_id,
+                            from_tier=ref(h.from_tier_id),
+                            to_tier=ref(h.to_tier_id),
+                            reason=h.reason,
+                            metric_value=h.metric_value,
+                        ),
                     )
                     for h in moved
                 ],

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
-from loyalty.apis.purchase_serializers import ShortBalancesOutput
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.apis.tier_serializers import TierNameOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY
 from rewards.models import SCOPE_ITEM_LENGTH, SCOPE_ITEMS, RewardKind, VoucherStatus

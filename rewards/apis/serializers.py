@@ -14,7 +14,8 @@ from rest_framework import serializers
 from config.api.fields import IdField
 from config.api.input import AwareDateTimeField, InputSerializer
 from config.money import DecimalDigits
-from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput, ShortBalancesOutput
+from loyalty.apis.purchase_serializers import MemberRefInput, PurchaseLineInput
+from loyalty.apis.serializers import ShortBalancesOutput
 from loyalty.models import MAX_POINTS_PER_ENTRY
 from members.models import MemberStatus
 from rewards.discounts import BasketLine

@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from config.bulk import bulk_insert
 from events.outbox import EventType, events_emit
+from events.payloads import voucher_issued_payload
 from members.models import Member, Program
 from rewards.codes import codes_generate, format_code
 from rewards.exceptions import CampaignInvalid, RewardNotFound
 from rewards.models import Reward, Voucher, VoucherStatus
-from rewards.services.vouchers import reward_event_data, voucher_issued_data
+from rewards.services.vouchers import reward_event_data
 
 CAMPAIGN_BATCH = 2000
 CODE_ATTEMPTS = 5  # 60-bit codes: a collision with the program's codes is already astronomically rare
@@ -71,7 +72,7 @@ def _emit_issued(program: Program, reward: Reward, vouchers: list[Issued], field
     events = [
         (
             member_id,
-            voucher_issued_data(
+            voucher_issued_payload(
                 member_id=member_id,
                 voucher_id=voucher_id,
                 code=format_code(code),

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from events.payloads import BalancesData
 from loyalty.exceptions import InvalidAmount
 from loyalty.models import Account, EntryKind
 from loyalty.services.accounts import ensure_active, lock_accounts, lock_accounts_by_id
@@ -39,7 +40,7 @@ LIVE = (HoldStatus.HELD, HoldStatus.CAPTURED)  # holds whose points pay (or will
 @dataclass
 class HoldResult:
     hold: Hold
-    balances: dict[str, int]
+    balances: BalancesData
     replayed: bool = False
 
 
@@ -52,10 +53,6 @@ def points_money_value(program: Program, points: int) -> Decimal:
     """What `points` pay, in the program's currency: rounded down to cents, once, here, so
     points never pay more than they are worth."""
     return (points * program.point_value).quantize(CENT, rounding=ROUND_DOWN)
-
-
-def _balances(account: Account) -> dict[str, int]:
-    return {"available": account.available, "pending": account.pending, "debt": account.debt}
 
 
 def _validate(points: int, basket_amount: Decimal) -> None:
@@ -139,7 +136,7 @@ def _replay(
         points,
     ):
         raise IdempotencyKeyReused()
-    return HoldResult(hold=hold, balances=_balances(account), replayed=True)
+    return HoldResult(hold=hold, balances=account.balances, replayed=True)
 
 
 @transaction.atomic
@@ -190,7 +187,7 @@ def hold_create(
         key=key,
         debit_entry=entry,
     )
-    return HoldResult(hold=hold, balances=_balances(account))
+    return HoldResult(hold=hold, balances=account.balances)
 
 
 def _lock(hold: Hold, *, basket: bool = False) -> tuple[Account, Hold]:
@@ -215,7 +212,7 @@ def hold_capture(*, hold: Hold) -> HoldResult:
     hold.status = HoldStatus.CAPTURED
     hold.captured_at = timezone.now()
     hold.save(update_fields=["status", "captured_at", "updated_at"])
-    return HoldResult(hold=hold, balances=_balances(account))
+    return HoldResult(hold=hold, balances=account.balances)
 
 
 def _give_back(account: Account, hold: Hold, status: str, now: datetime) -> None:
@@ -242,7 +239,7 @@ def hold_release(*, hold: Hold) -> HoldResult:
     if hold.status != HoldStatus.HELD:
         raise HoldNotActive(f"The hold is {hold.get_status_display().lower()}.", hold_status=hold.status)
     _give_back(account, hold, HoldStatus.RELEASED, timezone.now())
-    return HoldResult(hold=hold, balances=_balances(account))
+    return HoldResult(hold=hold, balances=account.balances)
 
 
 def holds_expire(*, now: datetime | None = None) -> int:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
+from events.payloads import voucher_redeemed_payload
 from members.models import Member, Program
 from rewards.codes import normalize_code
 from rewards.discounts import BasketLine, Scope, discount_of
@@ -175,14 +176,14 @@ def voucher_redeem(
         member_id=voucher.member_id,
         type=EventType.VOUCHER_REDEEMED,
         occurred_at=now,
-        data={
-            "member_id": voucher.member_id,
-            "voucher_id": voucher.pk,
-            "code": voucher.display_code,
-            "reward_id": voucher.reward_id,
-            "campaign": voucher.campaign,
-            "reference": reference,
-            "discount": voucher.redeemed_discount,
-        },
+        data=voucher_redeemed_payload(
+            member_id=voucher.member_id,
+            voucher_id=voucher.pk,
+            code=voucher.display_code,
+            reward_id=voucher.reward_id,
+            campaign=voucher.campaign,
+            reference=reference,
+            discount=discount,
+        ),
     )
     return RedeemResult(voucher=voucher, discount=voucher.redeemed_discount)

@@ -10,7 +10,6 @@ or with the ledger's writers.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 from django.db import IntegrityError, transaction
@@ -18,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
+from events.payloads import BalancesData, RewardRef, reward_redeemed_payload, reward_ref, voucher_issued_payload
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
 from loyalty.services.accounts import ensure_active, lock_accounts
@@ -44,41 +44,13 @@ CODE_ATTEMPTS = 5  # 60-bit codes: a second attempt is already astronomically ra
 class RedemptionResult:
     voucher: Voucher
     entry: Entry
-    balances: dict[str, int]
+    balances: BalancesData
     replayed: bool = False
 
 
-def reward_event_data(reward: Reward) -> dict[str, Any]:
+def reward_event_data(reward: Reward) -> RewardRef:
     """How events name a reward (docs/events.md)."""
-    return {"id": reward.pk, "name": reward.name, "kind": reward.kind, "points_cost": reward.points_cost}
-
-
-def voucher_issued_data(
-    *,
-    member_id: int,
-    voucher_id: int,
-    code: str,
-    reward: dict[str, Any],
-    value: Decimal | None,
-    min_basket: Decimal | None,
-    expires_at: datetime | None,
-    campaign: str,
-) -> dict[str, Any]:
-    """The payload of `voucher.issued`, for a voucher bought with points (`campaign` "") or given by a campaign."""
-    return {
-        "member_id": member_id,
-        "voucher_id": voucher_id,
-        "code": code,
-        "reward": reward,
-        "value": value,
-        "min_basket": min_basket,
-        "expires_at": expires_at,
-        "campaign": campaign,
-    }
-
-
-def _balances(account: Account) -> dict[str, int]:
-    return {"available": account.available, "pending": account.pending, "debt": account.debt}
+    return reward_ref(id=reward.pk, name=reward.name, kind=reward.kind, points_cost=reward.points_cost)
 
 
 # --- Redeeming a reward -----------------------------------------------------------
@@ -119,7 +91,7 @@ def _replay_redemption(account: Account, reward: Reward, key: str) -> Redemption
     if (voucher.member_id, voucher.reward_id) != (account.pk, reward.pk):
         raise IdempotencyKeyReused()
     assert voucher.redemption_entry is not None
-    return RedemptionResult(voucher=voucher, entry=voucher.redemption_entry, balances=_balances(account), replayed=True)
+    return RedemptionResult(voucher=voucher, entry=voucher.redemption_entry, balances=account.balances, replayed=True)
 
 
 def voucher_create(**fields: Any) -> Voucher:
@@ -175,21 +147,23 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         redemption_entry=entry,
         redeem_key=key,
     )
-    balances = _balances(account)
+    balances = account.balances
     reward_data = reward_event_data(locked)
     event_emit(
         program_id=member.program_id,
         member_id=member.pk,
         type=EventType.REWARD_REDEEMED,
         occurred_at=now,
-        data={"member_id": member.pk, "reward": reward_data, "points_spent": locked.points_cost, "balances": balances},
+        data=reward_redeemed_payload(
+            member_id=member.pk, reward=reward_data, points_spent=locked.points_cost, balances=balances
+        ),
     )
     event_emit(
         program_id=member.program_id,
         member_id=member.pk,
         type=EventType.VOUCHER_ISSUED,
         occurred_at=now,
-        data=voucher_issued_data(
+        data=voucher_issued_payload(
             member_id=member.pk,
             voucher_id=voucher.pk,
             code=voucher.display_code,
