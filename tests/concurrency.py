@@ -1,4 +1,5 @@
-"""A real Celery worker process on a real Redis broker, for the tests of what survives a worker's death.
+"""Concurrency helpers: threads released together on one barrier (`run_at_once`), and a real Celery worker process
+on a real Redis broker (`Worker`), for the tests of what survives a worker's death.
 
 The worker is a separate process (`celery -A config worker --pool=solo`) on the test database, consuming a queue
 of its own on Redis (no other worker, test session or run takes its tasks). Tests kill it with SIGKILL in the
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +25,29 @@ from config.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
 VISIBILITY_TIMEOUT = 3
+
+
+def run_at_once(workers: int, work: Callable[[int], Any]) -> list:
+    """Runs work(i) in `workers` threads released together; returns each result or exception. Each thread closes
+    its database connection when done (tests using it need django_db(transaction=True) and PostgreSQL)."""
+    barrier = threading.Barrier(workers)
+    results: list = [None] * workers
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # collected and asserted by the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
 
 
 def _broker_url() -> str:

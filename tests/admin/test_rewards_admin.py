@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from loyalty.models import Account, EntryKind
 from rewards.models import Reward, Voucher, VoucherStatus
-from rewards.services import reward_redeem
-from tests.factories import MemberFactory
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund, redeem
+from tests.factories import MemberFactory, RewardFactory
 
 CHANGELIST = "admin:rewards_voucher_changelist"
 
@@ -29,7 +28,7 @@ def manager_client(client, manager):
 
 @pytest.fixture
 def voucher(program, funded_member, reward):
-    return reward_redeem(member=funded_member, reward=reward).voucher
+    return redeem(funded_member, reward).voucher
 
 
 def test_cancel_action_gives_the_points_back(manager_client, manager, voucher, funded_member):
@@ -48,7 +47,7 @@ def test_cancel_action_gives_the_points_back(manager_client, manager, voucher, f
 def test_a_manager_sees_and_cancels_only_their_programs_vouchers(manager_client, voucher, other_program):
     foreign_member = MemberFactory(program=other_program)
     fund(foreign_member, 500)
-    foreign = reward_redeem(member=foreign_member, reward=make_reward(other_program)).voucher
+    foreign = redeem(foreign_member, RewardFactory(program=other_program)).voucher
 
     listing = manager_client.get(reverse(CHANGELIST))
     manager_client.post(reverse(CHANGELIST), {"action": "cancel_vouchers", "_selected_action": [foreign.pk]})

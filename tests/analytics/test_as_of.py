@@ -24,15 +24,12 @@ from analytics.metrics import (
     order_figures,
     retention,
 )
-from analytics.models import MemberAnalytics, NpsAnswer
+from analytics.models import MemberAnalytics
 from analytics.nps import nps_by_month, nps_summary
-from loyalty.models import EarningRule
 from loyalty.services.ledger import ledger_credit, ledger_debit
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save
 from rewards.services import hold_create, hold_release
-from tests.factories import MemberFactory, ProgramFactory
+from tests.builders import purchase, return_, rule
+from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,23 +41,8 @@ def at(month, day, hour=12, year=2025):
     return datetime(year, month, day, hour, tzinfo=UTC)
 
 
-def buy(member, external_id, when, total):
-    data = PurchaseInput(external_id=external_id, occurred_at=when, currency="EUR", total=Decimal(total))
-    purchase_record(program=member.program, member=member, data=data)
-
-
-def give_back(member, external_id, purchase_id, when, amount):
-    return_record(
-        program=member.program,
-        external_id=external_id,
-        purchase_external_id=purchase_id,
-        amount=Decimal(amount),
-        occurred_at=when,
-    )
-
-
 def answer(member, score, when):
-    NpsAnswer.objects.create(program=member.program, member=member, score=score, source="app", answered_at=when)
+    NpsAnswerFactory(program=member.program, member=member, score=score, source="app", answered_at=when)
 
 
 @pytest.fixture
@@ -82,23 +64,23 @@ def live(shop):
     ledger_credit(member=ana, amount=70, occurred_at=at(2, 1), expires_at=at(6, 15))
     ledger_debit(member=ben, amount=20, occurred_at=at(5, 1), allow_debt=True)
     ledger_credit(member=ana, amount=100, occurred_at=at(5, 10), expires_at=at(5, 10, year=2027))
-    buy(ana, "A1", at(5, 10), "100.00")
-    buy(ben, "B1", at(6, 1), "40.00")
+    purchase(ana, "A1", "100.00", occurred_at=at(5, 10))
+    purchase(ben, "B1", "40.00", occurred_at=at(6, 1))
     ledger_credit(member=ben, amount=50, occurred_at=at(6, 1), available_at=at(7, 15), expires_at=None)
-    give_back(ben, "R-B1a", "B1", at(6, 2), "10.00")
+    return_(shop, "B1", "R-B1a", amount="10.00", occurred_at=at(6, 2))
     answer(ben, 5, at(6, 10))
     ledger_debit(member=dan, amount=15, occurred_at=at(6, 10), allow_debt=True)
     answer(ana, 9, at(6, 15))
-    buy(ana, "A2", at(6, 20), "50.00")
+    purchase(ana, "A2", "50.00", occurred_at=at(6, 20))
     # --- after T ---
     answer(ana, 3, at(7, 2))
     ledger_credit(member=dan, amount=40, occurred_at=at(7, 3), expires_at=None)
-    give_back(ben, "R-B1b", "B1", at(7, 3), "30.00")
-    give_back(ana, "R-A2", "A2", at(7, 5), "50.00")
-    buy(cleo, "C1", at(7, 5), "20.00")
+    return_(shop, "B1", "R-B1b", amount="30.00", occurred_at=at(7, 3))
+    return_(shop, "A2", "R-A2", amount="50.00", occurred_at=at(7, 5))
+    purchase(cleo, "C1", "20.00", occurred_at=at(7, 5))
     ledger_debit(member=ana, amount=60, occurred_at=at(7, 5))
     answer(cleo, 10, at(7, 6))
-    buy(ana, "A3", at(7, 10), "80.00")
+    purchase(ana, "A3", "80.00", occurred_at=at(7, 10))
     return {"ana": ana, "ben": ben, "cleo": cleo, "dan": dan}
 
 
@@ -135,7 +117,7 @@ def test_member_figures_as_of_t_see_purchases_and_returns_made_by_t(shop, live):
 def test_members_as_of_t_are_those_enrolled_or_buying_by_t(shop, live):
     assert set(members_as_of(shop, T)) == {live["ana"], live["ben"], live["dan"]}
     imported = MemberFactory(program=shop, enrolled_at=at(8, 1))  # enrolled later, history imported since
-    buy(imported, "I1", at(3, 1), "10.00")
+    purchase(imported, "I1", "10.00", occurred_at=at(3, 1))
     assert set(members_as_of(shop, T)) == {live["ana"], live["ben"], live["dan"], imported}
 
 
@@ -238,9 +220,9 @@ def replay(program, events) -> None:
         if action == "enrol":
             members[i] = MemberFactory(program=program, enrolled_at=when, first_name=f"m{i}")
         elif action == "buy":
-            buy(members[i], args["external_id"], when, args["total"])
+            purchase(members[i], args["external_id"], args["total"], occurred_at=when)
         elif action == "return":
-            give_back(members[i], args["external_id"], args["purchase"], when, args["amount"])
+            return_(program, args["purchase"], args["external_id"], amount=args["amount"], occurred_at=when)
         elif action == "answer":
             answer(members[i], args["score"], when)
         elif action == "credit":
@@ -293,7 +275,7 @@ def everything_as_of(program, as_of) -> dict:
 def earning_program():
     """A program whose purchases earn a point per euro (so that returns take points back)."""
     program = ProgramFactory(timezone="Europe/Prague")
-    earning_rule_save(rule=EarningRule(program=program, name="Base rate", kind="base_rate", rate=Decimal(1)))
+    rule(program, name="Base rate", kind="base_rate", rate=Decimal(1))
     return program
 
 
@@ -311,8 +293,8 @@ def test_figures_as_of_t_equal_those_of_a_copy_holding_only_the_history_up_to_t(
 def test_a_return_made_by_t_takes_its_points_back_as_of_t():
     program = earning_program()
     member = MemberFactory(program=program, enrolled_at=JAN)
-    buy(member, "P1", at(6, 1), "100.00")  # 100 points
-    give_back(member, "R1", "P1", at(6, 2), "40.00")  # 40 back, on 2 June
+    purchase(member, "P1", "100.00", occurred_at=at(6, 1))  # 100 points
+    return_(program, "P1", "R1", amount="40.00", occurred_at=at(6, 2))  # 40 back, on 2 June
 
     liability = points_liability(program, as_of=T)
 

@@ -13,25 +13,17 @@ from django.core.management import CommandError, call_command
 from analytics.clv import bgnbd_fit
 from analytics.lifetime import clv_cac_by_channel, clv_data, clv_refresh
 from analytics.members import member_analytics_refresh
-from analytics.models import AcquisitionCost, ClvFit, MemberAnalytics
+from analytics.models import ClvFit, MemberAnalytics
 from loyalty.models import Purchase
-from tests.factories import MemberFactory, ProgramFactory
+from tests.factories import (
+    AcquisitionCostFactory,
+    MemberAnalyticsFactory,
+    MemberFactory,
+    ProgramFactory,
+    PurchaseFactory,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def purchase(member, when, total, returned="0", n=[0]):  # noqa: B006 (a counter for unique ids)
-    n[0] += 1
-    return Purchase.objects.create(
-        program=member.program,
-        member=member,
-        external_id=f"P-{n[0]}",
-        occurred_at=when,
-        currency=member.program.currency,
-        total=Decimal(total),
-        eligible_amount=Decimal(total),
-        returned_total=Decimal(returned),
-    )
 
 
 @pytest.fixture
@@ -49,20 +41,22 @@ def at(program, day, hour=12):
 def test_model_inputs_from_the_purchases(prague):
     as_of = at(prague, date(2026, 6, 30), 23)
     regular = MemberFactory(program=prague, enrolled_at=ENROLLED)
-    purchase(regular, at(prague, date(2026, 1, 1)), "100")  # first day: 100 + 20 on the same day
-    purchase(regular, at(prague, date(2026, 1, 1), 18), "20")
-    purchase(regular, at(prague, date(2026, 1, 11)), "50")
-    purchase(regular, at(prague, date(2026, 3, 1)), "80", returned="30")  # 50 net
-    purchase(regular, at(prague, date(2026, 4, 1)), "70", returned="70")  # fully returned: not a purchase
+    # the first day: 100 + 20 on the same day
+    PurchaseFactory(member=regular, occurred_at=at(prague, date(2026, 1, 1)), total="100")
+    PurchaseFactory(member=regular, occurred_at=at(prague, date(2026, 1, 1), 18), total="20")
+    PurchaseFactory(member=regular, occurred_at=at(prague, date(2026, 1, 11)), total="50")
+    PurchaseFactory(member=regular, occurred_at=at(prague, date(2026, 3, 1)), total="80", returned_total="30")  # 50 net
+    # fully returned: not a purchase
+    PurchaseFactory(member=regular, occurred_at=at(prague, date(2026, 4, 1)), total="70", returned_total="70")
     once = MemberFactory(program=prague, enrolled_at=ENROLLED)
-    purchase(
-        once,
-        at(
+    PurchaseFactory(
+        member=once,
+        occurred_at=at(
             prague,
             date(2026, 6, 1),
             0,
         ),
-        "40",
+        total="40",
     )  # 00:00 in Prague is the previous day in UTC
     never = MemberFactory(program=prague, enrolled_at=ENROLLED)
     member_analytics_refresh(program=prague, as_of=as_of)
@@ -95,11 +89,9 @@ def simulated(prague):
         day = 0.0
         while day < min(lifetime, (as_of - first).days):
             rows.append(
-                Purchase(
-                    program=prague,
+                PurchaseFactory.build(
                     member=member,
                     external_id=f"S-{i}-{day}",
-                    currency=prague.currency,
                     occurred_at=first + timedelta(days=day),
                     total=Decimal(int(rng.gamma(5, 10)) + 1),
                     eligible_amount=Decimal(0),
@@ -156,7 +148,7 @@ def test_clv_fit_command_prints_the_fit(simulated):
 
 def test_a_program_without_repeat_purchases_says_the_fit_did_not_converge(prague):
     member = MemberFactory(program=prague, enrolled_at=ENROLLED)
-    purchase(member, at(prague, date(2026, 1, 5)), "10")
+    PurchaseFactory(member=member, occurred_at=at(prague, date(2026, 1, 5)), total="10")
     member_analytics_refresh(program=prague, as_of=at(prague, date(2026, 2, 1)))
 
     result = clv_refresh(program=prague, as_of=at(prague, date(2026, 2, 1)))
@@ -168,7 +160,7 @@ def test_a_program_without_repeat_purchases_says_the_fit_did_not_converge(prague
 def test_clv_to_cac_per_channel(prague):
     def joined(channel, day, historical, predicted):
         member = MemberFactory(program=prague, acquisition_channel=channel, enrolled_at=at(prague, day))
-        MemberAnalytics.objects.create(
+        MemberAnalyticsFactory(
             member=member,
             program=prague,
             computed_at=at(prague, day),
@@ -180,10 +172,10 @@ def test_clv_to_cac_per_channel(prague):
     joined("store", date(2026, 1, 20), "60", "30")
     joined("store", date(2026, 3, 1), "999", "999")  # outside the cost period
     joined("eshop", date(2026, 1, 5), "20", "10")
-    AcquisitionCost.objects.create(
+    AcquisitionCostFactory(
         program=prague, channel="store", period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), cost=Decimal("40")
     )
-    AcquisitionCost.objects.create(
+    AcquisitionCostFactory(
         program=prague, channel="eshop", period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), cost=Decimal("25")
     )
 
@@ -216,15 +208,14 @@ def test_clv_endpoint_answers_the_fit_distribution_and_channels(simulated, clien
 
     program, as_of = simulated
     clv_refresh(program=program, as_of=as_of)
-    AcquisitionCost.objects.create(
+    AcquisitionCostFactory(
         program=program,
         channel="store",
         period_start=date(2020, 1, 1),
         period_end=date(2030, 1, 1),
         cost=Decimal("150"),
     )
-    user = StaffFactory()
-    program.managers.add(user)
+    user = StaffFactory(programs=[program])
     user.user_permissions.add(Permission.objects.get(codename="view_memberanalytics"))
     api = APIClient()
     api.force_authenticate(user)

@@ -1,7 +1,7 @@
-"""Per-member figures, RFM scores and segments (`analytics.members`), on a small population whose
-every figure is computed by hand below."""
+"""Per-member figures, RFM scores and segments (`analytics.members`), on a small population
+(tests/analytics/population.py) whose every figure is computed by hand below."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,65 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.members import member_analytics_refresh
-from analytics.models import MemberAnalytics, NpsAnswer, SegmentChange
+from analytics.models import MemberAnalytics, SegmentChange
 from analytics.rfm import SegmentSpec, rfm_grid_save
 from analytics.selectors import analytics_refresh_pending, analytics_refresh_status
 from analytics.services.refresh import REFRESH_STEPS, RefreshStep, analytics_refresh, analytics_refresh_queued
 from analytics.tasks import analytics_refresh_all_task, analytics_refresh_task
 from config.celery import app as celery_app
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.returns import return_record
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-
-AS_OF = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
-NEXT_DAY = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
-
-
-def at(month: int, day: int, hour: int, minute: int = 0, year: int = 2025) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def buy(member, external_id: str, occurred_at: datetime, total: str, *, returned: str | None = None) -> None:
-    data = PurchaseInput(external_id=external_id, occurred_at=occurred_at, currency="EUR", total=Decimal(total))
-    purchase_record(program=member.program, member=member, data=data)
-    if returned:
-        return_record(
-            program=member.program,
-            external_id=f"R-{external_id}",
-            purchase_external_id=external_id,
-            amount=Decimal(returned),
-            occurred_at=occurred_at,
-        )
-
-
-def population(program) -> dict[str, object]:
-    """Eight members of a program in Europe/Prague (summer: UTC+2), seen as of 2025-06-30 12:00 UTC.
-
-    ana   3 purchases on 3 days, one partly returned (30 - 10): monetary 170, mean gap (June 29 - May 2) / 2
-    ben   one purchase only
-    cid   two purchases on one local day (June 20 00:30 and 23:30 in Prague; two UTC days)
-    dan   one purchase kept, a later one fully returned (not counted: his last purchase is in January)
-    hana  two purchases 18 days apart
-    eva   no purchase; fred: his only purchase fully returned; gus: a purchase after as_of only (July 2)
-    """
-    members = {
-        name: MemberFactory(program=program, first_name=name)
-        for name in ("ana", "ben", "cid", "dan", "hana", "eva", "fred", "gus")
-    }
-    buy(members["ana"], "A1", at(5, 2, 10), "30.00", returned="10.00")
-    buy(members["ana"], "A2", at(6, 1, 10), "50.00")
-    buy(members["ana"], "A3", at(6, 29, 10), "100.00")
-    buy(members["ben"], "B1", at(3, 15, 9), "80.00")
-    buy(members["cid"], "C1", at(6, 19, 22, 30), "10.00")
-    buy(members["cid"], "C2", at(6, 20, 21, 30), "15.00")
-    buy(members["dan"], "D1", at(1, 10, 10), "60.00")
-    buy(members["dan"], "D2", at(6, 25, 10), "40.00", returned="40.00")
-    buy(members["hana"], "H1", at(6, 10, 10), "100.00")
-    buy(members["hana"], "H2", at(6, 28, 10), "100.00")
-    buy(members["fred"], "F1", at(6, 1, 10), "20.00", returned="20.00")
-    buy(members["gus"], "G1", at(7, 2, 10), "20.00")
-    return members
-
+from tests.analytics.population import AS_OF, NEXT_DAY, at, population
+from tests.builders import purchase
+from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory, StaffFactory
 
 FIELDS = [
     "purchases",
@@ -149,7 +99,7 @@ def test_every_member_gets_hand_computed_figures_scores_and_segment(shop):
 def test_only_the_programs_members_and_purchases_count(shop):
     members = population(shop)
     stranger = MemberFactory(program=ProgramFactory())
-    buy(stranger, "S1", at(6, 29, 10), "999.00")
+    purchase(stranger, "S1", "999.00", occurred_at=at(6, 29, 10))
 
     member_analytics_refresh(program=shop, as_of=AS_OF)
 
@@ -183,7 +133,7 @@ def test_a_changed_segment_is_recorded_once_and_moves_segment_since_only_for_tho
     MemberAnalytics.objects.filter(member=members["ana"]).update(
         p_alive=0.8, expected_purchases=2.5, clv_predicted=Decimal("123.45")
     )
-    buy(members["ben"], "B2", at(6, 30, 8), "500.00")
+    purchase(members["ben"], "B2", "500.00", occurred_at=at(6, 30, 8))
 
     result = member_analytics_refresh(program=shop, as_of=NEXT_DAY)
     member_analytics_refresh(program=shop, as_of=NEXT_DAY)
@@ -229,7 +179,7 @@ def test_a_members_first_purchase_after_a_refresh_fills_their_row(shop):
     members = population(shop)
     member_analytics_refresh(program=shop, as_of=AS_OF)
 
-    buy(members["eva"], "E1", at(6, 30, 11), "5.00")
+    purchase(members["eva"], "E1", "5.00", occurred_at=at(6, 30, 11))
     member_analytics_refresh(program=shop, as_of=AS_OF)
 
     eva = MemberAnalytics.objects.get(member=members["eva"])
@@ -275,7 +225,7 @@ def test_a_program_without_members_or_purchases(shop):
 def test_the_number_of_queries_does_not_grow_with_the_members(shop, django_assert_max_num_queries):
     population(shop)
     for n in range(30):
-        buy(MemberFactory(program=shop), f"X{n}", at(6, 1 + n % 28, 10), f"{n + 1}.00")
+        purchase(MemberFactory(program=shop), f"X{n}", f"{n + 1}.00", occurred_at=at(6, 1 + n % 28, 10))
 
     with django_assert_max_num_queries(12):
         result = member_analytics_refresh(program=shop, as_of=AS_OF)
@@ -403,8 +353,7 @@ def test_the_nightly_task_refreshes_every_active_program(db, eager_tasks):
 
 @pytest.fixture
 def admin_client(client, shop):
-    user = StaffFactory(permissions=["view_member", "view_segmentchange"])
-    shop.managers.add(user)
+    user = StaffFactory(permissions=["view_member", "view_segmentchange"], programs=[shop])
     client.force_login(user)
     return client
 
@@ -421,9 +370,7 @@ def scored(shop):
     answers |= {"hana": [(9, 2)], "eva": [(7, 2)]}  # latest: ana 10, ben 3, cid 8, dan 6, hana 9, eva 7
     for name, scores in answers.items():
         for score, day in scores:
-            NpsAnswer.objects.create(
-                program=shop, member=members[name], score=score, source="app", answered_at=at(6, day, 10)
-            )
+            NpsAnswerFactory(program=shop, member=members[name], score=score, source="app", answered_at=at(6, day, 10))
     return members
 
 
@@ -467,7 +414,7 @@ def test_member_admin_filters_by_nps_group(admin_client, scored):
 
 def test_segment_history_in_the_admin_is_read_only_and_scoped(admin_client, shop, scored):
     stranger = MemberFactory(program=ProgramFactory())
-    buy(stranger, "S1", at(6, 29, 10), "10.00")
+    purchase(stranger, "S1", "10.00", occurred_at=at(6, 29, 10))
     member_analytics_refresh(program=stranger.program, as_of=AS_OF)
 
     response = admin_client.get(reverse("admin:analytics_segmentchange_changelist"), {"to_segment": "Champions"})

@@ -18,13 +18,12 @@ from analytics.metrics import (
     order_figures,
     retention,
 )
-from loyalty.models import Account, Purchase, Tier
-from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit
+from loyalty.models import Account, Purchase
+from loyalty.services.ledger import ledger_credit, ledger_debit
 from loyalty.services.lots import lots_expire
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.returns import return_record
 from members.services import member_close, member_suspend
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.builders import adjust, purchase, return_, tier
+from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,24 +36,10 @@ def at(year, month, day, hour=12, minute=0):
     return datetime(year, month, day, hour, minute, tzinfo=PRAGUE)
 
 
-def buy(program, member, when, total, external_id):
-    return purchase_record(
-        program=program,
-        member=member,
-        data=PurchaseInput(external_id=external_id, occurred_at=when, currency="EUR", total=Decimal(total)),
-    )
-
-
 def give_back(program, external_id, amount):
     """A return at the purchase's own time (so that it counts as of any moment the purchase does)."""
     when = Purchase.objects.get(program=program, external_id=external_id).occurred_at
-    return_record(
-        program=program,
-        external_id=f"R-{external_id}",
-        purchase_external_id=external_id,
-        amount=amount,
-        occurred_at=when,
-    )
+    return_(program, external_id, amount=amount, occurred_at=when)
 
 
 @pytest.fixture
@@ -94,7 +79,7 @@ def people(shop):
         ("H", at(2026, 4, 14), "20.00"),
     ]
     for i, (name, when, total) in enumerate(purchases):
-        buy(shop, members[name], when, total, f"P{i}-{name}")
+        purchase(members[name], f"P{i}-{name}", total, occurred_at=when)
     give_back(shop, "P6-D", Decimal("90.00"))  # the whole February purchase
     give_back(shop, "P7-D", Decimal("30.00"))  # part of the March one
     return members
@@ -214,7 +199,7 @@ def test_inactive_members(shop, people):
 
 
 def test_inactive_members_filtered_by_tier_and_segment(shop, people):
-    gold = Tier.objects.create(program=shop, name="Gold", rank=1, threshold=0)
+    gold = tier(shop, "Gold", rank=1, threshold=0)
     Account.objects.filter(member__in=[people["B"], people["A"]]).update(tier=gold)
 
     inactive = inactive_members(shop, as_of=at(2026, 5, 15, 0), filters=MemberFilters(tier_id=gold.pk))
@@ -298,8 +283,8 @@ def test_breakage(bank):
     ledger_credit(member=z, amount=400, occurred_at=at(2026, 2, 1), expires_at=at(2026, 4, 1))
     lots_expire(now=at(2026, 3, 2))  # X's remaining 700
     lots_expire(now=at(2026, 4, 2))  # Z's 400
-    ledger_adjust(member=x, points=200, reason="Goodwill", actor=StaffFactory())  # issued now
-    ledger_adjust(member=y, points=-100, reason="Correction", actor=StaffFactory())  # a removal issues nothing
+    adjust(x, 200, reason="Goodwill")  # issued now
+    adjust(y, -100, reason="Correction")  # a removal issues nothing
 
     def figures(**kwargs):
         result = breakage(bank, **kwargs)

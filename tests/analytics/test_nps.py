@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.metrics import MemberFilters, Period, month_periods
-from analytics.models import AcquisitionCost, MemberAnalytics, NpsAnswer, NpsSource
+from analytics.models import AcquisitionCost, NpsAnswer, NpsSource
 from analytics.nps import (
     NpsAnswerInvalid,
     NpsFigures,
@@ -20,11 +20,11 @@ from analytics.nps import (
     nps_summary,
 )
 from loyalty.exceptions import OccurredInFuture
-from loyalty.models import Account, Award, EarningRule, Entry, Tier
-from loyalty.services.rules import earning_rule_save
+from loyalty.models import Account, Award, Entry
 from members.exceptions import MemberClosed, MemberSuspended
 from members.services import member_close, member_suspend
-from tests.factories import MemberFactory, StaffFactory
+from tests import builders
+from tests.factories import AcquisitionCostFactory, MemberAnalyticsFactory, MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +36,8 @@ def at(year, month, day, hour=12, minute=0):
 
 
 def nps_rule(program, points=50, **limits):
-    return earning_rule_save(
-        rule=EarningRule(
-            program=program, name="Thanks for your answer", kind="event", event="nps_answer", points=points, **limits
-        )
+    return builders.rule(
+        program, name="Thanks for your answer", kind="event", event="nps_answer", points=points, **limits
     )
 
 
@@ -159,13 +157,13 @@ def survey(program):
     September: P1 10 then 6, P2 8, P3 9. October: P1 9, P2 3 (31 October 23:30 in Prague), P4 7, P5 2 and 10
     at the same moment (the later recorded counts). November: P3 10 (1 November 00:30 in Prague, still
     October in UTC)."""
-    silver = Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
-    gold = Tier.objects.create(program=program, name="Gold", rank=2, threshold=1000)
+    silver = builders.tier(program, "Silver", rank=1, threshold=0)
+    gold = builders.tier(program, "Gold", rank=2, threshold=1000)
     members = [MemberFactory(program=program, first_name=f"P{i}") for i in range(1, 6)]
     for member, tier in zip(members, [gold, gold, silver, None, silver], strict=True):
         Account.objects.create(member=member, program=program, tier=tier)
     for member, segment in zip(members[:3], ["Champions", "At Risk", "Champions"], strict=True):
-        MemberAnalytics.objects.create(member=member, program=program, computed_at=timezone.now(), segment=segment)
+        MemberAnalyticsFactory(member=member, program=program, computed_at=timezone.now(), segment=segment)
     p1, p2, p3, p4, p5 = members
     tie = at(2026, 10, 12)
     answers = [
@@ -252,8 +250,7 @@ def test_answers_of_other_programs_do_not_count(program, other_program, survey):
 
 
 def _manager_of(program, *codenames):
-    user = StaffFactory(permissions=list(codenames))
-    program.managers.add(user)
+    user = StaffFactory(permissions=list(codenames), programs=[program])
     return user
 
 
@@ -281,7 +278,7 @@ def test_admin_lists_answers_of_managed_programs_read_only(client, program, othe
 
 def test_admin_acquisition_costs_are_entered_for_managed_programs_only(client, program, other_program):
     client.force_login(_manager_of(program, "view_acquisitioncost", "add_acquisitioncost", "change_acquisitioncost"))
-    AcquisitionCost.objects.create(
+    AcquisitionCostFactory(
         program=other_program, channel="tv", period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), cost=1
     )
     add = reverse("admin:analytics_acquisitioncost_add")

@@ -15,9 +15,10 @@ from events.models import OutboxEvent
 from events.outbox import EventType
 from loyalty.models import Account
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
 from members.models import MemberStatus
+from tests.builders import purchase
+from tests.concurrency import run_at_once
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)  # 10:00 in Prague
@@ -25,11 +26,6 @@ NOW = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)  # 10:00 in Prague
 
 def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
     return datetime(2025, month, day, hour, minute, tzinfo=UTC)
-
-
-def buy(member, external_id: str, occurred_at: datetime, total: str = "50.00") -> None:
-    data = PurchaseInput(external_id=external_id, occurred_at=occurred_at, currency="EUR", total=Decimal(total))
-    purchase_record(program=member.program, member=member, data=data)
 
 
 def events(type: str) -> list[OutboxEvent]:
@@ -50,11 +46,11 @@ def shop(db):
 
 def test_inactive_members_get_one_event_each_with_their_figures(shop):
     ana = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ana, "A1", at(3, 1))
-    buy(ana, "A2", at(5, 1))  # 60 days before NOW
+    purchase(ana, "A1", "50.00", occurred_at=at(3, 1))
+    purchase(ana, "A2", "50.00", occurred_at=at(5, 1))  # 60 days before NOW
     ledger_credit(member=ana, amount=120)
     ben = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ben, "B1", at(6, 20))  # bought 10 days ago: active
+    purchase(ben, "B1", "50.00", occurred_at=at(6, 20))  # bought 10 days ago: active
     cid = MemberFactory(program=shop, enrolled_at=at(5, 20, 9))  # never bought, enrolled 41 days ago
     MemberFactory(program=shop, enrolled_at=at(6, 10))  # never bought, enrolled 20 days ago: not yet
     MemberFactory(program=shop, enrolled_at=at(1, 1), status=MemberStatus.SUSPENDED)
@@ -90,14 +86,14 @@ def test_inactive_members_get_one_event_each_with_their_figures(shop):
 
 def test_inactivity_is_announced_once_per_spell_and_a_new_purchase_starts_a_new_one(shop):
     ana = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ana, "A1", at(5, 1))
+    purchase(ana, "A1", "50.00", occurred_at=at(5, 1))
 
     members_inactive_notify(now=NOW)
     members_inactive_notify(now=NOW)
     members_inactive_notify(now=NOW + timedelta(days=10))  # still the same spell
     assert inactive_members() == [ana.pk]
 
-    buy(ana, "A2", at(7, 1))  # back
+    purchase(ana, "A2", "50.00", occurred_at=at(7, 1))  # back
     assert members_inactive_notify(now=at(7, 20)).members == 0
     assert members_inactive_notify(now=at(7, 31, 12)).members == 1  # 30 days after July 1 (Prague)
     assert members_inactive_notify(now=at(8, 15)).members == 0
@@ -109,10 +105,10 @@ def test_inactivity_is_announced_once_per_spell_and_a_new_purchase_starts_a_new_
 
 def test_a_fully_returned_purchase_does_not_end_the_spell(shop):
     ana = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ana, "A1", at(4, 1))
+    purchase(ana, "A1", "50.00", occurred_at=at(4, 1))
     members_inactive_notify(now=NOW)
 
-    buy(ana, "A2", at(7, 1))
+    purchase(ana, "A2", "50.00", occurred_at=at(7, 1))
     return_record(program=shop, external_id="R-A2", purchase_external_id="A2", amount=Decimal("50.00"))
     members_inactive_notify(now=at(8, 15))
 
@@ -123,7 +119,7 @@ def test_inactivity_counts_local_calendar_days_across_a_clock_change(shop):
     # Bought on March 20 at 11:00 in Prague (CET, 10:00 UTC); clocks go forward on March 30. Thirty local days
     # later is April 19 at 11:00 CEST, 09:00 UTC: an hour before thirty times 24 hours.
     ana = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ana, "A1", at(3, 20, 10))
+    purchase(ana, "A1", "50.00", occurred_at=at(3, 20, 10))
 
     assert members_inactive_notify(now=at(4, 19, 8, 59)).members == 0
     assert members_inactive_notify(now=at(4, 19, 9, 1)).members == 1
@@ -170,10 +166,10 @@ def test_a_closed_member_is_not_announced(shop):
 def hana(shop):
     """Two purchases 18 days apart: the next is expected on July 16, 10:00 UTC (12:00 in Prague)."""
     member = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(member, "H1", at(6, 10), "100.00")
-    buy(member, "H2", at(6, 28), "100.00")
+    purchase(member, "H1", "100.00", occurred_at=at(6, 10))
+    purchase(member, "H2", "100.00", occurred_at=at(6, 28))
     once = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(once, "O1", at(3, 15), "80.00")  # a single purchase: no expected date
+    purchase(once, "O1", "80.00", occurred_at=at(3, 15))  # a single purchase: no expected date
     member_analytics_refresh(program=shop, as_of=NOW)
     return member
 
@@ -209,7 +205,7 @@ def test_the_next_purchase_is_due_on_its_local_day_once(shop, hana):
 def test_a_new_purchase_and_a_new_expected_date_are_announced_again(shop, hana):
     next_purchases_due_notify(now=at(7, 16, 12))
 
-    buy(hana, "H3", at(7, 20), "100.00")
+    purchase(hana, "H3", "100.00", occurred_at=at(7, 20))
     assert next_purchases_due_notify(now=at(7, 20, 12)).members == 0  # bought since; no refresh yet
     member_analytics_refresh(program=shop, as_of=at(7, 21))  # June 10 to July 20: 40 days over 2 gaps
     assert next_purchases_due_notify(now=at(8, 8, 12)).members == 0
@@ -222,7 +218,7 @@ def test_a_new_purchase_and_a_new_expected_date_are_announced_again(shop, hana):
 
 
 def test_a_purchase_after_the_refresh_stops_the_nudge(shop, hana):
-    buy(hana, "H3", at(7, 14), "10.00")  # before the expected date, after the last refresh
+    purchase(hana, "H3", "10.00", occurred_at=at(7, 14))  # before the expected date, after the last refresh
 
     assert next_purchases_due_notify(now=at(7, 16, 12)).members == 0
 
@@ -241,7 +237,7 @@ def test_members_not_active_are_not_nudged(shop, hana):
 
 def test_the_daily_task_runs_both_jobs_and_is_scheduled(shop, hana):
     ana = MemberFactory(program=shop, enrolled_at=at(1, 1))
-    buy(ana, "A1", at(5, 1))
+    purchase(ana, "A1", "50.00", occurred_at=at(5, 1))
 
     # The task runs at the real time (2025 purchases are long past): ana and hana are inactive; hana's expected
     # date is far more than a week old.
@@ -264,13 +260,11 @@ def test_the_daily_task_runs_both_jobs_and_is_scheduled(shop, hana):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_runs_at_the_same_time_announce_each_member_once():
-    from tests.loyalty.test_ledger_concurrency import run_at_once
-
     shop = ProgramFactory(timezone="Europe/Prague", inactive_days=30)
     members = [MemberFactory(program=shop, enrolled_at=at(1, 1)) for _ in range(12)]  # no accounts yet
     for i, member in enumerate(members[:6]):
-        buy(member, f"P{i}a", at(5, 1))
-        buy(member, f"P{i}b", at(5, 21))  # the next purchase is expected on June 10
+        purchase(member, f"P{i}a", "50.00", occurred_at=at(5, 1))
+        purchase(member, f"P{i}b", "50.00", occurred_at=at(5, 21))  # the next purchase is expected on June 10
     member_analytics_refresh(program=shop, as_of=at(5, 31))
 
     def both_jobs(i: int) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 analytics' as-of."""
 
 from datetime import datetime
-from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -14,8 +13,7 @@ from analytics.dashboard.panels import dashboard_panels_cached
 from analytics.models import ClvFit, MemberAnalytics
 from analytics.selectors import analytics_as_of, analytics_refresh_status
 from analytics.services.refresh import analytics_refresh_queued
-from loyalty.models import Purchase
-from tests.factories import MemberFactory, ProgramFactory
+from tests.factories import MemberFactory, ProgramFactory, PurchaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,14 +32,8 @@ def _fresh_cache():
 def shop():
     program = ProgramFactory(slug="shop", timezone="Europe/Prague")
     member = MemberFactory(program=program)
-    Purchase.objects.create(
-        program=program,
-        member=member,
-        external_id="P1",
-        occurred_at=datetime(2025, 6, 20, 12, tzinfo=PRAGUE),
-        currency="EUR",
-        total=Decimal("10.00"),
-        eligible_amount=Decimal("10.00"),
+    PurchaseFactory(
+        member=member, external_id="P1", occurred_at=datetime(2025, 6, 20, 12, tzinfo=PRAGUE), total="10.00"
     )
     return program
 

@@ -167,8 +167,9 @@ def test_overlapping_segments_are_valid_the_first_wins(shop):
 
 @pytest.fixture
 def admin_client(client, shop):
-    user = StaffFactory(permissions=["view_rfmsegment", "add_rfmsegment", "change_rfmsegment", "delete_rfmsegment"])
-    shop.managers.add(user)
+    user = StaffFactory(
+        permissions=["view_rfmsegment", "add_rfmsegment", "change_rfmsegment", "delete_rfmsegment"], programs=[shop]
+    )
     client.force_login(user)
     return client
 

@@ -9,9 +9,9 @@ from analytics.members import member_analytics_refresh
 from analytics.models import MemberAnalytics, SegmentChange
 from events.models import OutboxEvent
 from events.outbox import EventType
-from loyalty.services.returns import return_record
+from tests.analytics.population import AS_OF, NEXT_DAY, at, population
+from tests.builders import purchase, return_
 from tests.factories import MemberFactory, ProgramFactory
-from tests.loyalty.analytics.test_member_analytics import AS_OF, NEXT_DAY, at, buy, population
 
 
 def moves() -> list[OutboxEvent]:
@@ -36,7 +36,7 @@ def test_a_first_segment_emits_nothing_and_nor_does_a_repeat(shop):
 def test_each_move_emits_one_event_with_the_members_figures(shop):
     members = population(shop)
     member_analytics_refresh(program=shop, as_of=AS_OF)
-    buy(members["ben"], "B2", at(6, 30, 8), "500.00")
+    purchase(members["ben"], "B2", "500.00", occurred_at=at(6, 30, 8))
 
     member_analytics_refresh(program=shop, as_of=NEXT_DAY)
     member_analytics_refresh(program=shop, as_of=NEXT_DAY)  # nothing changes: nothing more
@@ -65,12 +65,10 @@ def test_each_move_emits_one_event_with_the_members_figures(shop):
 
 def test_losing_the_segment_is_recorded_but_emits_nothing(shop):
     ana, ben = MemberFactory(program=shop), MemberFactory(program=shop)
-    buy(ana, "A1", at(6, 1, 10), "30.00")
-    buy(ben, "B1", at(6, 2, 10), "40.00")
+    purchase(ana, "A1", "30.00", occurred_at=at(6, 1, 10))
+    purchase(ben, "B1", "40.00", occurred_at=at(6, 2, 10))
     member_analytics_refresh(program=shop, as_of=AS_OF)
-    return_record(
-        program=shop, external_id="R-B1", purchase_external_id="B1", amount=Decimal("40.00"), occurred_at=NEXT_DAY
-    )
+    return_(shop, "B1", amount="40.00", occurred_at=NEXT_DAY)
 
     member_analytics_refresh(program=shop, as_of=NEXT_DAY)
 
@@ -86,7 +84,7 @@ def test_losing_the_segment_is_recorded_but_emits_nothing(shop):
 def test_a_refresh_that_fails_leaves_no_event(shop, monkeypatch):
     members = population(shop)
     member_analytics_refresh(program=shop, as_of=AS_OF)
-    buy(members["ben"], "B2", at(6, 30, 8), "500.00")
+    purchase(members["ben"], "B2", "500.00", occurred_at=at(6, 30, 8))
     before = sorted(MemberAnalytics.objects.values_list("member_id", "segment"))
 
     def fail(**kwargs):

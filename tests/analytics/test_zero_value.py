@@ -12,25 +12,12 @@ from analytics.metrics import cohort_matrix, inactive_members, order_figures
 from analytics.models import MemberAnalytics
 from loyalty.models import Purchase
 from loyalty.services.tiers import tier_metric_between
-from tests.factories import MemberFactory, ProgramFactory
+from tests.factories import MemberFactory, ProgramFactory, PurchaseFactory
 
 pytestmark = pytest.mark.django_db
 
 AS_OF = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 ENROLLED = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def purchase(member, external_id, when, total, returned="0"):
-    return Purchase.objects.create(
-        program=member.program,
-        member=member,
-        external_id=external_id,
-        occurred_at=when,
-        currency="EUR",
-        total=Decimal(total),
-        eligible_amount=Decimal(total),
-        returned_total=Decimal(returned),
-    )
 
 
 @pytest.fixture
@@ -44,10 +31,16 @@ def shop():
 def people(shop):
     """zed: two purchases for 0 (June 20 and 25); amy: one for 50 (June 29); fred: one for 20, fully returned."""
     zed, amy, fred = (MemberFactory(program=shop, first_name=name, enrolled_at=ENROLLED) for name in "zaf")
-    purchase(zed, "Z1", datetime(2025, 6, 20, 10, tzinfo=UTC), "0.00")
-    purchase(zed, "Z2", datetime(2025, 6, 25, 10, tzinfo=UTC), "0.00")
-    purchase(amy, "A1", datetime(2025, 6, 29, 10, tzinfo=UTC), "50.00")
-    purchase(fred, "F1", datetime(2025, 6, 1, 10, tzinfo=UTC), "20.00", returned="20.00")
+    PurchaseFactory(member=zed, external_id="Z1", occurred_at=datetime(2025, 6, 20, 10, tzinfo=UTC), total="0.00")
+    PurchaseFactory(member=zed, external_id="Z2", occurred_at=datetime(2025, 6, 25, 10, tzinfo=UTC), total="0.00")
+    PurchaseFactory(member=amy, external_id="A1", occurred_at=datetime(2025, 6, 29, 10, tzinfo=UTC), total="50.00")
+    PurchaseFactory(
+        member=fred,
+        external_id="F1",
+        occurred_at=datetime(2025, 6, 1, 10, tzinfo=UTC),
+        total="20.00",
+        returned_total="20.00",
+    )
     return {"zed": zed, "amy": amy, "fred": fred}
 
 

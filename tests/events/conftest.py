@@ -1,6 +1,6 @@
 import pytest
 
-from tests.members.receiver import Receiver, receiver_start
+from tests.events.receiver import Receiver, receiver_start
 
 
 @pytest.fixture

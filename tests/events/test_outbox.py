@@ -12,8 +12,8 @@ from events.models import OutboxEvent
 from events.outbox import EventOutsideTransaction, EventType, event_emit
 from loyalty.services.enrollment import member_enroll
 from rewards.services import reward_redeem
-from tests.loyalty.test_tiers import buy, make_program
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund, line, purchase, tiered_program
+from tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,12 +55,12 @@ def test_enrolment_emits_member_enrolled(program):
 
 
 def test_a_purchase_emits_points_earned_once_even_when_retried():
-    program, _ = make_program()  # base rate 1 point per EUR
+    program, _ = tiered_program()  # base rate 1 point per EUR
     member = member_enroll(program=program, external_id="CUST-3", email="c@example.com")
 
     at = timezone.now()
-    buy(program, member, "P-1", "120", occurred_at=at)
-    buy(program, member, "P-1", "120", occurred_at=at)  # a retry replays the first answer
+    purchase(member, "P-1", lines=[line("X", "120")], occurred_at=at)
+    purchase(member, "P-1", lines=[line("X", "120")], occurred_at=at)  # a retry replays the first answer
 
     [event] = events(type=EventType.POINTS_EARNED)
     assert event.data["points"] == 120 and event.data["member_id"] == member.pk
@@ -71,7 +71,7 @@ def test_a_purchase_emits_points_earned_once_even_when_retried():
 
 def test_a_redemption_emits_reward_redeemed_and_voucher_issued(program, member):
     fund(member, 500)
-    reward = make_reward(program, name="Coffee", points_cost=200)
+    reward = RewardFactory(program=program, name="Coffee", points_cost=200)
 
     voucher = reward_redeem(member=member, reward=reward).voucher
 
@@ -116,9 +116,9 @@ def test_a_return_emits_points_reversed_with_the_debt_it_made():
     from loyalty.services.ledger import ledger_debit
     from loyalty.services.returns import return_record
 
-    program, _ = make_program()
+    program, _ = tiered_program()
     member = member_enroll(program=program, external_id="CUST-R", email="r@example.com")
-    buy(program, member, "P-R", "100", occurred_at=timezone.now())
+    purchase(member, "P-R", lines=[line("X", "100")], occurred_at=timezone.now())
     ledger_debit(member=member, amount=80)  # 20 left
 
     return_record(program=program, external_id="RET-1", purchase_external_id="P-R", amount=Decimal("50"))
@@ -140,7 +140,7 @@ def test_a_voucher_used_at_the_till_emits_voucher_redeemed(program, member):
     from rewards.services import voucher_redeem
 
     fund(member, 500)
-    voucher = reward_redeem(member=member, reward=make_reward(program, points_cost=100)).voucher
+    voucher = reward_redeem(member=member, reward=RewardFactory(program=program, points_cost=100)).voucher
 
     voucher_redeem(program=program, code=voucher.code, reference="TILL7-9", basket_amount=Decimal("40"))
     voucher_redeem(program=program, code=voucher.code, reference="TILL7-9", basket_amount=Decimal("40"))  # replay
@@ -181,9 +181,9 @@ def test_tier_changes_emit_promoted_and_downgraded():
     from loyalty.models import Account, Purchase
     from loyalty.services.tiers import tier_review
 
-    program, _ = make_program()  # Silver 100, Gold 500 qualifying points
+    program, _ = tiered_program()  # Silver 100, Gold 500 qualifying points
     member = member_enroll(program=program, external_id="CUST-T", email="t@example.com")
-    buy(program, member, "P-T", "150", occurred_at=timezone.now())  # Silver at once
+    purchase(member, "P-T", lines=[line("X", "150")], occurred_at=timezone.now())  # Silver at once
     # A year on: the purchase has left the 365-day window and the review date has passed.
     Purchase.objects.filter(external_id="P-T").update(occurred_at=timezone.now() - timedelta(days=400))
     Account.objects.filter(pk=member.pk).update(tier_review_at=timezone.now() - timedelta(days=1))

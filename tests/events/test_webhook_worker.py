@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from events.outbox import EventType, event_emit
 from events.tasks import webhook_deliver_task
-from events.webhooks.services import webhook_deliveries_claim, webhook_endpoint_save, webhooks_dispatch
-from tests.factories import MemberFactory, ProgramFactory
-from tests.worker import VISIBILITY_TIMEOUT, wait_until
+from events.webhooks.services import webhook_deliveries_claim, webhooks_dispatch
+from tests.concurrency import VISIBILITY_TIMEOUT, wait_until
+from tests.factories import MemberFactory, ProgramFactory, WebhookEndpointFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(tra
 def test_a_delivery_cut_off_by_a_killed_worker_is_delivered_by_the_next_one(receiver, celery_worker):
     # given a delivery whose receiver is still answering when the worker dies
     program = ProgramFactory()
-    endpoint = webhook_endpoint_save(program=program, url=receiver.url)
+    endpoint = WebhookEndpointFactory(program=program, url=receiver.url)
     member = MemberFactory(program=program)
     with transaction.atomic():
         event = event_emit(program_id=program.pk, type=EventType.MEMBER_ENROLLED, member_id=member.pk, data={"n": 1})
@@ -59,7 +59,7 @@ def test_a_delivery_cut_off_by_a_killed_worker_is_delivered_by_the_next_one(rece
 def test_a_worker_reconnects_after_the_database_dropped_its_connection(receiver, celery_worker):
     # given a worker that has used its database connection
     program = ProgramFactory()
-    webhook_endpoint_save(program=program, url=receiver.url)
+    WebhookEndpointFactory(program=program, url=receiver.url)
     with transaction.atomic():
         event_emit(program_id=program.pk, type=EventType.NPS_ANSWERED, data={"n": 1})
         event_emit(program_id=program.pk, type=EventType.NPS_ANSWERED, data={"n": 2})

@@ -33,7 +33,7 @@ from events.webhooks.services import (
     webhooks_dispatch,
 )
 from events.webhooks.signing import signature
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def emit(program, type=EventType.NPS_ANSWERED, member=None, **data):
 
 
 def endpoint_for(program, receiver, **fields):
-    return webhook_endpoint_save(program=program, url=receiver.url, **fields)
+    return WebhookEndpointFactory(program=program, url=receiver.url, **fields)
 
 
 def deliver_due():
@@ -398,7 +398,7 @@ def test_the_scheduler_sends_batches_and_keeps_each_members_order(program, recei
 
 def test_batches_hold_one_endpoints_deliveries_each(program, receiver):
     first = endpoint_for(program, receiver)
-    second = webhook_endpoint_save(program=program, url=receiver.url + "/second")
+    second = WebhookEndpointFactory(program=program, url=receiver.url + "/second")
     events_of_members(program, 3)
     webhooks_dispatch()
     ids = webhook_deliveries_claim()

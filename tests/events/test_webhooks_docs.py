@@ -10,9 +10,9 @@ from events.outbox import EventType, event_emit
 from events.webhooks.services import (
     webhook_deliver,
     webhook_deliveries_claim,
-    webhook_endpoint_save,
     webhooks_dispatch,
 )
+from tests.factories import WebhookEndpointFactory
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
@@ -29,7 +29,7 @@ def doc_snippet():
 
 def test_the_documented_snippet_verifies_a_delivery_and_rejects_forgeries(program, receiver):
     webhook_verified = doc_snippet()
-    endpoint = webhook_endpoint_save(program=program, url=receiver.url)
+    endpoint = WebhookEndpointFactory(program=program, url=receiver.url)
     with transaction.atomic():
         event_emit(program_id=program.pk, type=EventType.NPS_ANSWERED, data={"score": 10})
     webhooks_dispatch()

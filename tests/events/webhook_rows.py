@@ -1,4 +1,4 @@
-"""Webhook endpoints and deliveries for the admin and API tests, made by the real services: an event emitted in
+"""Webhook deliveries for the admin and API tests, made by the real services: an event emitted in
 a transaction, dispatched to the endpoints, and attempted against a stand-in for the receiver's answers."""
 
 import socket
@@ -6,13 +6,10 @@ from unittest import mock
 
 from django.db import transaction
 
-from events.models import WebhookDelivery, WebhookEndpoint
+from events.models import WebhookDelivery
 from events.outbox import EventType, event_emit
 from events.webhooks import transport
-from events.webhooks.services import webhook_deliver, webhook_endpoint_save, webhooks_dispatch
-
-# An IP literal on the public internet: accepted without a DNS lookup, never called (the transport is replaced).
-PUBLIC_URL = "http://93.184.216.34/hook"
+from events.webhooks.services import webhook_deliver, webhooks_dispatch
 
 
 def intranet_name(monkeypatch, name: str = "crm", address: str = "10.0.0.5") -> str:
@@ -26,10 +23,6 @@ def intranet_name(monkeypatch, name: str = "crm", address: str = "10.0.0.5") -> 
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return name
-
-
-def endpoint_add(program, url=PUBLIC_URL, **fields) -> WebhookEndpoint:
-    return webhook_endpoint_save(program=program, url=url, **fields)
 
 
 def answer(status_code=None, error="", excerpt="", latency_ms=12) -> transport.Answer:

@@ -3,21 +3,19 @@ from datetime import UTC, date, datetime
 import pytest
 
 from loyalty.exceptions import EventConflict
-from loyalty.models import Account, Award, EarningRule
+from loyalty.models import Account, Award
 from loyalty.services.bonuses import birthday_bonuses, event_record
 from loyalty.services.enrollment import member_enroll
-from loyalty.services.rules import earning_rule_save
 from loyalty.tasks import birthday_bonuses_task
 from members.services import member_suspend
+from tests.builders import rule
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def event_rule(program, event, points, **fields):
-    return earning_rule_save(
-        rule=EarningRule(program=program, name=f"{event} bonus", kind="event", event=event, points=points, **fields)
-    )
+    return rule(program, name=f"{event} bonus", kind="event", event=event, points=points, **fields)
 
 
 def available(member):

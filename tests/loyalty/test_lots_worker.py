@@ -14,11 +14,11 @@ from django.utils import timezone
 from events.models import OutboxEvent
 from events.outbox import EventType
 from loyalty.audit import ledger_audit
-from loyalty.models import Account, EarningRule, Entry, EntryKind, Lot
-from loyalty.services.rules import earning_rule_save
+from loyalty.models import Account, Entry, EntryKind, Lot
 from loyalty.tasks import lots_expire_task
+from tests.builders import rule
+from tests.concurrency import VISIBILITY_TIMEOUT, wait_until
 from tests.factories import ProgramFactory
-from tests.worker import VISIBILITY_TIMEOUT, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +28,7 @@ MEMBERS = 600
 def program_with_expired_points(tmp_path):
     """MEMBERS members, each with points earned 800 days ago that expired after 365 days (imported in bulk)."""
     program = ProgramFactory(expiry_policy="days", expiry_period=365)
-    earning_rule_save(rule=EarningRule(program=program, name="Base", kind="base_rate", rate=Decimal("1")))
+    rule(program, name="Base", kind="base_rate", rate=Decimal("1"))
     long_ago = (timezone.now() - timedelta(days=800)).replace(microsecond=0)
     path = tmp_path / "history.csv"
     with path.open("w", newline="") as f:

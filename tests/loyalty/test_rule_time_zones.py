@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from loyalty.models import EarningRule
 from loyalty.services.purchases import LineInput, PurchaseInput, purchase_simulate
-from loyalty.services.rules import earning_rule_save
 from members.models import Program
+from tests import builders
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -49,7 +49,7 @@ def points_at(program, moment: datetime) -> int:
     ],
 )
 def test_a_weekend_rule_counts_weekdays_in_the_programs_time_zone(prague, local, points):
-    earning_rule_save(rule=EarningRule(program=prague, name="Weekend", kind="bonus", points=50, weekdays="6,7"))
+    builders.rule(prague, name="Weekend", kind="bonus", points=50, weekdays="6,7")
 
     assert points_at(prague, local.replace(tzinfo=PRAGUE)) == points
 

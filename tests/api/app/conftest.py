@@ -2,11 +2,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from members.app_auth import member_app_login, member_app_user_set
-from members.models import Member
+from members.app_auth import member_app_user_set
+from tests.clients import PASSWORD, app_client_for
 from tests.factories import MemberFactory
-
-PASSWORD = "plum-tree-harbour-42"
 
 
 @pytest.fixture(autouse=True)
@@ -18,16 +16,6 @@ def _fast_hashing_and_fresh_counters(settings):
     cache.clear()
 
 
-def client_for(member: Member) -> APIClient:
-    """An app client signed in as `member` (given a password first when needed)."""
-    if member.user_id is None:
-        member_app_user_set(member=member, password=PASSWORD)
-    _, token = member_app_login(program_slug=member.program.slug, email=member.email, password=PASSWORD)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
-
-
 @pytest.fixture
 def app_member(program):
     member = MemberFactory(program=program, email="jana@example.com", card="400012345678", phone="+420111222333")
@@ -37,7 +25,7 @@ def app_member(program):
 
 @pytest.fixture
 def app_client(app_member):
-    return client_for(app_member)
+    return app_client_for(app_member)
 
 
 @pytest.fixture

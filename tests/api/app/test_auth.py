@@ -9,9 +9,7 @@ from members.app_auth import member_app_user_set
 from members.models import AccessToken, MemberStatus
 from members.services import member_close
 from members.tokens import access_token_create, token_digest
-from tests.api.utils import assert_problem
-from tests.app.conftest import PASSWORD
-from tests.app.utils import (
+from tests.api.app.utils import (
     EXPORT_URL,
     LEDGER_URL,
     LOGIN_URL,
@@ -22,6 +20,8 @@ from tests.app.utils import (
     VOUCHERS_URL,
     redeem_url,
 )
+from tests.api.utils import assert_problem
+from tests.clients import PASSWORD
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 

@@ -8,11 +8,10 @@ from loyalty.services.ledger import ledger_credit
 from members.models import Member
 from rewards.models import Voucher
 from rewards.services import reward_redeem
+from tests.api.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, REWARDS_URL, TIER_URL, VOUCHERS_URL, redeem_url, state
 from tests.api.utils import assert_problem
-from tests.app.conftest import client_for
-from tests.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, REWARDS_URL, TIER_URL, VOUCHERS_URL, redeem_url, state
-from tests.factories import MemberFactory, ProgramFactory
-from tests.rewards.conftest import make_reward
+from tests.clients import app_client_for
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory
 
 
 @pytest.fixture
@@ -20,8 +19,8 @@ def neighbour(program):
     """Member B of the same program, with points, a voucher and an app account."""
     member = MemberFactory(program=program, first_name="Bara", email="bara@example.com")
     ledger_credit(member=member, amount=5000, reason="B's points")
-    reward_redeem(member=member, reward=make_reward(program, name="B's reward", points_cost=100))
-    client_for(member)
+    reward_redeem(member=member, reward=RewardFactory(program=program, name="B's reward", points_cost=100))
+    app_client_for(member)
     return member
 
 
@@ -31,9 +30,9 @@ def stranger():
     program = ProgramFactory()
     member = MemberFactory(program=program, email="jana@example.com")  # the same email elsewhere
     ledger_credit(member=member, amount=5000)
-    reward = make_reward(program, name="C's reward", points_cost=10)
+    reward = RewardFactory(program=program, name="C's reward", points_cost=10)
     reward_redeem(member=member, reward=reward)
-    client_for(member)
+    app_client_for(member)
     return member
 
 
@@ -75,7 +74,9 @@ def test_member_a_never_sees_or_changes_b_or_c(app_client, app_member, neighbour
 
 def test_vouchers_and_ledger_show_only_the_members_own_rows(app_client, app_member, neighbour, program):
     ledger_credit(member=app_member, amount=500)
-    voucher = reward_redeem(member=app_member, reward=make_reward(program, name="A's pick", points_cost=100)).voucher
+    voucher = reward_redeem(
+        member=app_member, reward=RewardFactory(program=program, name="A's pick", points_cost=100)
+    ).voucher
 
     vouchers = app_client.get(VOUCHERS_URL).json()["results"]
     entries = app_client.get(LEDGER_URL).json()["results"]
@@ -86,8 +87,8 @@ def test_vouchers_and_ledger_show_only_the_members_own_rows(app_client, app_memb
 
 def test_the_same_idempotency_key_of_two_members_does_not_collide(app_client, app_member, neighbour, program):
     ledger_credit(member=app_member, amount=1000)
-    reward = make_reward(program, name="Shared", points_cost=100, value=Decimal("1.00"))
-    b_client = client_for(neighbour)
+    reward = RewardFactory(program=program, name="Shared", points_cost=100, value=Decimal("1.00"))
+    b_client = app_client_for(neighbour)
 
     b = b_client.post(redeem_url(reward.pk), HTTP_IDEMPOTENCY_KEY="k-1")
     a = app_client.post(redeem_url(reward.pk), HTTP_IDEMPOTENCY_KEY="k-1")

@@ -5,42 +5,29 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from loyalty.models import EarningRule, Tier
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_save
 from members.models import Member
+from tests.api.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, TIER_URL, state
 from tests.api.utils import assert_problem
-from tests.app.conftest import client_for
-from tests.app.utils import EXPORT_URL, LEDGER_URL, ME_URL, TIER_URL, state
+from tests.builders import line, purchase, rule, tier
+from tests.clients import app_client_for
 from tests.factories import MemberFactory
 
-
-def buy(member, external_id="R-1", amount="500.00", category="books"):
-    line = LineInput(
-        sku="BK-1", quantity=Decimal(1), unit_price=Decimal(amount), amount=Decimal(amount), category=category
-    )
-    data = PurchaseInput(
-        external_id=external_id,
-        occurred_at=timezone.now() - timedelta(hours=1),
-        currency="EUR",
-        total=Decimal(amount),
-        lines=(line,),
-    )
-    return purchase_record(program=member.program, member=member, data=data)
+# An hour ago: clear of the future check.
+AN_HOUR = timedelta(hours=1)
 
 
 def setup_rules(program):
-    earning_rule_save(rule=EarningRule(program=program, name="Base rate", kind="base_rate", rate=Decimal("0.1")))
-    silver = tier_save(tier=Tier(program=program, name="Silver", rank=1, threshold=Decimal(0)))
-    gold = tier_save(tier=Tier(program=program, name="Gold", rank=2, threshold=Decimal(200)))
+    rule(program, name="Base rate", kind="base_rate", rate=Decimal("0.1"))
+    silver = tier(program, "Silver", rank=1, threshold=0)
+    gold = tier(program, "Gold", rank=2, threshold=200)
     return silver, gold
 
 
 def test_me_shows_profile_balances_and_tier(app_client, app_member, program):
     setup_rules(program)
-    buy(app_member)  # 50 points
+    # 50 points
+    purchase(app_member, "R-1", lines=[line("BK-1", "500.00", "books")], occurred_at=timezone.now() - AN_HOUR)
     ledger_credit(member=app_member, amount=25, expires_at=timezone.now() + timedelta(days=5))
 
     response = app_client.get(ME_URL)
@@ -109,8 +96,8 @@ def test_patch_me_refuses_a_future_birth_date_and_an_empty_body(app_client):
 
 def test_ledger_lists_own_entries_with_the_rules_that_gave_them(app_client, app_member, program):
     setup_rules(program)
-    buy(app_member, "R-1", "500.00")
-    buy(app_member, "R-2", "300.00")
+    purchase(app_member, "R-1", lines=[line("BK-1", "500.00", "books")], occurred_at=timezone.now() - AN_HOUR)
+    purchase(app_member, "R-2", lines=[line("BK-1", "300.00", "books")], occurred_at=timezone.now() - AN_HOUR)
 
     response = app_client.get(LEDGER_URL, {"page_size": 1})
 
@@ -126,7 +113,8 @@ def test_ledger_lists_own_entries_with_the_rules_that_gave_them(app_client, app_
 
 def test_tier_endpoint(app_client, app_member, program):
     setup_rules(program)
-    buy(app_member, "R-1", "2500.00")  # 250 points: Gold
+    # 250 points: Gold
+    purchase(app_member, "R-1", lines=[line("BK-1", "2500.00", "books")], occurred_at=timezone.now() - AN_HOUR)
 
     body = app_client.get(TIER_URL).json()
 
@@ -149,7 +137,7 @@ def test_export_holds_the_members_data_and_ledger(app_client, app_member):
 def test_reads_leave_other_members_alone(app_client, app_member, program):
     other = MemberFactory(program=program)
     ledger_credit(member=other, amount=999)
-    client_for(other)  # B has an app account too
+    app_client_for(other)  # B has an app account too
 
     assert app_client.get(LEDGER_URL).json()["results"] == []
     assert app_client.get(EXPORT_URL).json()["ledger"]["entries"] == []

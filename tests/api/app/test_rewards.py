@@ -7,15 +7,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from loyalty.models import Account, Tier
-from loyalty.services.tiers import tier_save
+from loyalty.models import Account
 from members.services import member_suspend
 from rewards.models import Voucher, VoucherStatus
-from rewards.services import reward_redeem
+from tests.api.app.utils import REWARDS_URL, VOUCHERS_URL, redeem_url, state
 from tests.api.utils import assert_problem
-from tests.app.utils import REWARDS_URL, VOUCHERS_URL, redeem_url, state
-from tests.factories import ProgramFactory
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund, redeem, tier
+from tests.factories import ProgramFactory, RewardFactory
 
 
 def by_name(body):
@@ -24,15 +22,15 @@ def by_name(body):
 
 def test_rewards_show_how_close_the_member_is(app_client, app_member, program):
     fund(app_member, 300)
-    gold = tier_save(tier=Tier(program=program, name="Gold", rank=2, threshold=Decimal(1000)))
-    make_reward(program, name="Coffee", points_cost=100)
-    make_reward(program, name="Cinema", points_cost=1200)
-    make_reward(program, name="Lounge", points_cost=50, min_tier=gold)
-    make_reward(program, name="Sold out", points_cost=10, stock=0)
-    make_reward(program, name="Retired", is_active=False)
-    make_reward(program, name="Later", active_from=timezone.now() + timedelta(days=1))
-    make_reward(program, name="Over", active_until=timezone.now() - timedelta(days=1))
-    make_reward(ProgramFactory(), name="Elsewhere", points_cost=1)
+    gold = tier(program, "Gold", rank=2, threshold=1000)
+    RewardFactory(program=program, name="Coffee", points_cost=100)
+    RewardFactory(program=program, name="Cinema", points_cost=1200)
+    RewardFactory(program=program, name="Lounge", points_cost=50, min_tier=gold)
+    RewardFactory(program=program, name="Sold out", points_cost=10, stock=0)
+    RewardFactory(program=program, name="Retired", is_active=False)
+    RewardFactory(program=program, name="Later", active_from=timezone.now() + timedelta(days=1))
+    RewardFactory(program=program, name="Over", active_until=timezone.now() - timedelta(days=1))
+    RewardFactory(program=ProgramFactory(), name="Elsewhere", points_cost=1)
 
     response = app_client.get(REWARDS_URL)
 
@@ -71,8 +69,8 @@ def test_rewards_show_how_close_the_member_is(app_client, app_member, program):
 
 def test_a_reward_at_its_per_member_limit_is_not_redeemable(app_client, app_member, program):
     fund(app_member, 1000)
-    reward = make_reward(program, name="Once", per_member_limit=1)
-    reward_redeem(member=app_member, reward=reward)
+    reward = RewardFactory(program=program, name="Once", per_member_limit=1)
+    redeem(app_member, reward)
 
     item = by_name(app_client.get(REWARDS_URL).json())["Once"]
 
@@ -83,14 +81,18 @@ def test_rewards_list_takes_the_same_queries_for_1_and_50_rewards(
     app_client, app_member, program, django_assert_max_num_queries
 ):
     fund(app_member, 500)
-    gold = tier_save(tier=Tier(program=program, name="Gold", rank=2, threshold=Decimal(1000)))
-    make_reward(program, name="Reward 0", per_member_limit=2, min_tier=gold)
+    gold = tier(program, "Gold", rank=2, threshold=1000)
+    RewardFactory(program=program, name="Reward 0", per_member_limit=2, min_tier=gold)
     app_client.get(REWARDS_URL)  # compiles the program's ruleset once, as a running server has
     with CaptureQueriesContext(connection) as one:
         assert len(app_client.get(REWARDS_URL).json()["results"]) == 1
     for n in range(1, 50):
-        make_reward(
-            program, name=f"Reward {n}", points_cost=10 + n, per_member_limit=2, min_tier=gold if n % 2 else None
+        RewardFactory(
+            program=program,
+            name=f"Reward {n}",
+            points_cost=10 + n,
+            per_member_limit=2,
+            min_tier=gold if n % 2 else None,
         )
 
     with django_assert_max_num_queries(len(one.captured_queries)):
@@ -99,7 +101,7 @@ def test_rewards_list_takes_the_same_queries_for_1_and_50_rewards(
 
 def test_redeeming_spends_points_and_issues_a_voucher(app_client, app_member, program):
     fund(app_member, 1000)
-    reward = make_reward(program, name="Coffee", points_cost=250, stock=3)
+    reward = RewardFactory(program=program, name="Coffee", points_cost=250, stock=3)
 
     response = app_client.post(redeem_url(reward.pk))
 
@@ -116,7 +118,7 @@ def test_redeeming_spends_points_and_issues_a_voucher(app_client, app_member, pr
 
 def test_redeeming_with_an_idempotency_key_spends_once(app_client, app_member, program):
     fund(app_member, 1000)
-    reward = make_reward(program, points_cost=300)
+    reward = RewardFactory(program=program, points_cost=300)
 
     first = app_client.post(redeem_url(reward.pk), HTTP_IDEMPOTENCY_KEY="tap-1")
     again = app_client.post(redeem_url(reward.pk), HTTP_IDEMPOTENCY_KEY="tap-1")
@@ -128,7 +130,7 @@ def test_redeeming_with_an_idempotency_key_spends_once(app_client, app_member, p
 
 def test_redeeming_without_enough_points_changes_nothing(app_client, app_member, program):
     fund(app_member, 50)
-    reward = make_reward(program, points_cost=100)
+    reward = RewardFactory(program=program, points_cost=100)
     before = state()
 
     assert_problem(app_client.post(redeem_url(reward.pk)), 422, "insufficient_points")
@@ -138,8 +140,8 @@ def test_redeeming_without_enough_points_changes_nothing(app_client, app_member,
 
 def test_a_suspended_member_can_read_but_not_redeem(app_client, app_member, program):
     fund(app_member, 1000)
-    reward = make_reward(program, name="Coffee", points_cost=100)
-    reward_redeem(member=app_member, reward=reward)
+    reward = RewardFactory(program=program, name="Coffee", points_cost=100)
+    redeem(app_member, reward)
     member_suspend(member=app_member)
     before = state()
 
@@ -155,9 +157,9 @@ def test_a_suspended_member_can_read_but_not_redeem(app_client, app_member, prog
 
 def test_vouchers_list_the_members_own_vouchers(app_client, app_member, program):
     fund(app_member, 1000)
-    coffee = make_reward(program, name="Coffee", points_cost=100, value=Decimal("3.00"))
-    old = reward_redeem(member=app_member, reward=coffee).voucher
-    used = reward_redeem(member=app_member, reward=coffee).voucher
+    coffee = RewardFactory(program=program, name="Coffee", points_cost=100, value=Decimal("3.00"))
+    old = redeem(app_member, coffee).voucher
+    used = redeem(app_member, coffee).voucher
     Voucher.objects.filter(pk=old.pk).update(
         issued_at=timezone.now() - timedelta(days=40), expires_at=timezone.now() - timedelta(days=10)
     )
@@ -182,7 +184,7 @@ def test_bad_reward_ids_are_not_found(app_client, app_member):
 
 def test_a_changed_cost_is_refused_when_the_app_sends_what_it_showed(app_client, app_member, program):
     fund(app_member, 1000)
-    reward = make_reward(program, points_cost=300)
+    reward = RewardFactory(program=program, points_cost=300)
     before = state()
 
     response = app_client.post(redeem_url(reward.pk), {"expected_points_cost": 100})
@@ -196,16 +198,16 @@ def test_a_changed_cost_is_refused_when_the_app_sends_what_it_showed(app_client,
 def test_rewards_and_vouchers_show_where_a_voucher_applies(app_client, app_member, program):
     """A member holding "10 % off books" sees that it is for books only, before and after redeeming."""
     fund(app_member, 1000)
-    books = make_reward(
-        program,
+    books = RewardFactory(
+        program=program,
         name="10 % off books",
         kind="percent_discount",
         value=Decimal("10.00"),
         scope_categories=["books"],
         scope_skus=["BK-101"],
     )
-    whole = make_reward(program, name="Coffee", points_cost=200)
-    reward_redeem(member=app_member, reward=books)
+    whole = RewardFactory(program=program, name="Coffee", points_cost=200)
+    redeem(app_member, books)
 
     rewards = by_name(app_client.get(REWARDS_URL).json())
     vouchers = app_client.get(VOUCHERS_URL).json()["results"]

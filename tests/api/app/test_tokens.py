@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 from members.app_auth import member_app_user_set
 from members.models import AccessToken
 from members.tokens import access_token_create, token_digest
+from tests.api.app.utils import ME_URL
 from tests.api.utils import assert_problem
-from tests.app.conftest import PASSWORD
-from tests.app.utils import ME_URL
-from tests.factories import StaffFactory
+from tests.clients import PASSWORD
+from tests.factories import StaffFactory, SuperuserFactory
 
 MANAGE_URL = "/api/manage/v1/members/"
 
@@ -33,7 +33,7 @@ def signed_in_token(client: APIClient) -> str:
 @pytest.fixture
 def superuser_client(db):
     client = Client()
-    client.force_login(User.objects.create_superuser(username="root", email="", password=PASSWORD))
+    client.force_login(SuperuserFactory(email="", password=PASSWORD))
     return client
 
 

@@ -3,21 +3,14 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit
 from members.services import member_suspend
-from tests.api.utils import adjust_url, assert_problem, db_state, staff_client
-from tests.factories import MemberFactory
-
-
-@pytest.fixture
-def funded(member):
-    """A member with 100 available points."""
-    ledger_credit(member=member, amount=100)
-    return member
+from tests.api.utils import adjust_url, assert_problem, db_state
+from tests.clients import staff_client
+from tests.factories import MemberFactory, SuperuserFactory
 
 
 def _account(member):
@@ -256,7 +249,7 @@ def test_adjusting_with_a_non_numeric_id_is_not_found(manage_client, funded):
 
 
 def test_superuser_can_adjust_any_program(other_program):
-    admin = User.objects.create_superuser("root", "root@example.com", "pw")
+    admin = SuperuserFactory(password="pw")
     outsider = MemberFactory(program=other_program)
 
     response = staff_client(admin).post(adjust_url(outsider.pk), {"points": 10, "reason": "Support"}, format="json")

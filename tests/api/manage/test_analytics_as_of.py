@@ -8,13 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Permission
 
-from analytics.models import MemberAnalytics, NpsAnswer
+from analytics.models import MemberAnalytics
 from analytics.selectors import analytics_as_of, analytics_refresh_status
-from loyalty.models import Purchase
 from loyalty.services.ledger import ledger_credit
-from tests.api.test_analytics_rfm import ANALYST, REFRESH_URL, client_of
-from tests.api.utils import MANAGE, assert_problem
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.api.utils import ANALYST, MANAGE, REFRESH_URL, assert_problem
+from tests.clients import staff_client_for
+from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory, PurchaseFactory, StaffFactory
 
 PRAGUE = ZoneInfo("Europe/Prague")
 ANALYTICS = f"{MANAGE}/analytics"
@@ -24,18 +23,6 @@ AS_OF_JSON = "2025-06-30T21:59:59.999999Z"
 
 def at(year, month, day, hour=12):
     return datetime(year, month, day, hour, tzinfo=PRAGUE)
-
-
-def purchase(member, external_id, when, total):
-    Purchase.objects.create(
-        program=member.program,
-        member=member,
-        external_id=external_id,
-        occurred_at=when,
-        currency="EUR",
-        total=Decimal(total),
-        eligible_amount=Decimal(total),
-    )
 
 
 @pytest.fixture
@@ -48,19 +35,19 @@ def imported(shop):
     """History up to 30 June 2025. ana: 10 May and 5 June; ben: 20 June; cleo: nothing. Points: ana 100 expiring
     1 April 2025 (past, the expiry job has not run), 50 expiring 1 September 2025; ben 30 that never expire."""
     ana, ben, cleo = (MemberFactory(program=shop, enrolled_at=at(2025, 1, 2)) for _ in range(3))
-    purchase(ana, "A1", at(2025, 5, 10), "40.00")
-    purchase(ana, "A2", at(2025, 6, 5), "60.00")
-    purchase(ben, "B1", at(2025, 6, 20), "20.00")
+    PurchaseFactory(member=ana, external_id="A1", occurred_at=at(2025, 5, 10), total=Decimal("40.00"))
+    PurchaseFactory(member=ana, external_id="A2", occurred_at=at(2025, 6, 5), total=Decimal("60.00"))
+    PurchaseFactory(member=ben, external_id="B1", occurred_at=at(2025, 6, 20), total=Decimal("20.00"))
     ledger_credit(member=ana, amount=100, occurred_at=at(2025, 1, 10), expires_at=at(2025, 4, 1, 0))
     ledger_credit(member=ana, amount=50, occurred_at=at(2025, 2, 10), expires_at=at(2025, 9, 1, 0))
     ledger_credit(member=ben, amount=30, occurred_at=at(2025, 3, 10), expires_at=None)
-    NpsAnswer.objects.create(program=shop, member=ben, score=10, source="import", answered_at=at(2025, 6, 21))
+    NpsAnswerFactory(program=shop, member=ben, score=10, source="import", answered_at=at(2025, 6, 21))
     return {"ana": ana, "ben": ben, "cleo": cleo}
 
 
 @pytest.fixture
 def analyst(shop):
-    return client_of(shop, ANALYST)
+    return staff_client_for(shop, ANALYST)
 
 
 @pytest.fixture
@@ -167,8 +154,7 @@ def test_liability_leaves_out_points_past_expiry_at_the_as_of(refreshed, analyst
 
 
 def test_the_dashboard_of_the_refresh_is_as_of_its_day(client, shop, refreshed):
-    user = StaffFactory()
-    shop.managers.add(user)
+    user = StaffFactory(programs=[shop])
     user.user_permissions.add(Permission.objects.get(codename="view_memberanalytics"))
     client.force_login(user)
 

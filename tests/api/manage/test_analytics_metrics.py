@@ -11,16 +11,15 @@ from rest_framework.test import APIClient
 
 from analytics.metrics import month_of
 from analytics.models import NpsAnswer
-from loyalty.models import Account, EarningRule, Entry, Tier
+from loyalty.models import Account, Entry
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.lots import lots_expire
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save
 from members.app_auth import member_app_login, member_app_user_set
 from members.services import member_suspend
-from tests.api.utils import MANAGE, POS, assert_problem, db_state, staff_client
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.api.utils import MANAGE, POS, assert_problem, db_state
+from tests.builders import purchase, return_, rule, tier
+from tests.clients import staff_client
+from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +40,7 @@ def shop(db):
 
 @pytest.fixture
 def analyst(shop):
-    user = StaffFactory(permissions=["view_memberanalytics"])
-    shop.managers.add(user)
+    user = StaffFactory(permissions=["view_memberanalytics"], programs=[shop])
     return user
 
 
@@ -69,12 +67,9 @@ def people(shop):
             ("D", at(2026, 2, 25), "90.00"),
         ]
     ):
-        data = PurchaseInput(external_id=f"P{i}", occurred_at=when, currency="EUR", total=Decimal(total))
-        purchase_record(program=shop, member=members[name], data=data)
+        purchase(members[name], f"P{i}", total, occurred_at=when)
     # Returned on 1 March (a return dated after an as-of does not count as of it).
-    return_record(
-        program=shop, external_id="R1", purchase_external_id="P5", amount=Decimal("90.00"), occurred_at=at(2026, 3, 1)
-    )
+    return_(shop, "P5", "R1", amount="90.00", occurred_at=at(2026, 3, 1))
     return members
 
 
@@ -192,10 +187,10 @@ def test_orders_default_to_the_last_365_days(client, shop):
 
 
 def test_nps(client, shop, people):
-    gold = Tier.objects.create(program=shop, name="Gold", rank=1, threshold=0)
+    gold = tier(shop, "Gold", rank=1, threshold=0)
     Account.objects.filter(member=people["A"]).update(tier=gold)
     for name, score, when in [("A", 10, at(2026, 3, 5)), ("B", 9, at(2026, 3, 6)), ("C", 8, at(2026, 2, 10))]:
-        NpsAnswer.objects.create(program=shop, member=people[name], score=score, source="import", answered_at=when)
+        NpsAnswerFactory(program=shop, member=people[name], score=score, source="import", answered_at=when)
 
     response = get(client, "nps", months=2, through="2026-03", as_of="2026-11-23")
 
@@ -329,7 +324,7 @@ def test_bad_parameters_are_validation_errors(client, endpoint, params, field):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_a_tier_of_another_program_is_a_validation_error(client, other_program, endpoint):
-    foreign = Tier.objects.create(program=other_program, name="Gold", rank=1, threshold=0)
+    foreign = tier(other_program, "Gold", rank=1, threshold=0)
 
     body = assert_problem(get(client, endpoint, tier=foreign.pk), 400, "validation_error")
 
@@ -341,15 +336,8 @@ def test_a_tier_of_another_program_is_a_validation_error(client, other_program, 
 
 @pytest.fixture
 def nps_rule(program):
-    return earning_rule_save(
-        rule=EarningRule(
-            program=program,
-            name="Thanks for answering",
-            kind="event",
-            event="nps_answer",
-            points=50,
-            cap_per_member_month=50,
-        )
+    return rule(
+        program, name="Thanks for answering", kind="event", event="nps_answer", points=50, cap_per_member_month=50
     )
 
 

@@ -8,24 +8,15 @@ import pytest
 from rest_framework.test import APIClient
 
 from analytics.members import member_analytics_refresh
-from analytics.models import MemberAnalytics, NpsAnswer, NpsSource, RfmSegment
+from analytics.models import MemberAnalytics, NpsSource, RfmSegment
 from analytics.services.refresh import analytics_refresh_queued
-from tests.api.utils import MANAGE, MANAGE_MEMBERS_URL, assert_problem
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-from tests.loyalty.analytics.test_member_analytics import AS_OF, population
+from tests.analytics.population import AS_OF, population
+from tests.api.utils import ANALYST, MANAGE, MANAGE_MEMBERS_URL, REFRESH_URL, assert_problem
+from tests.clients import staff_client_for
+from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory
 
 RFM_URL = f"{MANAGE}/analytics/rfm/"
 GRID_URL = f"{MANAGE}/analytics/rfm/segments/"
-REFRESH_URL = f"{MANAGE}/analytics/refresh/"
-ANALYST = ["view_memberanalytics", "change_rfmsegment", "view_member"]
-
-
-def client_of(program, permissions):
-    user = StaffFactory(permissions=permissions)
-    program.managers.add(user)
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -35,13 +26,13 @@ def shop(db):
 
 @pytest.fixture
 def analyst(shop):
-    return client_of(shop, ANALYST)
+    return staff_client_for(shop, ANALYST)
 
 
 @pytest.fixture
 def reader(shop):
     """May read analytics, not change the grid or refresh."""
-    return client_of(shop, ["view_memberanalytics", "view_member"])
+    return staff_client_for(shop, ["view_memberanalytics", "view_member"])
 
 
 def segment(name, r_min, r_max, fm_min, fm_max, description=""):
@@ -239,7 +230,7 @@ def test_a_missing_program_is_a_validation_error(shop, analyst):
 
 
 def test_reads_need_the_view_permission(shop):
-    client = client_of(shop, ["view_member", "change_rfmsegment"])
+    client = staff_client_for(shop, ["view_member", "change_rfmsegment"])
 
     for url in (RFM_URL, GRID_URL, REFRESH_URL):
         assert_problem(client.get(url, {"program": shop.slug}), 403, "permission_denied")
@@ -333,7 +324,7 @@ def scored(shop):
     }
     for name, scores in answers.items():
         for score, day in scores:
-            NpsAnswer.objects.create(
+            NpsAnswerFactory(
                 program=shop,
                 member=members[name],
                 score=score,

@@ -5,16 +5,8 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from config.api.manage import IsProgramStaff
 from members.tokens import access_token_create
-from tests.api.utils import (
-    MANAGE_MEMBERS_URL,
-    PROBLEM,
-    adjust_url,
-    assert_problem,
-    db_state,
-    manage_member_url,
-    pos_client_for,
-    staff_client,
-)
+from tests.api.utils import MANAGE_MEMBERS_URL, PROBLEM, adjust_url, assert_problem, db_state, manage_member_url
+from tests.clients import pos_client_for, staff_client
 from tests.factories import MemberFactory, StaffFactory
 
 
@@ -60,8 +52,7 @@ def test_anonymous_cannot_adjust(roster):
 
 @pytest.mark.parametrize("url", MANAGE_READS)
 def test_staff_without_permission_is_denied(program, roster, url):
-    user = StaffFactory(permissions=[])
-    program.managers.add(user)
+    user = StaffFactory(permissions=[], programs=[program])
 
     response = staff_client(user).get(url(roster))
 
@@ -71,23 +62,20 @@ def test_staff_without_permission_is_denied(program, roster, url):
 
 @pytest.mark.parametrize("url", MANAGE_READS)
 def test_non_staff_user_is_denied_even_with_permissions(program, roster, url):
-    user = StaffFactory(is_staff=False)
-    program.managers.add(user)
+    user = StaffFactory(is_staff=False, programs=[program])
 
     assert_problem(staff_client(user).get(url(roster)), 403, "permission_denied")
 
 
 @pytest.mark.parametrize("url", MANAGE_READS)
 def test_inactive_staff_is_denied(program, roster, url):
-    user = StaffFactory(is_active=False)
-    program.managers.add(user)
+    user = StaffFactory(is_active=False, programs=[program])
 
     assert_problem(staff_client(user).get(url(roster)), 403, "permission_denied")
 
 
 def test_viewing_does_not_allow_adjusting(program, roster):
-    viewer = StaffFactory(permissions=["view_member"])
-    program.managers.add(viewer)
+    viewer = StaffFactory(permissions=["view_member"], programs=[program])
     client = staff_client(viewer)
     assert client.get(manage_member_url(roster["ana"].pk)).status_code == 200
     before = db_state()
@@ -99,8 +87,7 @@ def test_viewing_does_not_allow_adjusting(program, roster):
 
 
 def test_non_staff_cannot_adjust(program, roster):
-    user = StaffFactory(is_staff=False)
-    program.managers.add(user)
+    user = StaffFactory(is_staff=False, programs=[program])
     before = db_state()
 
     response = staff_client(user).post(adjust_url(roster["ana"].pk), {"points": 10, "reason": "x"}, format="json")
@@ -178,8 +165,7 @@ def test_a_method_without_declared_permissions_is_refused(db, method, perms, all
 
 
 def test_options_of_a_write_only_endpoint_is_refused_without_its_permission(program, roster):
-    user = StaffFactory(permissions=[])
-    program.managers.add(user)
+    user = StaffFactory(permissions=[], programs=[program])
 
     response = staff_client(user).options(adjust_url(roster["ana"].pk))
 

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -11,8 +10,9 @@ from django.utils import timezone
 from loyalty.models import EntryKind
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from members.services import member_close, member_suspend
-from tests.api.utils import MANAGE_MEMBERS_URL, assert_problem, manage_member_url, staff_client
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.api.utils import MANAGE_MEMBERS_URL, assert_problem, manage_member_url
+from tests.clients import staff_client
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory, SuperuserFactory
 
 LIST_FIELDS = {
     "id",
@@ -248,7 +248,7 @@ def test_manager_without_programs_sees_nobody(roster):
 
 
 def test_superuser_sees_every_program(roster):
-    admin = User.objects.create_superuser("root", "root@example.com", "pw")
+    admin = SuperuserFactory(password="pw")
 
     response = staff_client(admin).get(MANAGE_MEMBERS_URL)
 

@@ -7,13 +7,19 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from rewards.models import Reward
-from tests.rewards.conftest import make_reward
-from tests.rewards.test_manage_catalog_api import REWARDS_URL, api, catalog_manager, catalog_state, reward_url  # noqa: F401
+from tests.api.manage.catalog import REWARDS_URL, catalog_state, reward_url
+from tests.clients import staff_client
+from tests.factories import RewardFactory
 
 BOOKS = {"scope_skus": ["ATLAS-2"], "scope_categories": ["books", "maps"], "min_basket": "200.00"}
 
 
-def test_create_a_reward_with_a_scope(api, program):  # noqa: F811
+@pytest.fixture
+def api(catalog_manager):
+    return staff_client(catalog_manager)
+
+
+def test_create_a_reward_with_a_scope(api, program):
     payload = {"program": program.slug, "name": "10 % off books", "kind": "percent_discount", "value": "10"}
 
     response = api.post(REWARDS_URL, {**payload, "points_cost": 700, **BOOKS}, format="json")
@@ -33,8 +39,8 @@ def test_create_a_reward_with_a_scope(api, program):  # noqa: F811
     )
 
 
-def test_change_the_scope_of_a_reward(api, program):  # noqa: F811
-    reward = make_reward(program, scope_categories=["books"])
+def test_change_the_scope_of_a_reward(api, program):
+    reward = RewardFactory(program=program, scope_categories=["books"])
 
     response = api.patch(reward_url(reward.pk), {"scope_skus": ["NOVEL-7", "NOVEL-7 "]}, format="json")
 
@@ -49,8 +55,8 @@ def test_change_the_scope_of_a_reward(api, program):  # noqa: F811
     "scope",
     [{"scope_skus": ["ok", " "]}, {"scope_categories": "books"}, {"scope_skus": ["x" * 65]}, {"scope_skus": [None]}],
 )
-def test_a_bad_scope_is_refused_and_writes_nothing(api, program, scope):  # noqa: F811
-    reward = make_reward(program)
+def test_a_bad_scope_is_refused_and_writes_nothing(api, program, scope):
+    reward = RewardFactory(program=program)
     before = catalog_state()
 
     response = api.patch(reward_url(reward.pk), scope, format="json")
@@ -69,7 +75,7 @@ def admin_client(client, manager):
 
 
 def test_the_admin_sets_the_scope_as_comma_separated_lists(admin_client, program):
-    reward = make_reward(program, scope_categories=["books"])
+    reward = RewardFactory(program=program, scope_categories=["books"])
     url = reverse("admin:rewards_reward_change", args=[reward.pk])
     page = admin_client.get(url)
     assert page.status_code == 200 and 'value="books"' in page.content.decode()

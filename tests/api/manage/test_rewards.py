@@ -10,90 +10,59 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.api.input import UNKNOWN_FIELD_MESSAGE
-from loyalty.models import Account, Tier
-from members.models import Program
+from loyalty.models import Account
 from rewards.exceptions import RewardInactive
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
 from rewards.selectors import campaign_members
-from rewards.services import campaign_issue, reward_redeem, reward_save, voucher_redeem
-from tests.api.utils import MANAGE, assert_problem, db_state
-from tests.factories import MemberFactory, StaffFactory
-from tests.rewards.conftest import fund, make_reward
-
-REWARDS_URL = f"{MANAGE}/rewards/"
-VOUCHERS_URL = f"{MANAGE}/vouchers/"
-PERMISSIONS = ["view_reward", "add_reward", "change_reward", "view_voucher", "cancel_voucher"]
-REWARD_FIELDS = [f.attname for f in Reward._meta.concrete_fields]
-VOUCHER_FIELDS = [f.attname for f in Voucher._meta.concrete_fields]
-
-
-def reward_url(reward_id):
-    return f"{REWARDS_URL}{reward_id}/"
-
-
-def voucher_url(voucher_id):
-    return f"{VOUCHERS_URL}{voucher_id}/"
-
-
-def cancel_url(voucher_id):
-    return f"{VOUCHERS_URL}{voucher_id}/cancel/"
-
-
-def catalog_state():
-    """Everything these endpoints could write: rewards, vouchers and the ledger."""
-    return {
-        "rewards": list(Reward.objects.order_by("pk").values_list(*REWARD_FIELDS)),
-        "vouchers": list(Voucher.objects.order_by("pk").values_list(*VOUCHER_FIELDS)),
-        "programs": list(Program.objects.order_by("pk").values_list("pk", "config_version")),
-        **db_state(),
-    }
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def catalog_manager(manager):
-    manager.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="rewards", codename__in=PERMISSIONS)
-    )
-    return manager
+from rewards.services import campaign_issue, reward_save, voucher_redeem
+from tests.api.manage.catalog import (
+    PERMISSIONS,
+    REWARDS_URL,
+    VOUCHERS_URL,
+    cancel_url,
+    catalog_state,
+    reward_url,
+    voucher_url,
+)
+from tests.api.utils import assert_problem
+from tests.builders import fund, redeem, tier
+from tests.clients import staff_client
+from tests.factories import MemberFactory, RewardFactory, StaffFactory
 
 
 @pytest.fixture
 def api(catalog_manager):
-    return client_for(catalog_manager)
+    return staff_client(catalog_manager)
 
 
 @pytest.fixture
 def tiers(program):
     return {
-        "silver": Tier.objects.create(program=program, name="Silver", rank=1, threshold=Decimal(100)),
-        "gold": Tier.objects.create(program=program, name="Gold", rank=2, threshold=Decimal(500)),
+        "silver": tier(program, "Silver", rank=1, threshold=100),
+        "gold": tier(program, "Gold", rank=2, threshold=500),
     }
 
 
 @pytest.fixture
 def foreign_tier(other_program):
-    return Tier.objects.create(program=other_program, name="Gold", rank=2, threshold=Decimal(500))
+    return tier(other_program, "Gold", rank=2, threshold=500)
 
 
 @pytest.fixture
 def catalog(program, other_program, tiers):
     return {
-        "coffee": make_reward(program, name="Free coffee", kind=RewardKind.FREE_PRODUCT, sku="CF-1", points_cost=50),
-        "five_off": make_reward(program, name="5 EUR off", points_cost=100),
-        "ten_pct": make_reward(
-            program, name="10 % off", kind=RewardKind.PERCENT_DISCOUNT, value=Decimal(10), points_cost=300
+        "coffee": RewardFactory(
+            program=program, name="Free coffee", kind=RewardKind.FREE_PRODUCT, sku="CF-1", points_cost=50
         ),
-        "mug": make_reward(
-            program, name="Gold mug", kind=RewardKind.GIFT, value=None, points_cost=800, min_tier=tiers["gold"]
+        "five_off": RewardFactory(program=program, name="5 EUR off", points_cost=100),
+        "ten_pct": RewardFactory(
+            program=program, name="10 % off", kind=RewardKind.PERCENT_DISCOUNT, value=Decimal(10), points_cost=300
         ),
-        "retired": make_reward(program, name="Old coffee deal", points_cost=40, is_active=False),
-        "foreign": make_reward(other_program, name="Foreign coffee", points_cost=10),
+        "mug": RewardFactory(
+            program=program, name="Gold mug", kind=RewardKind.GIFT, value=None, points_cost=800, min_tier=tiers["gold"]
+        ),
+        "retired": RewardFactory(program=program, name="Old coffee deal", points_cost=40, is_active=False),
+        "foreign": RewardFactory(program=other_program, name="Foreign coffee", points_cost=10),
     }
 
 
@@ -166,7 +135,7 @@ def test_list_refuses_bad_filters(api, catalog, query):
 def test_superuser_sees_every_program(program, catalog):
     superuser = StaffFactory(is_superuser=True)
 
-    assert "Foreign coffee" in names(client_for(superuser).get(REWARDS_URL))
+    assert "Foreign coffee" in names(staff_client(superuser).get(REWARDS_URL))
 
 
 # --- Creating ---------------------------------------------------------------------------------------
@@ -320,9 +289,9 @@ def test_create_with_an_idempotency_key_creates_once(api, program):
 
 def test_each_endpoint_needs_its_permission(program, manager, catalog, member):
     fund(member, 1000)
-    voucher = reward_redeem(member=member, reward=catalog["five_off"]).voucher
+    voucher = redeem(member, catalog["five_off"]).voucher
     before = catalog_state()
-    client = client_for(manager)  # staff of the program, without reward permissions
+    client = staff_client(manager)  # staff of the program, without reward permissions
 
     for response in (
         client.get(REWARDS_URL),
@@ -339,9 +308,9 @@ def test_each_endpoint_needs_its_permission(program, manager, catalog, member):
 
 def test_reading_does_not_allow_writing(program, manager, catalog, member):
     fund(member, 1000)
-    voucher = reward_redeem(member=member, reward=catalog["five_off"]).voucher
+    voucher = redeem(member, catalog["five_off"]).voucher
     manager.user_permissions.add(*Permission.objects.filter(codename__in=["view_reward", "view_voucher"]))
-    client = client_for(manager)
+    client = staff_client(manager)
     before = catalog_state()
 
     assert client.get(REWARDS_URL).status_code == 200
@@ -356,7 +325,7 @@ def test_anonymous_and_non_staff_users_are_refused(catalog):
     user = StaffFactory(is_staff=False, permissions=PERMISSIONS)
 
     assert_problem(APIClient().get(REWARDS_URL), 401, "not_authenticated")
-    assert_problem(client_for(user).get(REWARDS_URL), 403, "permission_denied")
+    assert_problem(staff_client(user).get(REWARDS_URL), 403, "permission_denied")
 
 
 # --- Detail and changes -----------------------------------------------------------------------------
@@ -477,7 +446,7 @@ def test_patch_refuses_a_tier_of_another_program(api, catalog, foreign_tier):
 
 def test_deactivating_a_reward_stops_redemptions_and_keeps_its_vouchers(api, catalog, member):
     fund(member, 1000)
-    voucher = reward_redeem(member=member, reward=catalog["five_off"]).voucher
+    voucher = redeem(member, catalog["five_off"]).voucher
 
     response = api.patch(reward_url(catalog["five_off"].pk), {"is_active": False})
 
@@ -487,7 +456,7 @@ def test_deactivating_a_reward_stops_redemptions_and_keeps_its_vouchers(api, cat
     assert reward.is_active is False
     assert names(api.get(REWARDS_URL, {"is_active": "false"})) == ["Old coffee deal", "5 EUR off"]
     with pytest.raises(RewardInactive):
-        reward_redeem(member=member, reward=reward)
+        redeem(member, reward)
     assert Voucher.objects.get(pk=voucher.pk).status == VoucherStatus.ISSUED
     assert Account.objects.get(pk=member.pk).available == 900
 
@@ -501,10 +470,10 @@ def test_rewards_cannot_be_deleted(api, catalog):
 
 
 def test_reward_save_keeps_the_stock_redemptions_moved_since_the_copy_was_read(program, member):
-    reward = make_reward(program, stock=10)
+    reward = RewardFactory(program=program, stock=10)
     stale = Reward.objects.get(pk=reward.pk)
     fund(member, 1000)
-    reward_redeem(member=member, reward=reward)  # stock 10 -> 9 behind the stale copy's back
+    redeem(member, reward)  # stock 10 -> 9 behind the stale copy's back
 
     stale.name = "5 EUR off, renamed"
     reward_save(reward=stale, fields=["name"])
@@ -515,7 +484,7 @@ def test_reward_save_keeps_the_stock_redemptions_moved_since_the_copy_was_read(p
 
 
 def test_reward_save_validates_with_the_models_rules(program, other_program, foreign_tier):
-    reward = make_reward(program)
+    reward = RewardFactory(program=program)
     reward.min_tier = foreign_tier
     reward.points_cost = 0
 
@@ -538,9 +507,9 @@ def vouchers(program, other_program, catalog):
     alice, bob = MemberFactory(program=program), MemberFactory(program=program)
     fund(alice, 1000)
     fund(bob, 1000)
-    coffee = reward_redeem(member=alice, reward=catalog["coffee"]).voucher
-    five_off = reward_redeem(member=alice, reward=catalog["five_off"]).voucher
-    used = reward_redeem(member=bob, reward=catalog["five_off"]).voucher
+    coffee = redeem(alice, catalog["coffee"]).voucher
+    five_off = redeem(alice, catalog["five_off"]).voucher
+    used = redeem(bob, catalog["five_off"]).voucher
     voucher_redeem(program=program, code=used.code, reference="TILL1-77")
     campaign_issue(
         program=program,
@@ -550,7 +519,7 @@ def vouchers(program, other_program, catalog):
     )
     foreign_member = MemberFactory(program=other_program)
     fund(foreign_member, 100)
-    foreign = reward_redeem(member=foreign_member, reward=catalog["foreign"]).voucher
+    foreign = redeem(foreign_member, catalog["foreign"]).voucher
     # Issue times one hour apart, oldest first, so the order and the time filters are certain.
     now = timezone.now()
     rows = [coffee, five_off, used, Voucher.objects.get(campaign="Spring"), foreign]

@@ -23,14 +23,18 @@ from loyalty.models import (
     TierChangeReason,
     TierHistory,
 )
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
-from loyalty.services.returns import ReturnLineInput, return_record
+from loyalty.services.purchases import purchase_record
+from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
-from loyalty.services.tiers import tier_pin, tier_save
+from loyalty.services.tiers import tier_pin
 from members.models import Program
 from members.services import format_card
-from tests.api.utils import MANAGE, assert_problem, db_state, staff_client
+from tests import builders
+from tests.api.utils import MANAGE, assert_problem, db_state
+from tests.builders import return_, return_line
+from tests.clients import staff_client
 from tests.factories import MemberFactory, StaffFactory
+from tests.loyalty.rules_shop import rules_shop, sale, simulated_points, version
 
 RULES_URL = f"{MANAGE}/rules/"
 PREVIEW_URL = f"{MANAGE}/rules/preview/"
@@ -69,33 +73,6 @@ def pin_url(member_id):
     return f"{MANAGE}/members/{member_id}/tier-pin/"
 
 
-def version(program):
-    return Program.objects.get(pk=program.pk).config_version
-
-
-def line(sku, amount, category, quantity=1):
-    amount = Decimal(amount)
-    return LineInput(sku=sku, category=category, quantity=Decimal(quantity), unit_price=amount, amount=amount)
-
-
-def sale(external_id, occurred_at=None, **fields):
-    lines = (line("BK-1", "600.00", "books"), line("GC-1", "500.00", "gift-cards"), line("TO-1", "134.50", "toys"))
-    return PurchaseInput(
-        external_id=external_id,
-        occurred_at=occurred_at or timezone.now(),
-        currency="EUR",
-        total=Decimal("1234.50"),
-        lines=lines,
-        **fields,
-    )
-
-
-def simulated_points(program, member, **fields):
-    """What the till would be told now (the program read afresh, as each request reads it)."""
-    program = Program.objects.get(pk=program.pk)
-    return purchase_simulate(program=program, member=member, data=sale("SIM-1", **fields)).points
-
-
 def ids(response):
     assert response.status_code == 200, response.content
     return [row["id"] for row in response.json()["results"]]
@@ -118,38 +95,12 @@ def everything():
 
 
 def _shop(program, member, actor):
-    silver = tier_save(tier=Tier(program=program, name="Silver", rank=1, threshold=Decimal(500)))
-    gold = tier_save(
-        tier=Tier(program=program, name="Gold", rank=2, threshold=Decimal(5000), earn_multiplier=Decimal("1.5"))
-    )
-    base = earning_rule_save(
-        rule=EarningRule(
-            program=program, name="Base rate", kind="base_rate", rate=Decimal("0.1"), excluded_categories="gift-cards"
-        )
-    )
-    books = earning_rule_save(
-        rule=EarningRule(
-            program=program,
-            name="Books double",
-            kind="multiplier",
-            multiplier=Decimal(2),
-            categories="books",
-            priority=200,
-        )
-    )
+    shop = rules_shop(program)
     purchase = purchase_record(program=program, member=member, data=sale(f"TILL-{program.pk}", store="PRAGUE-01"))
-    returned = return_record(
-        program=program,
-        external_id=f"RET-{program.pk}",
-        purchase_external_id=f"TILL-{program.pk}",
-        lines=(ReturnLineInput(sku="TO-1", amount=Decimal("134.50")),),
-    )
-    tier_pin(member=member, tier=silver, until=timezone.now() + timedelta(days=30), actor=actor, note="VIP")
+    returned = return_(program, f"TILL-{program.pk}", f"RET-{program.pk}", lines=[return_line("TO-1", "134.50")])
+    tier_pin(member=member, tier=shop["silver"], until=timezone.now() + timedelta(days=30), actor=actor, note="VIP")
     return {
-        "silver": silver,
-        "gold": gold,
-        "base": base,
-        "books": books,
+        **shop,
         "member": member,
         "purchase": purchase.purchase,
         "return": returned.record,
@@ -235,7 +186,7 @@ def test_rule_list_makes_the_same_number_of_queries_for_more_rules(api, program,
     count()  # the user's permissions are read once per user
     few = count()
     for n in range(5):
-        earning_rule_save(rule=EarningRule(program=program, name=f"R{n}", kind="bonus", points=1), tiers=[shop["gold"]])
+        builders.rule(program, name=f"R{n}", kind="bonus", points=1, tiers=[shop["gold"]])
 
     assert count() == few
 
@@ -882,8 +833,7 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "url", "body"), ENDPOINTS)
 def test_every_endpoint_needs_its_permission(program, shop, method, url, body):
-    clerk = StaffFactory()  # members and ledger permissions only
-    program.managers.add(clerk)
+    clerk = StaffFactory(programs=[program])  # members and ledger permissions only
     rows = {**shop, "program": program.slug}
     before = everything()
 
@@ -906,8 +856,7 @@ def test_every_endpoint_needs_authentication(program, shop, method, url, body):
 
 
 def test_view_permission_does_not_allow_writes(program, shop, rules_manager):
-    viewer = StaffFactory(permissions=["view_earningrule", "view_tier"])
-    program.managers.add(viewer)
+    viewer = StaffFactory(permissions=["view_earningrule", "view_tier"], programs=[program])
     client = staff_client(viewer)
     before = everything()
 

@@ -15,9 +15,10 @@ from events.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDe
 from events.models import WebhookEndpoint as Endpoint
 from events.outbox import EventType
 from members.models import IdempotencyRecord
-from tests.api.utils import MANAGE, assert_problem, db_state, staff_client
-from tests.factories import MemberFactory, StaffFactory
-from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
+from tests.api.utils import MANAGE, assert_problem, db_state
+from tests.clients import staff_client
+from tests.events.webhook_rows import answer, delivery_make, intranet_name
+from tests.factories import PUBLIC_URL, MemberFactory, StaffFactory, WebhookEndpointFactory
 
 WEBHOOKS_URL = f"{MANAGE}/webhooks/"
 PERMISSIONS = [
@@ -56,8 +57,7 @@ def everything():
 
 @pytest.fixture
 def staff(program):
-    user = StaffFactory(permissions=PERMISSIONS)
-    program.managers.add(user)
+    user = StaffFactory(permissions=PERMISSIONS, programs=[program])
     return user
 
 
@@ -68,12 +68,12 @@ def api(staff):
 
 @pytest.fixture
 def endpoint(program):
-    return endpoint_add(program, description="Newsletter tool", event_types=[EventType.POINTS_EARNED])
+    return WebhookEndpointFactory(program=program, description="Newsletter tool", event_types=[EventType.POINTS_EARNED])
 
 
 @pytest.fixture
 def foreign_endpoint(other_program):
-    return endpoint_add(other_program, description="Not yours")
+    return WebhookEndpointFactory(program=other_program, description="Not yours")
 
 
 @pytest.fixture
@@ -139,8 +139,8 @@ def test_reads_never_show_the_secret(api, endpoint):
 
 
 def test_list_shows_only_your_programs_and_filters_by_program(api, program, other_program, endpoint):
-    endpoint_add(other_program)
-    inactive = endpoint_add(program, url="https://93.184.216.34/other", active=False)
+    WebhookEndpointFactory(program=other_program)
+    inactive = WebhookEndpointFactory(program=program, url="https://93.184.216.34/other", active=False)
 
     everything_yours = api.get(WEBHOOKS_URL).json()
     by_program = api.get(WEBHOOKS_URL, {"program": program.slug}).json()
@@ -508,8 +508,7 @@ def test_unknown_ids_answer_404(api, endpoint_id):
 
 def test_each_operation_needs_its_permission(program, endpoint, failing):
     dead, _ = failing
-    viewer = StaffFactory(permissions=["view_webhookendpoint", "view_webhookdelivery"])
-    program.managers.add(viewer)
+    viewer = StaffFactory(permissions=["view_webhookendpoint", "view_webhookdelivery"], programs=[program])
     api = staff_client(viewer)
     before = everything()
 
@@ -561,7 +560,7 @@ def test_lists_make_the_same_number_of_queries_for_more_rows(api, program, endpo
     api.get(WEBHOOKS_URL)  # the user's permissions are read once, on the first request
     few = count(WEBHOOKS_URL), count(webhook_url(endpoint.pk, "deliveries/"))
     for n in range(3):
-        endpoint_add(program, url=f"https://93.184.216.34/more-{n}")
+        WebhookEndpointFactory(program=program, url=f"https://93.184.216.34/more-{n}")
         delivery_make(endpoint, member, [answer(500)])
     many = count(WEBHOOKS_URL), count(webhook_url(endpoint.pk, "deliveries/"))
 

@@ -8,9 +8,10 @@ from rest_framework.test import APIClient
 from config.api.pos import ApiKeyThrottle
 from loyalty.services.ledger import ledger_credit
 from members.models import ApiKey
-from members.services import api_key_create, api_key_revoke
+from members.services import api_key_revoke
 from tests.api.utils import ENROLL_URL, LOOKUP_URL, assert_problem, db_state, pos_ledger_url, pos_member_url
-from tests.factories import MemberFactory
+from tests.clients import key_client
+from tests.factories import ApiKeyFactory, MemberFactory
 
 ENDPOINTS = [
     pytest.param("post", lambda member: ENROLL_URL, {"email": "new@example.com"}, id="enroll"),
@@ -88,7 +89,7 @@ def test_other_scheme_is_not_authenticated(target, method, url, data):
 
 @pytest.mark.parametrize(("method", "url", "data"), ENDPOINTS)
 def test_key_with_a_tampered_secret_is_rejected(program, target, method, url, data):
-    _, key = api_key_create(program=program, name="Till")
+    key = ApiKeyFactory(program=program, name="Till").plain
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key[:-2]}xx")
     before = db_state()
@@ -101,9 +102,9 @@ def test_key_with_a_tampered_secret_is_rejected(program, target, method, url, da
 
 @pytest.mark.parametrize(("method", "url", "data"), ENDPOINTS)
 def test_revoked_key_is_rejected(program, target, method, url, data):
-    api_key, key = api_key_create(program=program, name="Till")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    api_key = ApiKeyFactory(program=program, name="Till")
+    key = api_key.plain
+    client = key_client(key)
     assert client.get(pos_member_url(target.pk)).status_code == 200
     api_key_revoke(api_key=api_key)
     before = db_state()
@@ -115,9 +116,9 @@ def test_revoked_key_is_rejected(program, target, method, url, data):
 
 
 def test_a_key_is_read_once_and_refused_as_soon_as_it_is_revoked(program, target):
-    api_key, key = api_key_create(program=program, name="Till")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    api_key = ApiKeyFactory(program=program, name="Till")
+    key = api_key.plain
+    client = key_client(key)
     assert client.get(pos_member_url(target.pk)).status_code == 200
 
     with CaptureQueriesContext(connection) as cached:
@@ -130,9 +131,9 @@ def test_a_key_is_read_once_and_refused_as_soon_as_it_is_revoked(program, target
 
 
 def test_a_valid_key_is_marked_as_used(program, target):
-    api_key, key = api_key_create(program=program, name="Till")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    api_key = ApiKeyFactory(program=program, name="Till")
+    key = api_key.plain
+    client = key_client(key)
 
     response = client.get(pos_member_url(target.pk))
 
@@ -208,9 +209,8 @@ def test_too_many_requests_are_throttled(monkeypatch, pos_client, target):
 
 def test_throttling_counts_per_key(monkeypatch, pos_client, program, target):
     monkeypatch.setattr(ApiKeyThrottle, "rate", "1/min", raising=False)
-    _, key = api_key_create(program=program, name="Till 2")
-    second_till = APIClient()
-    second_till.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    key = ApiKeyFactory(program=program, name="Till 2").plain
+    second_till = key_client(key)
     assert pos_client.get(pos_member_url(target.pk)).status_code == 200
     assert pos_client.get(pos_member_url(target.pk)).status_code == 429
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from loyalty.models import Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit, ledger_debit
-from tests.api.utils import assert_problem, pos_client_for, pos_ledger_url
+from tests.api.utils import assert_problem, pos_ledger_url
+from tests.clients import pos_client_for
 from tests.factories import MemberFactory
 
 ENTRY_FIELDS = {

@@ -13,9 +13,9 @@ from tests.api.utils import (
     ZERO_BALANCES,
     assert_problem,
     balances_without_until,
-    pos_client_for,
     pos_member_url,
 )
+from tests.clients import pos_client_for
 from tests.factories import MemberFactory
 
 # --- Lookup ----------------------------------------------------------------------------

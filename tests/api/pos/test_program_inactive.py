@@ -9,12 +9,12 @@ from django.core.cache import cache
 
 from loyalty.models import Purchase
 from members.models import ApiKey
-from members.services import api_key_create, program_settings_save
-from tests.api.utils import ENROLL_URL, LOOKUP_URL, POS, assert_problem, db_state, pos_client_for
-from tests.app.conftest import client_for
-from tests.app.utils import ME_URL
-from tests.app.utils import state as app_state
-from tests.factories import MemberFactory, ProgramFactory
+from members.services import program_settings_save
+from tests.api.app.utils import ME_URL
+from tests.api.app.utils import state as app_state
+from tests.api.utils import ENROLL_URL, LOOKUP_URL, POS, assert_problem, db_state
+from tests.clients import app_client_for, pos_client_for
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory
 
 PURCHASE = {
     "external_id": "R-1",
@@ -98,7 +98,7 @@ def test_other_programs_keys_are_not_affected(till):
 
 def test_saving_a_setting_drops_the_programs_keys_from_the_cache(till):
     program, client = till
-    other_key, _ = api_key_create(program=ProgramFactory(), name="Other")
+    other_key = ApiKeyFactory(program=ProgramFactory(), name="Other")
     cached = {key.key_hash: f"api-key:{key.key_hash}" for key in ApiKey.objects.all()}
     cache.set_many({cache_key: "cached" for cache_key in cached.values()})
     program.point_value = Decimal("0.05")
@@ -113,7 +113,7 @@ def test_saving_a_setting_drops_the_programs_keys_from_the_cache(till):
 def test_the_member_app_refuses_a_deactivated_programs_member_alike(db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     member = MemberFactory(program=ProgramFactory(), email="jana@example.com")
-    client = client_for(member)
+    client = app_client_for(member)
     assert client.get(ME_URL).status_code == 200
     deactivate(member.program)
     before = app_state()

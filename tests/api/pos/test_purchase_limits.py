@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from loyalty.audit import ledger_audit
 from loyalty.models import Account, EarningRule, Purchase
-from loyalty.services.rules import earning_rule_save
 from tests.api.utils import POS, assert_problem, db_state
+from tests.builders import rule
 from tests.factories import MemberFactory
 
 PURCHASES_URL = f"{POS}/purchases/"
@@ -31,7 +31,7 @@ BOTH_URLS = pytest.mark.parametrize("url", [PURCHASES_URL, SIMULATE_URL], ids=["
 @pytest.fixture
 def buyer(program):
     """A member of a program that gives 1 point per unit spent."""
-    earning_rule_save(rule=EarningRule(program=program, name="Base rate", kind="base_rate", rate=Decimal(1)))
+    rule(program, name="Base rate", kind="base_rate", rate=Decimal(1))
     return MemberFactory(program=program)
 
 

@@ -26,11 +26,9 @@ from loyalty.models import (
     TierHistory,
 )
 from loyalty.services.ledger import ledger_credit, ledger_debit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_save
 from members.services import member_suspend
 from tests.api.utils import POS, assert_problem, db_state
+from tests.builders import line, purchase, rule, tier
 from tests.factories import MemberFactory
 
 PURCHASES_URL = f"{POS}/purchases/"
@@ -56,19 +54,6 @@ def tier_url(member_id) -> str:
 
 def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-def rule(program, **fields) -> EarningRule:
-    defaults = {"name": "Base rate", "kind": "base_rate", "rate": Decimal("0.1")}
-    return earning_rule_save(rule=EarningRule(program=program, **(defaults | fields)))
-
-
-def tier(program, name, rank, threshold, multiplier="1") -> Tier:
-    return tier_save(
-        tier=Tier(
-            program=program, name=name, rank=rank, threshold=Decimal(threshold), earn_multiplier=Decimal(multiplier)
-        )
-    )
 
 
 def purchase_body(member=CARD_REF, external_id="TILL7-000123", lines=LINES, **fields) -> dict:
@@ -133,8 +118,8 @@ def test_purchase_answers_with_points_rules_balances_and_tier_change(pos_client,
     program.pending_days = 14
     program.save(update_fields=["pending_days"])
     books = rule(program, name="Books double points", kind="multiplier", multiplier=Decimal(2), categories="books")
-    tier(program, "Silver", 1, "100")
-    tier(program, "Gold", 2, "1000")
+    tier(program, "Silver", rank=1, threshold="100")
+    tier(program, "Gold", rank=2, threshold="1000")
     ledger_credit(member=buyer, amount=950)
 
     response = post(pos_client, PURCHASES_URL, purchase_body())
@@ -187,7 +172,7 @@ def test_points_available_at_once_have_no_pending_until(pos_client, buyer):
 
 
 def test_purchase_credits_pay_the_debt_first(pos_client, program, buyer):
-    purchase_record(program=program, member=buyer, data=_service_purchase("OLD-1", "1000.00"))  # 100 points
+    purchase(buyer, "OLD-1", lines=[line("BK-1", "1000.00", "books")], occurred_at=OCCURRED)  # 100 points
     ledger_debit(member=buyer, amount=100)
     ledger_debit(member=buyer, amount=20, kind=EntryKind.REVERSE, allow_debt=True)
 
@@ -270,7 +255,7 @@ def test_the_same_external_id_in_another_program_is_another_purchase(
 def test_retry_with_the_same_external_id_replays_the_first_answer(pos_client, program, buyer):
     program.pending_days = 14
     program.save(update_fields=["pending_days"])
-    tier(program, "Silver", 1, "50")
+    tier(program, "Silver", rank=1, threshold="50")
     first = post(pos_client, PURCHASES_URL, purchase_body())
     after_first = state()
 
@@ -356,7 +341,7 @@ def test_simulation_predicts_the_answer_and_writes_nothing(pos_client, program, 
     program.save(update_fields=["pending_days"])
     rule(program, name="Books double points", kind="multiplier", multiplier=Decimal(2), categories="books")
     rule(program, name="Launch bonus", kind="bonus", points=30, budget_total=100)
-    tier(program, "Silver", 1, "100")
+    tier(program, "Silver", rank=1, threshold="100")
     ledger_credit(member=buyer, amount=950)
     ledger_debit(member=buyer, amount=960, kind=EntryKind.REVERSE, allow_debt=True)  # 10 points of debt
     before = state()
@@ -563,32 +548,15 @@ def test_rejected_purchase_with_an_idempotency_key_releases_it(pos_client, buyer
 # --- Returns ----------------------------------------------------------------------------------------------------------
 
 
-def _service_purchase(external_id, *amounts, occurred_at=OCCURRED) -> PurchaseInput:
-    lines = tuple(
-        LineInput(sku=f"BK-{i}", category="books", quantity=Decimal(1), unit_price=Decimal(a), amount=Decimal(a))
-        for i, a in enumerate(amounts, start=1)
-    )
-    return PurchaseInput(
-        external_id=external_id,
-        occurred_at=occurred_at,
-        currency="EUR",
-        total=sum((line.amount for line in lines), Decimal(0)),
-        lines=lines,
-    )
-
-
 @pytest.fixture
 def bought(program, buyer):
     """TILL7-1: BK-1 2 x 300.00, BK-2 400.00 and a 200.00 gift card: 1200.00, 100 points on 1000.00 eligible."""
-    lines = (
-        LineInput(sku="BK-1", category="books", quantity=Decimal(2), unit_price=Decimal(300), amount=Decimal(600)),
-        LineInput(sku="BK-2", category="books", quantity=Decimal(1), unit_price=Decimal(400), amount=Decimal(400)),
-        LineInput(sku="GC-1", category="gift-cards", quantity=Decimal(1), unit_price=Decimal(200), amount=Decimal(200)),
-    )
-    data = PurchaseInput(
-        external_id="TILL7-1", occurred_at=OCCURRED, currency="EUR", total=Decimal("1200.00"), lines=lines
-    )
-    return purchase_record(program=program, member=buyer, data=data).purchase
+    lines = [
+        line("BK-1", "600.00", "books", quantity=2),
+        line("BK-2", "400.00", "books"),
+        line("GC-1", "200.00", "gift-cards"),
+    ]
+    return purchase(buyer, "TILL7-1", lines=lines, occurred_at=OCCURRED).purchase
 
 
 def _return(client, external_id="RET-1", purchase_external_id="TILL7-1", **fields):
@@ -654,7 +622,9 @@ def test_return_by_amount_reverses_the_eligible_share(pos_client, buyer, bought)
 def test_returning_a_line_takes_back_what_it_earned_and_the_bonus_the_rest_no_longer_earns(pos_client, program, buyer):
     rule(program, name="BK-1 x2", kind="multiplier", multiplier=Decimal(2), skus="BK-1", priority=200)
     rule(program, name="Big basket", kind="bonus", points=50, min_basket=Decimal(1000), priority=300)
-    bought = purchase_record(program=program, member=buyer, data=_service_purchase("P-9", "500.00", "500.00"))
+    bought = purchase(
+        buyer, "P-9", lines=[line("BK-1", "500.00", "books"), line("BK-2", "500.00", "books")], occurred_at=OCCURRED
+    )
     assert bought.points == 50 + 50 + 50 + 50  # base on both lines, BK-1 x2, the bonus
 
     response = _return(pos_client, purchase_external_id="P-9", lines=[{"sku": "BK-1", "amount": "500.00"}])
@@ -688,10 +658,10 @@ def test_repeated_return_replays_and_does_nothing(pos_client, buyer, bought):
 
 
 def test_repeated_return_replays_the_first_answer_with_its_tier_change(pos_client, program, buyer):
-    tier(program, "Silver", 1, "100")
-    tier(program, "Gold", 2, "300")
-    purchase_record(program=program, member=buyer, data=_service_purchase("P-1", "1000.00"))  # 100: Silver
-    purchase_record(program=program, member=buyer, data=_service_purchase("P-2", "2000.00"))  # 300: Gold
+    tier(program, "Silver", rank=1, threshold="100")
+    tier(program, "Gold", rank=2, threshold="300")
+    purchase(buyer, "P-1", lines=[line("BK-1", "1000.00", "books")], occurred_at=OCCURRED)  # 100: Silver
+    purchase(buyer, "P-2", lines=[line("BK-1", "2000.00", "books")], occurred_at=OCCURRED)  # 300: Gold
     first = _return(pos_client, purchase_external_id="P-2", amount="2000.00")
     assert first.json()["tier"] == {"before": "Gold", "after": "Silver"}, first.content
     after_first = state()
@@ -926,7 +896,9 @@ def test_event_for_a_member_of_another_program_is_not_found(other_pos_client, bu
 def tiers(program):
     """Qualifying points (the default metric) over a rolling year: Silver from 100, Gold from 300 (x1.5)."""
     assert program.tier_metric == "qualifying_points"
-    return tier(program, "Silver", 1, "100"), tier(program, "Gold", 2, "300", multiplier="1.5")
+    silver = tier(program, "Silver", rank=1, threshold="100")
+    gold = tier(program, "Gold", rank=2, threshold="300", earn_multiplier=Decimal("1.5"))
+    return silver, gold
 
 
 def _tier_ref(tier_row: Tier) -> dict:

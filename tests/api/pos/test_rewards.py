@@ -11,10 +11,10 @@ from loyalty.models import Account, Entry, EntryKind
 from members.models import MemberStatus
 from rewards.apis.throttling import GUESS_LIMIT
 from rewards.models import Reward, Voucher, VoucherStatus
-from rewards.services import reward_redeem
-from tests.api.utils import POS, assert_problem, db_state, pos_client_for
-from tests.factories import MemberFactory
-from tests.rewards.conftest import fund, make_reward
+from tests.api.utils import POS, assert_problem, state_with_vouchers
+from tests.builders import fund, redeem
+from tests.clients import pos_client_for
+from tests.factories import MemberFactory, RewardFactory
 
 VALIDATE_URL = f"{POS}/vouchers/validate/"
 REDEEM_URL = f"{POS}/vouchers/redeem/"
@@ -24,25 +24,17 @@ def redemptions_url(member_id) -> str:
     return f"{POS}/members/{member_id}/redemptions/"
 
 
-def state() -> dict:
-    return {
-        **db_state(),
-        "vouchers": list(Voucher.objects.order_by("pk").values_list("pk", "status", "redeemed_reference")),
-        "stock": list(Reward.objects.order_by("pk").values_list("pk", "stock")),
-    }
-
-
 @pytest.fixture
 def voucher(program, funded_member):
-    reward = make_reward(program, value=Decimal("10.00"), min_basket=Decimal("50.00"))
-    return reward_redeem(member=funded_member, reward=reward).voucher
+    reward = RewardFactory(program=program, value=Decimal("10.00"), min_basket=Decimal("50.00"))
+    return redeem(funded_member, reward).voucher
 
 
 # --- Redemptions ----------------------------------------------------------------
 
 
 def test_redeeming_a_reward_issues_a_voucher(pos_client, program, funded_member):
-    reward = make_reward(program, name="Coffee", points_cost=250, stock=2)
+    reward = RewardFactory(program=program, name="Coffee", points_cost=250, stock=2)
 
     response = pos_client.post(redemptions_url(funded_member.pk), {"reward_id": reward.pk})
 
@@ -81,39 +73,39 @@ def test_a_retried_redemption_with_an_idempotency_key_spends_once(pos_client, pr
     ],
 )
 def test_a_refused_redemption_writes_nothing(pos_client, program, funded_member, setup, status, code):
-    reward = make_reward(program, **setup)
-    before = state()
+    reward = RewardFactory(program=program, **setup)
+    before = state_with_vouchers()
 
     response = pos_client.post(redemptions_url(funded_member.pk), {"reward_id": reward.pk})
 
     assert_problem(response, status, code)
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 def test_a_suspended_member_gets_member_suspended(pos_client, funded_member, reward):
     funded_member.status = MemberStatus.SUSPENDED
     funded_member.save(update_fields=["status"])
-    before = state()
+    before = state_with_vouchers()
 
     assert_problem(
         pos_client.post(redemptions_url(funded_member.pk), {"reward_id": reward.pk}), 422, "member_suspended"
     )
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 def test_another_programs_reward_or_member_is_not_found(pos_client, program, funded_member, other_program):
-    foreign_reward = make_reward(other_program)
+    foreign_reward = RewardFactory(program=other_program)
     foreign_member = MemberFactory(program=other_program)
     fund(foreign_member, 1000)
-    own_reward = make_reward(program)
-    before = state()
+    own_reward = RewardFactory(program=program)
+    before = state_with_vouchers()
 
     response = pos_client.post(redemptions_url(funded_member.pk), {"reward_id": foreign_reward.pk})
     assert_problem(response, 404, "reward_not_found")
     response = pos_client.post(redemptions_url(foreign_member.pk), {"reward_id": own_reward.pk})
     assert_problem(response, 404, "member_not_found")
     assert_problem(pos_client.post(redemptions_url(funded_member.pk), {"reward_id": "x"}), 400, "validation_error")
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 # --- Validate and redeem ------------------------------------------------------------
@@ -141,17 +133,17 @@ def test_validating_a_code_against_a_basket(pos_client, voucher, funded_member):
 
 
 def test_another_programs_key_gets_voucher_not_found_for_an_existing_code(other_pos_client, voucher):
-    before = state()
+    before = state_with_vouchers()
 
     assert_problem(other_pos_client.post(VALIDATE_URL, {"code": voucher.code}), 404, "voucher_not_found")
     response = other_pos_client.post(REDEEM_URL, {"code": voucher.code, "reference": "X-1"})
     assert_problem(response, 404, "voucher_not_found")
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 def test_validation_problems(pos_client, program, voucher):
     other = MemberFactory(program=program)
-    before = state()
+    before = state_with_vouchers()
 
     response = pos_client.post(VALIDATE_URL, {"code": voucher.code, "basket_amount": "20.00"})
     assert_problem(response, 422, "voucher_min_basket_not_met")
@@ -159,7 +151,7 @@ def test_validation_problems(pos_client, program, voucher):
     assert_problem(response, 422, "voucher_wrong_member")
     response = pos_client.post(VALIDATE_URL, {"code": voucher.code, "basket_amount": "-1"})
     assert_problem(response, 400, "validation_error")
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 def test_redeeming_a_voucher_once_per_reference(pos_client, voucher):
@@ -214,7 +206,7 @@ def test_repeated_unknown_codes_are_throttled_per_address(program, voucher):
 def test_unknown_codes_of_one_program_do_not_throttle_another_programs_tills_behind_the_same_address(
     program, other_program, voucher
 ):
-    other_voucher = reward_redeem(member=fund_member(other_program), reward=make_reward(other_program)).voucher
+    other_voucher = redeem(fund_member(other_program), RewardFactory(program=other_program)).voucher
     guessing_till = pos_client_for(other_program, "Guessing till")
     for n in range(GUESS_LIMIT):
         assert_problem(guess(guessing_till, n, REMOTE_ADDR="192.0.2.7"), 404, "voucher_not_found")

@@ -5,18 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from loyalty.models import EarningRule, Purchase, Return
+from loyalty.models import Purchase, Return
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save
-from members.services import api_key_create, api_key_update
+from members.services import api_key_update
 from rewards.models import Voucher, VoucherStatus
-from rewards.services import reward_redeem
 from tests.api.utils import POS, assert_problem, db_state
-from tests.factories import MemberFactory, ProgramFactory
-from tests.rewards.conftest import make_reward
+from tests.builders import purchase, redeem, rule
+from tests.clients import key_client
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory, RewardFactory
 
 CARD = "400012345678"
 
@@ -36,11 +33,11 @@ def purchase_body(**fields):
 def shop(db):
     program = ProgramFactory(currency="EUR")
     member = MemberFactory(program=program, card=CARD)
-    earning_rule_save(rule=EarningRule(program=program, name="Base", kind="base_rate", rate=Decimal("0.1")))
-    earning_rule_save(rule=EarningRule(program=program, name="Brno bonus", kind="bonus", points=500, stores="BRNO-1"))
-    api_key, plain = api_key_create(program=program, name="Prague till", store="PRAGUE-01")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    rule(program, name="Base", kind="base_rate", rate=Decimal("0.1"))
+    rule(program, name="Brno bonus", kind="bonus", points=500, stores="BRNO-1")
+    api_key = ApiKeyFactory(program=program, name="Prague till", store="PRAGUE-01")
+    plain = api_key.plain
+    client = key_client(plain)
     return program, member, api_key, client
 
 
@@ -96,9 +93,8 @@ def test_a_purchase_for_the_keys_store_is_recorded(shop, store):
 
 def test_a_key_without_a_store_may_name_any_store(shop):
     program, _, _, _ = shop
-    _, plain = api_key_create(program=program, name="Head office")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    plain = ApiKeyFactory(program=program, name="Head office").plain
+    client = key_client(plain)
 
     response = client.post(f"{POS}/purchases/", purchase_body(store="BRNO-1"), format="json")
 
@@ -108,15 +104,9 @@ def test_a_key_without_a_store_may_name_any_store(shop):
 
 
 def _other_writes(program, member):
-    purchase_record(
-        program=program,
-        member=member,
-        data=PurchaseInput(
-            external_id="P-1", occurred_at=timezone.now() - timedelta(days=1), currency="EUR", total=Decimal(100)
-        ),
-    )
+    purchase(member, "P-1", 100, occurred_at=timezone.now() - timedelta(days=1))
     ledger_credit(member=member, amount=1000)
-    voucher = reward_redeem(member=member, reward=make_reward(program)).voucher
+    voucher = redeem(member, RewardFactory(program=program)).voucher
     return {
         "return": ("returns/", {"external_id": "RET-1", "purchase_external_id": "P-1", "amount": "10.00"}),
         "event": ("events/", {"member": {"card": CARD}, "event": "app_review", "external_id": "E-1"}),
