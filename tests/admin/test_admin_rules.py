@@ -29,7 +29,6 @@ from members.models import Program
 from members.services import format_card
 from tests import builders
 from tests.admin.utils import grant, messages_of, rule_form, shown, url
-from tests.builders import return_, return_line
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 from tests.loyalty.rules_shop import rules_shop, sale, simulated_points, version
 
@@ -100,7 +99,7 @@ def shop(program, member, superuser):
     """Two tiers and two rules; a purchase of 133 points, a partial return and a manager's pin."""
     shop = rules_shop(program)
     shop["purchase"] = purchase_record(program=program, member=member, data=sale("TILL-1", store="PRAGUE-01")).purchase
-    shop["return"] = return_(program, "TILL-1", "RET-1", lines=[return_line("TO-1", "134.50")]).record
+    shop["return"] = builders.return_(program, "TILL-1", "RET-1", lines=[builders.return_line("TO-1", "134.50")]).record
     tier_pin(member=member, tier=shop["silver"], until=timezone.now() + timedelta(days=30), actor=superuser, note="VIP")
     shop["history"] = TierHistory.objects.get(member=member)
     shop["member"] = member
@@ -113,7 +112,9 @@ def foreign(other_program, superuser):
     shop = rules_shop(other_program)
     member = MemberFactory(program=other_program)
     shop["purchase"] = purchase_record(program=other_program, member=member, data=sale("FOREIGN-1")).purchase
-    shop["return"] = return_(other_program, "FOREIGN-1", "FOREIGN-RET", lines=[return_line("TO-1", "134.50")]).record
+    shop["return"] = builders.return_(
+        other_program, "FOREIGN-1", "FOREIGN-RET", lines=[builders.return_line("TO-1", "134.50")]
+    ).record
     tier_pin(member=member, tier=shop["gold"], until=timezone.now() + timedelta(days=30), actor=superuser, note="x")
     shop["history"] = TierHistory.objects.get(member=member)
     shop["member"] = member

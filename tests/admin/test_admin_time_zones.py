@@ -4,18 +4,16 @@ there too (members.admin.ProgramScopedAdmin): around midnight and on the days th
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
 from loyalty.models import EarningRule
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_simulate
+from loyalty.services.purchases import purchase_simulate
 from members.models import Program
 from rewards.models import Reward, RewardKind
 from tests import builders
 from tests.admin.utils import rule_form, url
-from tests.builders import redeem
 from tests.factories import MemberFactory, ProgramFactory, RewardFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -37,13 +35,7 @@ def window(start_day, start_time, end_day, end_time):
 
 def points_at(program, moment: datetime) -> int:
     member = MemberFactory(program=program)
-    data = PurchaseInput(
-        external_id=f"S-{moment:%s}",
-        occurred_at=moment,
-        currency="EUR",
-        total=Decimal("10.00"),
-        lines=(LineInput(sku="A", quantity=Decimal(1), unit_price=Decimal(10), amount=Decimal(10)),),
-    )
+    data = builders.purchase_data(f"S-{moment:%s}", lines=[builders.line("A", "10.00")], occurred_at=moment)
     return purchase_simulate(program=Program.objects.get(pk=program.pk), member=member, data=data).points
 
 
@@ -168,7 +160,7 @@ def test_a_voucher_shows_its_times_in_the_programs_time_zone(su_client, prague):
     member = MemberFactory(program=prague)
     ledger_credit(member=member, amount=100)
     reward = RewardFactory(program=prague, name="Coffee", kind=RewardKind.FIXED_DISCOUNT, value=5, points_cost=1)
-    voucher = redeem(member, reward).voucher
+    voucher = builders.redeem(member, reward).voucher
     voucher.issued_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     voucher.expires_at = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # Sunday 00:30 in Prague
     voucher.save(update_fields=["issued_at", "expires_at"])

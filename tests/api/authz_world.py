@@ -26,7 +26,6 @@ from members.services import api_key_revoke, program_settings_save
 from members.tokens import access_token_create
 from rewards.services import hold_create
 from tests import builders
-from tests.builders import redeem
 from tests.events.webhook_rows import answer, delivery_make
 from tests.factories import (
     ApiKeyFactory,
@@ -92,7 +91,7 @@ def tenant_seed(word: str, card: str) -> Tenant:
     ).purchase
     builders.return_(program, purchase.external_id, f"{upper}-RETURN-1", amount="10.00")
     reward = RewardFactory(program=program, name=f"{word} reward", points_cost=100)
-    voucher = redeem(member, reward).voucher
+    voucher = builders.redeem(member, reward).voucher
     hold = hold_create(member=member, basket_reference=f"{upper}-BASKET", basket_amount=Decimal(100), points=100).hold
     endpoint = WebhookEndpointFactory(program=program, description=f"{word} hook")
     delivery = delivery_make(endpoint, member, [answer(500, excerpt=f"{word} receiver error")])

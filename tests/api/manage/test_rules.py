@@ -31,7 +31,6 @@ from members.models import Program
 from members.services import format_card
 from tests import builders
 from tests.api.utils import MANAGE, assert_problem, db_state
-from tests.builders import return_, return_line
 from tests.clients import staff_client
 from tests.factories import MemberFactory, StaffFactory
 from tests.loyalty.rules_shop import rules_shop, sale, simulated_points, version
@@ -97,7 +96,9 @@ def everything():
 def _shop(program, member, actor):
     shop = rules_shop(program)
     purchase = purchase_record(program=program, member=member, data=sale(f"TILL-{program.pk}", store="PRAGUE-01"))
-    returned = return_(program, f"TILL-{program.pk}", f"RET-{program.pk}", lines=[return_line("TO-1", "134.50")])
+    returned = builders.return_(
+        program, f"TILL-{program.pk}", f"RET-{program.pk}", lines=[builders.return_line("TO-1", "134.50")]
+    )
     tier_pin(member=member, tier=shop["silver"], until=timezone.now() + timedelta(days=30), actor=actor, note="VIP")
     return {
         **shop,
