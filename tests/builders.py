@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from loyalty.models import Entry, Tier
+from loyalty.models import EarningRule, Entry, Tier
 from loyalty.services.ledger import ledger_adjust, ledger_credit
 from loyalty.services.purchases import LineInput, PurchaseInput, PurchaseResult, purchase_record
 from loyalty.services.returns import ReturnLineInput, ReturnResult, return_record
@@ -28,7 +28,7 @@ Money = Decimal | str | int
 # --- Rules and tiers ---------------------------------------------------------------------------
 
 
-def rule(program: Program, *, tiers: Iterable[Tier] | None = None, **fields: Any):
+def rule(program: Program, *, tiers: Iterable[Tier] | None = None, **fields: Any) -> EarningRule:
     """An earning rule saved by earning_rule_save: "Base rate", 0.1 point per currency unit, unless `fields` say
     otherwise (a rule of another kind has no rate unless given one)."""
     return EarningRuleFactory(program=program, tiers=tiers, **fields)
@@ -40,7 +40,8 @@ def tier(program: Program, name: str, *, rank: int, threshold: Money = 0, **fiel
 
 
 def tiered_program(**settings: Any) -> tuple[Program, dict[str, Tier]]:
-    """An EUR program giving 1 point per EUR, with Silver from 100 (x1) and Gold from 500 (x1.5) spent."""
+    """An EUR program giving 1 point per EUR, with tiers Silver from 100 and Gold from 500 (x1.5) on its tier metric
+    (qualifying points unless `settings` say otherwise); returns the program and its tiers by name."""
     program = ProgramFactory(currency="EUR", **settings)
     rule(program, name="Base", rate=Decimal(1))
     tiers = {

@@ -1,4 +1,5 @@
-"""API clients of the three audiences: a till (API key), a manager (session or token), a member (app token)."""
+"""API clients of the three audiences: a till (its API key), a manager (authenticated as the user), a member (an app
+token)."""
 
 from rest_framework.test import APIClient
 

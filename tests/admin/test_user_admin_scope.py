@@ -4,9 +4,8 @@ import pytest
 
 from members.app_auth import member_app_user_set
 from tests.admin.utils import grant, url
+from tests.clients import PASSWORD
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory, SuperuserFactory
-
-PASSWORD = "plum-tree-harbour-42"
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from members.services import api_key_revoke, program_settings_save
 from members.tokens import access_token_create
 from rewards.services import hold_create
 from tests import builders
+from tests.clients import PASSWORD
 from tests.events.webhook_rows import answer, delivery_make
 from tests.factories import (
     ApiKeyFactory,
@@ -36,8 +37,6 @@ from tests.factories import (
     SuperuserFactory,
     WebhookEndpointFactory,
 )
-
-PASSWORD = "plum-tree-harbour-42"
 
 PRINCIPALS = (
     "anonymous",

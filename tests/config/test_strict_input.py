@@ -18,10 +18,9 @@ from members.models import ApiKey
 from rewards.models import RewardKind
 from rewards.services import hold_create
 from tests.builders import redeem, rule, tier
+from tests.clients import PASSWORD
 from tests.events.webhook_rows import delivery_make
 from tests.factories import MemberFactory, RewardFactory, StaffFactory, WebhookEndpointFactory
-
-PASSWORD = "plum-tree-harbour-42"
 
 # Every write with a body, by surface: (method, path as the schema names it). A new one must be added here:
 # `test_the_list_holds_every_write_endpoint_of_the_schema` compares it with the schema.

@@ -21,9 +21,9 @@ from members.services import member_erase
 from rewards.services import hold_create
 from tests.api.utils import assert_problem
 from tests.builders import redeem
+from tests.clients import PASSWORD
 from tests.factories import MemberAnalyticsFactory, MemberFactory, RewardFactory
 
-PASSWORD = "plum-tree-harbour-42"
 ME_URL = "/api/app/v1/me/"
 
 

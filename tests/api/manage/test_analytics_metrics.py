@@ -14,11 +14,10 @@ from analytics.models import NpsAnswer
 from loyalty.models import Account, Entry
 from loyalty.services.ledger import ledger_credit
 from loyalty.services.lots import lots_expire
-from members.app_auth import member_app_login, member_app_user_set
 from members.services import member_suspend
 from tests.api.utils import MANAGE, POS, assert_problem, db_state
 from tests.builders import purchase, return_, rule, tier
-from tests.clients import staff_client
+from tests.clients import app_client_for, staff_client
 from tests.factories import MemberFactory, NpsAnswerFactory, ProgramFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -344,11 +343,7 @@ def nps_rule(program):
 @pytest.fixture
 def app_client(member, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    member_app_user_set(member=member, password="plum-tree-harbour-42")
-    _, token = member_app_login(program_slug=member.program.slug, email=member.email, password="plum-tree-harbour-42")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+    return app_client_for(member)
 
 
 APP_NPS = "/api/app/v1/me/nps/"
