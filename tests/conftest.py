@@ -4,10 +4,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
-from rest_framework.test import APIClient
 
-from members.services.api_keys import api_key_create
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.builders import fund
+from tests.clients import pos_client_for, staff_client
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory, StaffFactory
 
 hypothesis_settings.register_profile("ci", max_examples=60, deadline=None)
 hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)
@@ -60,34 +60,37 @@ def member(program):
 
 @pytest.fixture
 def manager(program):
-    user = StaffFactory()
-    program.managers.add(user)
-    return user
+    return StaffFactory(programs=[program])
 
 
 @pytest.fixture
 def pos_client(program):
     """A till of `program`."""
-    _, key = api_key_create(program=program, name="Till 1")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return pos_client_for(program, "Till 1")
 
 
 @pytest.fixture
 def other_pos_client(other_program):
     """A till of another program."""
-    _, key = api_key_create(program=other_program, name="Other till")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return pos_client_for(other_program, "Other till")
 
 
 @pytest.fixture
 def manage_client(manager):
-    client = APIClient()
-    client.force_authenticate(manager)
-    return client
+    return staff_client(manager)
+
+
+@pytest.fixture
+def reward(program):
+    """5 EUR off for 100 points."""
+    return RewardFactory(program=program)
+
+
+@pytest.fixture
+def funded_member(member):
+    """`member` with 1000 points earned yesterday, never expiring."""
+    fund(member, 1000)
+    return member
 
 
 @pytest.fixture
@@ -102,7 +105,7 @@ def eager_tasks(monkeypatch):
 def celery_worker(monkeypatch, tmp_path):
     """A real Celery worker process on Redis and the test database (tests/worker.py); stopped afterwards."""
     from config.celery import app
-    from tests.worker import Worker
+    from tests.concurrency import Worker
 
     monkeypatch.setitem(app.conf, "task_always_eager", False)
     worker = Worker(tmp_path)

@@ -2,7 +2,6 @@ import hashlib
 import re
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -11,9 +10,9 @@ from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.ledger import ledger_credit, ledger_debit
 from members.identifiers import format_card
 from members.models import ApiKey, Member, MemberStatus, Program
-from members.services.api_keys import api_key_authenticate, api_key_create
+from members.services.api_keys import api_key_authenticate
 from tests.admin.utils import grant, messages_of, shown, url
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory, StaffFactory
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 PLAIN_KEY = re.compile(r"lk_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
@@ -38,17 +37,6 @@ def change_form_data(response):
 
 
 @pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "not-a-real-password")
-
-
-@pytest.fixture
-def su_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def manager_client(client, manager):
     client.force_login(manager)
     return client
@@ -67,7 +55,7 @@ def foreign(other_program):
     """A member with points and an API key in a program the manager does not manage."""
     member = MemberFactory(program=other_program, first_name="Foreign")
     entry = ledger_credit(member=member, amount=40)
-    api_key, _ = api_key_create(program=other_program, name="Foreign till")
+    api_key = ApiKeyFactory(program=other_program, name="Foreign till")
     return member, entry, api_key
 
 
@@ -81,7 +69,7 @@ def adjust(client, member, **form):
 
 def test_superuser_opens_every_changelist_and_change_page(su_client, member, ledger):
     credit, debit = ledger
-    api_key, _ = api_key_create(program=member.program, name="Till 9", store="PRAGUE-01")
+    api_key = ApiKeyFactory(program=member.program, name="Till 9", store="PRAGUE-01")
     pages = [
         ("members_program", member.program.pk, member.program.name),
         ("members_member", member.pk, format_card(member.card)),
@@ -120,7 +108,7 @@ def managed_program_with_a_member(program, manager):
     ("name", "make_row"),
     [
         ("members_member", lambda program, manager: ledger_credit(member=MemberFactory(program=program), amount=5)),
-        ("members_apikey", lambda program, manager: api_key_create(program=program, name="Till", created_by=manager)),
+        ("members_apikey", lambda program, manager: ApiKeyFactory(program=program, name="Till", created_by=manager)),
         ("members_program", managed_program_with_a_member),
         ("loyalty_entry", lambda program, manager: ledger_credit(member=MemberFactory(program=program), amount=5)),
         ("loyalty_lot", lambda program, manager: ledger_credit(member=MemberFactory(program=program), amount=5)),
@@ -151,7 +139,7 @@ def test_changelists_make_the_same_number_of_queries_for_more_rows(client, manag
 
 def test_manager_sees_only_their_programs_rows(manager_client, manager, member, ledger, foreign):
     foreign_member, foreign_entry, foreign_key = foreign
-    own_key, _ = api_key_create(program=member.program, name="Own till")
+    own_key = ApiKeyFactory(program=member.program, name="Own till")
 
     members = manager_client.get(url("members_member_changelist"))
     entries = manager_client.get(url("loyalty_entry_changelist"))
@@ -432,8 +420,7 @@ def test_adjust_points_from_the_member_page_returns_to_it(manager_client, member
 
 
 def test_adjust_points_needs_the_permission(client, member, ledger):
-    clerk = StaffFactory(permissions=["view_member", "change_member"])
-    member.program.managers.add(clerk)
+    clerk = StaffFactory(permissions=["view_member", "change_member"], programs=[member.program])
     client.force_login(clerk)
 
     listing = client.get(url("members_member_changelist"))
@@ -549,7 +536,8 @@ def test_creating_an_api_key_shows_the_plain_key_once(su_client, superuser, prog
 
 
 def test_api_key_hash_and_prefix_cannot_be_edited(su_client, program):
-    api_key, plain = api_key_create(program=program, name="Till 4")
+    api_key = ApiKeyFactory(program=program, name="Till 4")
+    plain = api_key.plain
     data = {"name": "Till 4 renamed", "store": "", "prefix": "deadbeef", "key_hash": "0" * 64, "_save": "1"}
 
     response = su_client.post(url("members_apikey_change", api_key.pk), data)
@@ -562,7 +550,8 @@ def test_api_key_hash_and_prefix_cannot_be_edited(su_client, program):
 
 
 def test_revoke_asks_then_revokes(su_client, program):
-    api_key, plain = api_key_create(program=program, name="Till 5")
+    api_key = ApiKeyFactory(program=program, name="Till 5")
+    plain = api_key.plain
     changelist = url("members_apikey_changelist")
 
     ask = su_client.post(changelist, {"action": "revoke", "_selected_action": [api_key.pk]})
@@ -579,7 +568,8 @@ def test_revoke_asks_then_revokes(su_client, program):
 
 
 def test_manager_without_change_permission_cannot_revoke(manager_client, program):
-    api_key, plain = api_key_create(program=program, name="Till 6")
+    api_key = ApiKeyFactory(program=program, name="Till 6")
+    plain = api_key.plain
 
     manager_client.post(
         url("members_apikey_changelist"), {"action": "revoke", "_selected_action": [api_key.pk], "post": "yes"}
@@ -589,7 +579,7 @@ def test_manager_without_change_permission_cannot_revoke(manager_client, program
 
 
 def test_api_keys_cannot_be_deleted(su_client, program):
-    api_key, _ = api_key_create(program=program, name="Till 7")
+    api_key = ApiKeyFactory(program=program, name="Till 7")
 
     assert su_client.get(url("members_apikey_delete", api_key.pk)).status_code == 403
     assert ApiKey.objects.filter(pk=api_key.pk).exists()

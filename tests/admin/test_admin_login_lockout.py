@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
+
+from tests.factories import SuperuserFactory
 
 LOGIN_URL = "/admin/login/?next=/admin/"
 PASSWORD = "admin-long-secret-17"
@@ -19,7 +20,7 @@ def _fast_hashing(settings):
 
 @pytest.fixture
 def admin_user(db):
-    return User.objects.create_superuser(username="alice", email="alice@example.com", password=PASSWORD)
+    return SuperuserFactory(username="alice", email="alice@example.com", password=PASSWORD)
 
 
 def sign_in(password, username="alice", ip="10.0.0.1", **headers):

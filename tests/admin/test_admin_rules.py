@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -22,14 +21,16 @@ from loyalty.models import (
     TierChangeReason,
     TierHistory,
 )
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
-from loyalty.services.returns import ReturnLineInput, return_record
+from loyalty.services.purchases import purchase_record
+from loyalty.services.returns import return_record
 from loyalty.services.rules import earning_rule_deactivate, earning_rule_save
-from loyalty.services.tiers import tier_pin, tier_save
+from loyalty.services.tiers import tier_pin
 from members.identifiers import format_card
 from members.models import Program
+from tests import builders
 from tests.admin.utils import grant, messages_of, rule_form, shown, url
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.loyalty.rules_shop import rules_shop, sale, simulated_points, version
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
 RULE_PERMISSIONS = [
@@ -46,37 +47,6 @@ RULE_PERMISSIONS = [
     "change_account",
 ]
 BASKET = "BK-1, books, 1, 600.00\nGC-1, gift-cards, 1, 500.00\nTO-1, toys, 2, 134.50"
-
-
-def version(program):
-    return Program.objects.get(pk=program.pk).config_version
-
-
-def line(sku, amount, category, quantity=1):
-    amount = Decimal(amount)
-    return LineInput(sku=sku, category=category, quantity=Decimal(quantity), unit_price=amount, amount=amount)
-
-
-def sale(external_id, *lines, occurred_at=None, **fields):
-    lines = lines or (
-        line("BK-1", "600.00", "books"),
-        line("GC-1", "500.00", "gift-cards"),
-        line("TO-1", "134.50", "toys"),
-    )
-    return PurchaseInput(
-        external_id=external_id,
-        occurred_at=occurred_at or timezone.now(),
-        currency="EUR",
-        total=sum(item.amount for item in lines),
-        lines=tuple(lines),
-        **fields,
-    )
-
-
-def simulated_points(program, member, data=None):
-    """What the till would be told now (the program read afresh, as each request reads it)."""
-    program = Program.objects.get(pk=program.pk)
-    return purchase_simulate(program=program, member=member, data=data or sale("SIM-1")).points
 
 
 def change_form_data(response):
@@ -114,17 +84,6 @@ def database():
 
 
 @pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "not-a-real-password")
-
-
-@pytest.fixture
-def su_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def rules_manager(manager):
     return grant(manager, *RULE_PERMISSIONS)
 
@@ -135,40 +94,12 @@ def manager_client(client, rules_manager):
     return client
 
 
-def _shop(program):
-    silver = tier_save(tier=Tier(program=program, name="Silver", rank=1, threshold=Decimal(500)))
-    gold = tier_save(
-        tier=Tier(program=program, name="Gold", rank=2, threshold=Decimal(5000), earn_multiplier=Decimal("1.5"))
-    )
-    base = earning_rule_save(
-        rule=EarningRule(
-            program=program, name="Base rate", kind="base_rate", rate=Decimal("0.1"), excluded_categories="gift-cards"
-        )
-    )
-    books = earning_rule_save(
-        rule=EarningRule(
-            program=program,
-            name="Books double",
-            kind="multiplier",
-            multiplier=Decimal(2),
-            categories="books",
-            priority=200,
-        )
-    )
-    return {"silver": silver, "gold": gold, "base": base, "books": books}
-
-
 @pytest.fixture
 def shop(program, member, superuser):
     """Two tiers and two rules; a purchase of 133 points, a partial return and a manager's pin."""
-    shop = _shop(program)
+    shop = rules_shop(program)
     shop["purchase"] = purchase_record(program=program, member=member, data=sale("TILL-1", store="PRAGUE-01")).purchase
-    shop["return"] = return_record(
-        program=program,
-        external_id="RET-1",
-        purchase_external_id="TILL-1",
-        lines=(ReturnLineInput(sku="TO-1", amount=Decimal("134.50")),),
-    ).record
+    shop["return"] = builders.return_(program, "TILL-1", "RET-1", lines=[builders.return_line("TO-1", "134.50")]).record
     tier_pin(member=member, tier=shop["silver"], until=timezone.now() + timedelta(days=30), actor=superuser, note="VIP")
     shop["history"] = TierHistory.objects.get(member=member)
     shop["member"] = member
@@ -178,14 +109,11 @@ def shop(program, member, superuser):
 @pytest.fixture
 def foreign(other_program, superuser):
     """The same in a program the manager does not manage."""
-    shop = _shop(other_program)
+    shop = rules_shop(other_program)
     member = MemberFactory(program=other_program)
     shop["purchase"] = purchase_record(program=other_program, member=member, data=sale("FOREIGN-1")).purchase
-    shop["return"] = return_record(
-        program=other_program,
-        external_id="FOREIGN-RET",
-        purchase_external_id="FOREIGN-1",
-        lines=(ReturnLineInput(sku="TO-1", amount=Decimal("134.50")),),
+    shop["return"] = builders.return_(
+        other_program, "FOREIGN-1", "FOREIGN-RET", lines=[builders.return_line("TO-1", "134.50")]
     ).record
     tier_pin(member=member, tier=shop["gold"], until=timezone.now() + timedelta(days=30), actor=superuser, note="x")
     shop["history"] = TierHistory.objects.get(member=member)
@@ -264,8 +192,8 @@ def test_new_changelists_make_the_same_number_of_queries_for_more_rows(manager_c
         for _ in range(n):
             member = MemberFactory(program=program)
             rank = Tier.objects.filter(program=program).count() + 1
-            tier = tier_save(tier=Tier(program=program, name=f"T{rank}", rank=rank, threshold=rank))
-            earning_rule_save(rule=EarningRule(program=program, name="R", kind="bonus", points=1), tiers=[tier])
+            tier = builders.tier(program, f"T{rank}", rank=rank, threshold=rank)
+            builders.rule(program, name="R", kind="bonus", points=1, tiers=[tier])
             purchase_record(program=program, member=member, data=sale(f"P-{member.pk}"))
             return_record(
                 program=program,
@@ -542,9 +470,7 @@ def test_preview_holds_rules_to_their_live_budget(manager_client, program, shop)
 
 def test_preview_of_a_switched_off_rule_includes_it(manager_client, program, shop):
     earning_rule_deactivate(rule=shop["books"])
-    bonus = earning_rule_save(
-        rule=EarningRule(program=program, name="Store bonus", kind="bonus", points=25, stores="BRNO-1", is_active=False)
-    )
+    bonus = builders.rule(program, name="Store bonus", kind="bonus", points=25, stores="BRNO-1", is_active=False)
 
     elsewhere = preview(manager_client, bonus, store="PRAGUE-01").context["preview"]
     in_brno = preview(manager_client, bonus, store="BRNO-1").context["preview"]
@@ -634,9 +560,7 @@ def test_a_tier_members_hold_cannot_be_deleted(manager_client, shop):
 
 
 def test_a_tier_rules_are_limited_to_cannot_be_deleted(manager_client, program, shop):
-    earning_rule_save(
-        rule=EarningRule(program=program, name="Gold bonus", kind="bonus", points=5), tiers=[shop["gold"]]
-    )
+    builders.rule(program, name="Gold bonus", kind="bonus", points=5, tiers=[shop["gold"]])
 
     response = manager_client.post(url("loyalty_tier_delete", shop["gold"].pk), {"post": "yes"})
 
@@ -647,7 +571,7 @@ def test_a_tier_rules_are_limited_to_cannot_be_deleted(manager_client, program, 
 
 
 def test_an_unused_tier_is_deleted_and_the_rules_recompiled(manager_client, program, shop):
-    unused = tier_save(tier=Tier(program=program, name="Bronze", rank=0, threshold=Decimal(0)))
+    unused = builders.tier(program, "Bronze", rank=0, threshold=0)
     before = version(program)
 
     ask = manager_client.get(url("loyalty_tier_delete", unused.pk))
@@ -856,8 +780,7 @@ def test_manager_cannot_pin_another_programs_member(manager_client, foreign):
 
 
 def test_staff_without_rule_permissions_sees_nothing(client, program, shop):
-    clerk = StaffFactory()
-    program.managers.add(clerk)
+    clerk = StaffFactory(programs=[program])
     client.force_login(clerk)
 
     for name in ["loyalty_earningrule", "loyalty_tier", "loyalty_purchase", "loyalty_return", "loyalty_tierhistory"]:

@@ -4,27 +4,19 @@ there too (members.admin.ProgramScopedAdmin): around midnight and on the days th
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 
 from loyalty.models import EarningRule
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
+from loyalty.services.purchases import purchase_simulate
 from members.models import Program
 from rewards.models import Reward, RewardKind
-from rewards.services import reward_redeem
+from tests import builders
 from tests.admin.utils import rule_form, url
-from tests.factories import MemberFactory, ProgramFactory
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
-
-
-@pytest.fixture
-def su_client(client, db):
-    client.force_login(User.objects.create_superuser("root", "root@example.com", "not-a-real-password"))
-    return client
 
 
 @pytest.fixture
@@ -43,13 +35,7 @@ def window(start_day, start_time, end_day, end_time):
 
 def points_at(program, moment: datetime) -> int:
     member = MemberFactory(program=program)
-    data = PurchaseInput(
-        external_id=f"S-{moment:%s}",
-        occurred_at=moment,
-        currency="EUR",
-        total=Decimal("10.00"),
-        lines=(LineInput(sku="A", quantity=Decimal(1), unit_price=Decimal(10), amount=Decimal(10)),),
-    )
+    data = builders.purchase_data(f"S-{moment:%s}", lines=[builders.line("A", "10.00")], occurred_at=moment)
     return purchase_simulate(program=Program.objects.get(pk=program.pk), member=member, data=data).points
 
 
@@ -99,8 +85,8 @@ def test_a_local_time_the_clock_change_skips_or_repeats_is_refused(su_client, pr
 
 
 def test_the_change_page_shows_and_keeps_the_programs_local_times(su_client, prague):
-    rule = EarningRule.objects.create(
-        program=prague,
+    rule = builders.rule(
+        prague,
         name="Weekend",
         kind="bonus",
         points=5,
@@ -173,10 +159,8 @@ def test_a_reward_window_typed_in_the_admin_is_in_the_programs_time_zone(su_clie
 def test_a_voucher_shows_its_times_in_the_programs_time_zone(su_client, prague):
     member = MemberFactory(program=prague)
     ledger_credit(member=member, amount=100)
-    reward = Reward.objects.create(
-        program=prague, name="Coffee", kind=RewardKind.FIXED_DISCOUNT, value=5, points_cost=1
-    )
-    voucher = reward_redeem(member=member, reward=reward).voucher
+    reward = RewardFactory(program=prague, name="Coffee", kind=RewardKind.FIXED_DISCOUNT, value=5, points_cost=1)
+    voucher = builders.redeem(member, reward).voucher
     voucher.issued_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     voucher.expires_at = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # Sunday 00:30 in Prague
     voucher.save(update_fields=["issued_at", "expires_at"])
@@ -190,13 +174,8 @@ def test_a_voucher_shows_its_times_in_the_programs_time_zone(su_client, prague):
 
 def test_a_list_of_one_programs_rows_shows_times_in_its_time_zone(su_client, prague):
     member = MemberFactory(program=prague)
-    data = PurchaseInput(
-        external_id="TILL-1",
-        occurred_at=datetime(2026, 3, 27, 23, 30, tzinfo=UTC),  # Saturday 00:30 in Prague
-        currency="EUR",
-        total=Decimal("10.00"),
-    )
-    purchase_record(program=prague, member=member, data=data)
+    # Saturday 00:30 in Prague
+    builders.purchase(member, "TILL-1", "10.00", occurred_at=datetime(2026, 3, 27, 23, 30, tzinfo=UTC))
 
     listing = su_client.get(url("loyalty_purchase_changelist")).content.decode()
 

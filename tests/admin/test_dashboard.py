@@ -13,9 +13,9 @@ from analytics.dashboard.panels import liability_and_expiries
 from analytics.models import NpsSource
 from analytics.services.nps import nps_record
 from loyalty.services.ledger import ledger_credit
-from rewards.models import Reward, RewardKind
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-from tests.loyalty.test_tiers import buy, make_program
+from rewards.models import RewardKind
+from tests.builders import line, purchase, tiered_program
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/analytics/dashboard/"
@@ -31,23 +31,22 @@ def _fresh_cache():
 
 @pytest.fixture
 def shop():
-    program, tiers = make_program()  # base rate 1 point per EUR; Silver 100, Gold 500
+    program, tiers = tiered_program()  # base rate 1 point per EUR; Silver 100, Gold 500
     now = timezone.now()
     members = [MemberFactory(program=program, enrolled_at=now - timedelta(days=400)) for _ in range(3)]
-    buy(program, members[0], "P1", "600", occurred_at=now - timedelta(days=40))  # Gold
-    buy(program, members[1], "P2", "150", occurred_at=now - timedelta(days=5))  # Silver
+    purchase(members[0], "P1", lines=[line("X", "600")], occurred_at=now - timedelta(days=40))  # Gold
+    purchase(members[1], "P2", lines=[line("X", "150")], occurred_at=now - timedelta(days=5))  # Silver
     ledger_credit(member=members[2], amount=70, expires_at=now + timedelta(days=20))
     nps_record(member=members[0], score=10, source=NpsSource.APP)
     nps_record(member=members[1], score=3, source=NpsSource.APP)
-    Reward.objects.create(
+    RewardFactory(
         program=program, name="Coffee", kind=RewardKind.FREE_PRODUCT, value=Decimal(3), sku="C", points_cost=100
     )
     return program, tiers, members
 
 
 def login(client, program, *codenames):
-    user = StaffFactory()
-    program.managers.add(user)
+    user = StaffFactory(programs=[program])
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
     return client

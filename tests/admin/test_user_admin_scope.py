@@ -1,13 +1,11 @@
 """Users and groups span programs: only superusers reach them in the admin."""
 
 import pytest
-from django.contrib.auth.models import User
 
 from members.app_auth import member_app_user_set
 from tests.admin.utils import grant, url
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-
-PASSWORD = "plum-tree-harbour-42"
+from tests.clients import PASSWORD
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory, SuperuserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +59,7 @@ def test_a_manager_cannot_make_themselves_superuser(client, user_manager):
 
 
 def test_a_superuser_manages_users(client, other_members_user):
-    client.force_login(User.objects.create_superuser(username="root", email="", password=PASSWORD))
+    client.force_login(SuperuserFactory(email="", password=PASSWORD))
 
     listing = client.get(url("auth_user_changelist"))
     password_url = url("auth_user_password_change", other_members_user.pk)

@@ -9,8 +9,8 @@ from django.utils import timezone
 from events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from events.outbox import EventType
 from tests.admin.utils import grant, messages_of, shown, url
-from tests.factories import MemberFactory, ProgramFactory
-from tests.webhook_rows import PUBLIC_URL, answer, delivery_make, endpoint_add, intranet_name
+from tests.events.webhook_rows import answer, delivery_make, intranet_name
+from tests.factories import PUBLIC_URL, MemberFactory, ProgramFactory, WebhookEndpointFactory
 
 PERMISSIONS = [
     "view_webhookendpoint",
@@ -32,7 +32,7 @@ def manager_client(client, manager):
 
 @pytest.fixture
 def endpoint(program):
-    return endpoint_add(program, description="Newsletter tool", event_types=[EventType.POINTS_EARNED])
+    return WebhookEndpointFactory(program=program, description="Newsletter tool", event_types=[EventType.POINTS_EARNED])
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def dead(settings, endpoint, member):
 def foreign(settings, other_program):
     """An endpoint of a program the manager does not manage, with a dead delivery."""
     settings.WEBHOOK_MAX_ATTEMPTS = 1
-    endpoint = endpoint_add(other_program, url="https://93.184.216.34/foreign", description="Foreign CDP")
+    endpoint = WebhookEndpointFactory(
+        program=other_program, url="https://93.184.216.34/foreign", description="Foreign CDP"
+    )
     return endpoint, delivery_make(endpoint, MemberFactory(program=other_program), [answer(500)])
 
 
@@ -63,7 +65,8 @@ def act(client, name, action, *pks):
 
 def test_endpoint_list_shows_types_and_delivery_counts(manager_client, program, endpoint, member, dead):
     delivery_make(endpoint, member)  # waiting
-    every = endpoint_add(program, url="https://93.184.216.34/every", description="Every event")  # gets later events
+    # gets later events
+    every = WebhookEndpointFactory(program=program, url="https://93.184.216.34/every", description="Every event")
 
     response = manager_client.get(url(f"{ENDPOINTS}_changelist"))
 
@@ -383,7 +386,9 @@ def test_changelists_make_the_same_number_of_queries_for_more_rows(client, manag
         return len(queries), len(response.context["cl"].result_list)
 
     def more():
-        endpoint = endpoint_add(program, url=f"https://93.184.216.34/{WebhookEndpoint.objects.count()}")
+        endpoint = WebhookEndpointFactory(
+            program=program, url=f"https://93.184.216.34/{WebhookEndpoint.objects.count()}"
+        )
         delivery_make(endpoint, member, [answer(500)])
 
     more()

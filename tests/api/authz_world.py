@@ -19,23 +19,25 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from loyalty.models import EarningRule, Tier
 from loyalty.services.ledger import ledger_credit
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_save
 from members.app_auth import member_app_user_set
 from members.models import Member, Program
-from members.services.api_keys import api_key_create, api_key_revoke
+from members.services.api_keys import api_key_revoke
 from members.services.programs import program_settings_save
 from members.tokens import access_token_create
-from rewards.services import hold_create, reward_redeem
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-from tests.rewards.conftest import make_reward
-from tests.webhook_rows import answer, delivery_make, endpoint_add
-
-PASSWORD = "plum-tree-harbour-42"
+from rewards.services import hold_create
+from tests import builders
+from tests.clients import PASSWORD
+from tests.events.webhook_rows import answer, delivery_make
+from tests.factories import (
+    ApiKeyFactory,
+    MemberFactory,
+    ProgramFactory,
+    RewardFactory,
+    StaffFactory,
+    SuperuserFactory,
+    WebhookEndpointFactory,
+)
 
 PRINCIPALS = (
     "anonymous",
@@ -81,30 +83,17 @@ def tenant_seed(word: str, card: str) -> Tenant:
         phone="+420601" + card[-6:],
     )
     member_app_user_set(member=member, password=PASSWORD)
-    rule = earning_rule_save(rule=EarningRule(program=program, name=f"{word} rule", kind="base_rate", rate=Decimal(1)))
-    tier = tier_save(tier=Tier(program=program, name=f"{word} tier", rank=1, threshold=Decimal(0)))
+    rule = builders.rule(program, name=f"{word} rule", kind="base_rate", rate=Decimal(1))
+    tier = builders.tier(program, f"{word} tier", rank=1, threshold=0)
     ledger_credit(member=member, amount=5000)
-    purchase = purchase_record(
-        program=program,
-        member=member,
-        data=PurchaseInput(
-            external_id=f"{upper}-PURCHASE-1",
-            occurred_at=timezone.now() - timedelta(days=2),
-            currency="EUR",
-            total=Decimal("100.00"),
-            store=f"{upper}-STORE",
-        ),
+    purchase = builders.purchase(
+        member, f"{upper}-PURCHASE-1", "100.00", occurred_at=timezone.now() - timedelta(days=2), store=f"{upper}-STORE"
     ).purchase
-    return_record(
-        program=program,
-        external_id=f"{upper}-RETURN-1",
-        purchase_external_id=purchase.external_id,
-        amount=Decimal("10.00"),
-    )
-    reward = make_reward(program, name=f"{word} reward", points_cost=100)
-    voucher = reward_redeem(member=member, reward=reward).voucher
+    builders.return_(program, purchase.external_id, f"{upper}-RETURN-1", amount="10.00")
+    reward = RewardFactory(program=program, name=f"{word} reward", points_cost=100)
+    voucher = builders.redeem(member, reward).voucher
     hold = hold_create(member=member, basket_reference=f"{upper}-BASKET", basket_amount=Decimal(100), points=100).hold
-    endpoint = endpoint_add(program, description=f"{word} hook")
+    endpoint = WebhookEndpointFactory(program=program, description=f"{word} hook")
     delivery = delivery_make(endpoint, member, [answer(500, excerpt=f"{word} receiver error")])
     objects = {
         "rule": rule,
@@ -149,7 +138,8 @@ class World:
 
 
 def _key_header(program: Program, *, store: str = "") -> tuple[Any, dict[str, str]]:
-    api_key, plain = api_key_create(program=program, name="Till", store=store)
+    api_key = ApiKeyFactory(program=program, name="Till", store=store)
+    plain = api_key.plain
     return api_key, {"HTTP_AUTHORIZATION": f"Api-Key {plain}"}
 
 
@@ -177,7 +167,7 @@ def world_seed() -> World:
     program_settings_save(program=inactive, fields=["is_active"])
     revoked, revoked_header = _key_header(victim.program)
     api_key_revoke(api_key=revoked)
-    superuser = User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    superuser = SuperuserFactory(password=PASSWORD)
     headers = {
         "anonymous": {},
         "other_key": _key_header(other.program)[1],

@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from loyalty.services.ledger import ledger_credit
 from members.expiry import ExpiryPolicy
 from tests.factories import ProgramFactory
 
@@ -20,6 +21,13 @@ def _fresh_throttle_counters():
 def expiring_program(db):
     """Points expire 10 days after earning; members are warned 30 days ahead."""
     return ProgramFactory(expiry_policy=ExpiryPolicy.DAYS, expiry_period=10, expiry_warning_days=30)
+
+
+@pytest.fixture
+def funded(member):
+    """`member` with 100 available points."""
+    ledger_credit(member=member, amount=100)
+    return member
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from tests.api.utils import ENROLL_URL, MANAGE, POS, assert_problem, db_state
-from tests.factories import MemberFactory, StaffFactory
+from tests.factories import MemberFactory, StaffFactory, SuperuserFactory
 
 API_PREFIXES = ("api/pos/", "api/manage/", "api/app/")
 
@@ -49,7 +49,7 @@ def test_options_with_credentials_never_fails(pos_client, url, django_user_model
     client = pos_client
     if url.startswith("/api/manage/"):
         client = APIClient()
-        client.force_authenticate(django_user_model.objects.create_superuser("root", password=None))
+        client.force_authenticate(SuperuserFactory())
 
     response = client.options(url)
 
@@ -68,8 +68,7 @@ def test_options_describes_a_write_only_view(pos_client):
 @pytest.mark.parametrize("endpoint", ["retention", "cohorts", "nps"])
 @pytest.mark.parametrize("month", ["0000-01", "1969-12", "3000-01", "٢٠٢٦-01"])
 def test_a_month_outside_the_supported_years_is_a_validation_error(program, endpoint, month):
-    analyst = StaffFactory(permissions=["view_memberanalytics"])
-    program.managers.add(analyst)
+    analyst = StaffFactory(permissions=["view_memberanalytics"], programs=[program])
     client = APIClient()
     client.force_authenticate(analyst)
 
@@ -207,7 +206,7 @@ def test_ledger_cursor_parameters_are_validated(pos_client, member, params):
 @pytest.fixture
 def root_client(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("root", password=None))
+    client.force_authenticate(SuperuserFactory())
     return client
 
 

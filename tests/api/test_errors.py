@@ -2,7 +2,6 @@
 
 import pytest
 
-from loyalty.services.ledger import ledger_credit
 from tests.api.utils import (
     ENROLL_URL,
     LOOKUP_URL,
@@ -13,12 +12,6 @@ from tests.api.utils import (
     pos_ledger_url,
     pos_member_url,
 )
-
-
-@pytest.fixture
-def funded(member):
-    ledger_credit(member=member, amount=100)
-    return member
 
 
 @pytest.fixture

@@ -5,17 +5,15 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from loyalty.models import Account, Entry, EntryKind
-from loyalty.services.ledger import ledger_credit
 from members.models import IdempotencyRecord, Member
-from members.services.api_keys import api_key_create
 from members.services.idempotency import idempotency_keys_clean
 from members.services.members import member_update
-from tests.api.utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint, staff_client
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-from tests.loyalty.test_ledger_concurrency import run_at_once
+from tests.api.utils import ENROLL_URL, LOOKUP_URL, adjust_url, assert_problem, db_state, fingerprint
+from tests.clients import key_client, staff_client
+from tests.concurrency import run_at_once
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory, StaffFactory
 
 KEY = "3f2c9a1e-0b7d-4c55-9a53-2f1e8e6b7c10"
 ENROLL_BODY = {"external_id": "SHOP-1", "email": "jana@example.com", "first_name": "Jana"}
@@ -270,11 +268,10 @@ def test_keys_are_kept_at_least_24_hours(pos_client):
 
 
 def _enroll_at_once(program, bodies):
-    _, api_key = api_key_create(program=program, name="Till")
+    api_key = ApiKeyFactory(program=program, name="Till").plain
 
     def send(i: int):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
+        client = key_client(api_key)
         return _enroll(client, bodies[i])
 
     responses = run_at_once(len(bodies), send)
@@ -335,12 +332,6 @@ def test_simultaneous_failures_with_one_key_leave_the_key_free():
 # --- Adjustments (manager API) -----------------------------------------------------------------
 
 ADJUST_BODY = {"points": 25, "reason": "Goodwill"}
-
-
-@pytest.fixture
-def funded(member):
-    ledger_credit(member=member, amount=100)
-    return member
 
 
 def test_adjustment_replays_the_first_answer(manage_client, manager, funded):

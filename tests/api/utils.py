@@ -4,12 +4,10 @@ import hashlib
 import json
 from typing import Any
 
-from rest_framework.test import APIClient
-
 from events.models import OutboxEvent
 from loyalty.models import Account, Allocation, Entry, Lot
-from members.models import IdempotencyRecord, Member, Program
-from members.services.api_keys import api_key_create
+from members.models import IdempotencyRecord, Member
+from rewards.models import Hold, Reward, Voucher
 
 PROBLEM = "application/problem+json"
 
@@ -18,6 +16,9 @@ MANAGE = "/api/manage/v1"
 ENROLL_URL = f"{POS}/members/"
 LOOKUP_URL = f"{POS}/members/lookup/"
 MANAGE_MEMBERS_URL = f"{MANAGE}/members/"
+REFRESH_URL = f"{MANAGE}/analytics/refresh/"
+# What a manager needs to read analytics, change the RFM grid and refresh.
+ANALYST = ["view_memberanalytics", "change_rfmsegment", "view_member"]
 
 
 def pos_member_url(member_id: Any) -> str:
@@ -78,17 +79,18 @@ def db_state() -> dict[str, Any]:
     }
 
 
-def pos_client_for(program: Program, name: str = "Till") -> APIClient:
-    _, key = api_key_create(program=program, name=name)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+def state_with_holds() -> dict[str, Any]:
+    """db_state() and the holds' statuses."""
+    return {**db_state(), "holds": list(Hold.objects.order_by("pk").values_list("pk", "status"))}
 
 
-def staff_client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+def state_with_vouchers() -> dict[str, Any]:
+    """db_state(), the vouchers' statuses and till references, and the rewards' stock."""
+    return {
+        **db_state(),
+        "vouchers": list(Voucher.objects.order_by("pk").values_list("pk", "status", "redeemed_reference")),
+        "stock": list(Reward.objects.order_by("pk").values_list("pk", "stock")),
+    }
 
 
 def fingerprint(method: str, path: str, data: Any) -> str:

@@ -17,11 +17,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from loyalty.audit import ledger_audit
-from loyalty.models import Account, EarningRule, Purchase
-from loyalty.services.rules import earning_rule_save
-from members.services.api_keys import api_key_create
+from loyalty.models import Account, Purchase
+from tests.builders import rule
 from tests.config.utils import database_outage, database_restart, wsgi_get
-from tests.factories import MemberFactory, ProgramFactory
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -130,8 +129,8 @@ class Tills:
 @pytest.fixture
 def till_setup(db):
     program = ProgramFactory()
-    earning_rule_save(rule=EarningRule(program=program, name="Base rate", kind="base_rate", rate=Decimal("0.1")))
-    _, api_key = api_key_create(program=program, name="Till")
+    rule(program, name="Base rate", kind="base_rate", rate=Decimal("0.1"))
+    api_key = ApiKeyFactory(program=program, name="Till").plain
     return program, MemberFactory(program=program), api_key
 
 

@@ -11,10 +11,10 @@ import pytest
 from celery import signals
 from django.conf import settings
 from django.utils.module_loading import import_string
-from rest_framework.test import APIClient
 
 from config.observability import RequestIdFilter, request_id_var
-from members.services.api_keys import api_key_create
+from tests.clients import key_client
+from tests.factories import ApiKeyFactory
 
 REQUEST_FIELDS = {"method", "path", "status", "duration_ms", "request_id"}
 
@@ -26,9 +26,8 @@ def request_records(caplog) -> list[logging.LogRecord]:
 @pytest.fixture
 def till(program):
     """A till's client and its API key."""
-    api_key, plain = api_key_create(program=program, name="Till 7")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    api_key = ApiKeyFactory(program=program, name="Till 7")
+    client = key_client(api_key.plain)
     return client, api_key
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, SuperuserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,7 @@ def test_the_api_docs_serve_swagger_ui_from_this_site_and_run_no_inline_script(c
 
 @pytest.fixture
 def su_client(client, program):
-    client.force_login(User.objects.create_superuser(username="root", email="", password="x-long-secret-1"))
+    client.force_login(SuperuserFactory(email="", password="x-long-secret-1"))
     return client
 
 

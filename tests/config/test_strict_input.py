@@ -11,16 +11,16 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.api.input import NAIVE_MESSAGE, UNKNOWN_FIELD_MESSAGE
-from loyalty.models import EarningRule, Purchase, Tier
+from loyalty.models import Purchase
 from loyalty.services.ledger import ledger_credit
 from members.app_auth import member_app_login, member_app_user_set
 from members.models import ApiKey
-from rewards.models import Reward, RewardKind
-from rewards.services import hold_create, reward_redeem
-from tests.factories import MemberFactory, StaffFactory
-from tests.webhook_rows import delivery_make, endpoint_add
-
-PASSWORD = "plum-tree-harbour-42"
+from rewards.models import RewardKind
+from rewards.services import hold_create
+from tests.builders import redeem, rule, tier
+from tests.clients import PASSWORD
+from tests.events.webhook_rows import delivery_make
+from tests.factories import MemberFactory, RewardFactory, StaffFactory, WebhookEndpointFactory
 
 # Every write with a body, by surface: (method, path as the schema names it). A new one must be added here:
 # `test_the_list_holds_every_write_endpoint_of_the_schema` compares it with the schema.
@@ -83,12 +83,12 @@ def world(program, settings):
     member = MemberFactory(program=program, email="jana@example.com")
     member_app_user_set(member=member, password=PASSWORD)
     ledger_credit(member=member, amount=5000)
-    reward = Reward.objects.create(
+    reward = RewardFactory(
         program=program, name="5 off", kind=RewardKind.FIXED_DISCOUNT, value=Decimal(5), points_cost=100
     )
-    voucher = reward_redeem(member=member, reward=reward).voucher
+    voucher = redeem(member, reward).voucher
     hold = hold_create(member=member, basket_reference="cart-1", basket_amount=Decimal(100), points=100).hold
-    endpoint = endpoint_add(program)
+    endpoint = WebhookEndpointFactory(program=program)
     return {
         "program": program,
         "member": member,
@@ -97,8 +97,8 @@ def world(program, settings):
         "voucher_id": voucher.pk,
         "voucher": voucher,
         "hold_id": hold.pk,
-        "rule_id": EarningRule.objects.create(program=program, name="Base", kind="base_rate", rate=1).pk,
-        "tier_id": Tier.objects.create(program=program, name="Silver", rank=1, threshold=500).pk,
+        "rule_id": rule(program, name="Base", kind="base_rate", rate=1).pk,
+        "tier_id": tier(program, "Silver", rank=1, threshold=500).pk,
         "webhook_id": endpoint.pk,
         "delivery_id": delivery_make(endpoint, member).pk,
     }

@@ -13,13 +13,10 @@ from django.utils import timezone
 from loyalty.audit import ledger_audit
 from loyalty.imports import posting as import_posting
 from loyalty.imports import writer as import_writer
-from loyalty.models import Account, Award, EarningRule, Entry, Lot, Purchase, Tier, TierHistory
-from loyalty.services.ledger import ledger_adjust
-from loyalty.services.purchases import PurchaseInput, purchase_record
-from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_save
+from loyalty.models import Account, Award, EarningRule, Entry, Lot, Purchase, TierHistory
 from members.models import Member
 from members.services.members import member_create, member_suspend
+from tests.builders import adjust, purchase, rule, tier
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 HEADER = ["external_id", "occurred_at", "total", "purchase_id", "store", "channel", "currency"]
@@ -49,10 +46,6 @@ def ago(days=0, hours=0):
 
 def iso(moment):
     return moment.isoformat()
-
-
-def rule(program, tiers=None, **fields):
-    return earning_rule_save(rule=EarningRule(program=program, **fields), tiers=tiers)
 
 
 @pytest.fixture
@@ -345,8 +338,8 @@ def _same_rules(program):
     program.expiry_period = 2
     program.tier_metric = "qualifying_points"
     program.save()
-    silver = tier_save(tier=Tier(program=program, name="Silver", rank=1, threshold=60, earn_multiplier=Decimal("1.5")))
-    tier_save(tier=Tier(program=program, name="Bronze", rank=0, threshold=0))
+    silver = tier(program, "Silver", rank=1, threshold=60, earn_multiplier=Decimal("1.5"))
+    tier(program, "Bronze", rank=0, threshold=0)
     rule(program, name="Base", kind="base_rate", rate=Decimal("0.1"), priority=10)
     rule(program, name="E-shop double", kind="multiplier", multiplier=Decimal(2), channels="eshop", priority=20)
     rule(program, name="Store bonus", kind="bonus", points=7, stores="PRAGUE-01", cap_per_member_day=10, priority=30)
@@ -362,19 +355,9 @@ def _same_rules(program):
 def _prepare_members(program, actor):
     """An existing member with purchases today, a member in debt, a referrer and a referee."""
     regular = member_create(program=program, external_id="REGULAR")
-    purchase_record(
-        program=program,
-        member=regular,
-        data=PurchaseInput(
-            external_id="BEFORE-1",
-            occurred_at=yesterday_at(program, 10),
-            currency="EUR",
-            total=Decimal(50),
-            store="PRAGUE-01",
-        ),
-    )
+    purchase(regular, "BEFORE-1", 50, occurred_at=yesterday_at(program, 10), store="PRAGUE-01")
     debtor = member_create(program=program, external_id="DEBTOR")
-    ledger_adjust(member=debtor, points=-40, reason="correction", actor=actor, allow_debt=True)
+    adjust(debtor, -40, reason="correction", actor=actor, allow_debt=True)
     referrer = member_create(program=program, external_id="REFERRER")
     member_create(program=program, external_id="REFEREE", referral_code=referrer.referral_code)
 
@@ -441,15 +424,7 @@ def test_points_equal_recording_each_purchase_in_order(db, tmp_path, batch_size)
     for customer, when, total, purchase_id, store, channel in rows:
         member = Member.objects.filter(program=recorded, external_id=customer).first()
         member = member or member_create(program=recorded, external_id=customer, enrolled_at=ago(100))
-        data = PurchaseInput(
-            external_id=purchase_id,
-            occurred_at=datetime.fromisoformat(when),
-            currency="EUR",
-            total=Decimal(total),
-            store=store,
-            channel=channel,
-        )
-        purchase_record(program=recorded, member=member, data=data)
+        purchase(member, purchase_id, total, occurred_at=datetime.fromisoformat(when), store=store, channel=channel)
 
     assert error is None
     assert _state(imported) == _state(recorded)
@@ -468,7 +443,7 @@ def test_points_equal_recording_each_purchase_in_order(db, tmp_path, batch_size)
 def test_no_points_history_still_promotes_by_spend(shop, tmp_path):
     shop.tier_metric = "spend"
     shop.save()
-    tier_save(tier=Tier(program=shop, name="Silver", rank=1, threshold=100))
+    tier(shop, "Silver", rank=1, threshold=100)
     rows = [["C-1", iso(ago(20)), "60.00", "R-1"], ["C-1", iso(ago(10)), "50.00", "R-2"]]
 
     run(write_csv(tmp_path / "p.csv", rows), shop, "--no-points")

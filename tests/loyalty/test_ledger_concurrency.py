@@ -1,44 +1,21 @@
 """Real concurrency on PostgreSQL: threads with their own connections hit the same members at once."""
 
 import random
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from loyalty.exceptions import InsufficientPoints
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.services.ledger import ledger_adjust, ledger_credit, ledger_debit, ledger_transfer
 from loyalty.services.lots import lots_activate, lots_expire
+from tests.concurrency import run_at_once
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(workers: int, work) -> list:
-    """Runs work(i) in `workers` threads released together; returns each result or exception."""
-    barrier = threading.Barrier(workers)
-    results: list = [None] * workers
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_twenty_spends_of_a_balance_that_covers_one_succeed_once():

@@ -16,7 +16,7 @@ from django.utils import timezone
 from loyalty.audit import ledger_audit
 from loyalty.exceptions import AmountTooLarge, InvalidAmount
 from loyalty.imports.run import purchases_import
-from loyalty.models import MAX_POINTS_PER_ENTRY, Account, EarningRule, Entry, EntryKind, Purchase
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Entry, EntryKind, Purchase
 from loyalty.services.accounts import lock_accounts
 from loyalty.services.ledger import (
     credit_locked,
@@ -26,9 +26,9 @@ from loyalty.services.ledger import (
     ledger_debit,
     ledger_transfer,
 )
-from loyalty.services.rules import earning_rule_save
 from rewards.models import Hold
 from rewards.services.holds import hold_create
+from tests.builders import rule
 from tests.factories import MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,7 @@ def test_lots_expiring_together_past_2_to_the_32(member):
 
 
 def test_an_imported_purchase_worth_too_many_points_is_refused_as_its_row(program):
-    earning_rule_save(rule=EarningRule(program=program, name="Base", kind="base_rate", rate=Decimal(1)))
+    rule(program, name="Base", kind="base_rate", rate=Decimal(1))
     in_debt = MemberFactory(program=program, external_id="DEBT")  # goes through purchase_record itself
     ledger_adjust(member=in_debt, points=-5, reason="test", actor=StaffFactory(), allow_debt=True)
     day = (timezone.now() - timedelta(days=1)).replace(microsecond=0).isoformat()

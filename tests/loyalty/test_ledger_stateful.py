@@ -43,19 +43,19 @@ from hypothesis.stateful import (
 
 from loyalty.audit import ledger_audit
 from loyalty.exceptions import AmountTooLarge, InsufficientPoints
-from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, EarningRule, Entry, EntryKind, Lot
+from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.ledger import ledger_adjust, ledger_debit, ledger_transfer
 from loyalty.services.lots import lots_activate, lots_expire
 from loyalty.services.purchases import PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save
 from members.expiry import ExpiryPolicy
 from rewards.exceptions import HoldExceedsShare
-from rewards.models import Reward, RewardKind
+from rewards.models import RewardKind
 from rewards.services.holds import hold_capture, hold_create, hold_release
 from rewards.services.vouchers import reward_redeem, voucher_cancel
-from tests.factories import ProgramFactory, StaffFactory
+from tests import builders
+from tests.factories import ProgramFactory, RewardFactory, StaffFactory
 
 MAX = MAX_POINTS_PER_ENTRY
 BALANCES = ("available", "pending", "debt", "earned", "redeemed", "expired")
@@ -105,9 +105,9 @@ class LedgerMachine(RuleBasedStateMachine):
             expiry_period=EXPIRY_DAYS,
             point_value=Decimal("0.01"),
         )
-        earning_rule_save(rule=EarningRule(program=self.program, name="Base", kind="base_rate", rate=Decimal(1)))
+        builders.rule(self.program, name="Base", kind="base_rate", rate=Decimal(1))
         self.rewards = [
-            Reward.objects.create(program=self.program, name=f"Gift {cost}", kind=RewardKind.GIFT, points_cost=cost)
+            RewardFactory(program=self.program, name=f"Gift {cost}", kind=RewardKind.GIFT, points_cost=cost)
             for cost in REWARD_COSTS
         ]
         self.actor = StaffFactory()

@@ -6,19 +6,20 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
-from rest_framework.test import APIClient
+from django.utils import timezone
 
 from loyalty.exceptions import InsufficientPoints
 from loyalty.models import Account, Award, Entry, EntryKind, Purchase, Return
 from loyalty.services.ledger import ledger_debit
 from loyalty.services.purchases import PurchaseResult, purchase_record
 from loyalty.services.returns import ReturnResult, return_record
-from members.services.api_keys import api_key_create
-from tests.factories import MemberFactory, ProgramFactory
-from tests.loyalty.test_ledger_concurrency import run_at_once
-from tests.loyalty.test_purchases import NOW, line, purchase, rule
+from tests.builders import line, purchase, purchase_data, rule
+from tests.clients import key_client
+from tests.concurrency import run_at_once
+from tests.factories import ApiKeyFactory, MemberFactory, ProgramFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+NOW = timezone.now()
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_fifty_different_purchases_of_one_member_add_up_exactly(shop):
     visits = rule(shop, name="Visit bonus", kind="bonus", points=10, cap_per_member_day=100, rate=Decimal(0))
 
     def buy(i: int) -> PurchaseResult:
-        data = purchase(external_id=f"TILL-{i}", lines=[line("BK-1", f"{100 + 7 * i}.00")])
+        data = purchase_data(f"TILL-{i}", lines=[line("BK-1", f"{100 + 7 * i}.00", "books")])
         return purchase_record(program=shop, member=member, data=data)
 
     results = run_at_once(50, buy)
@@ -63,7 +64,7 @@ def test_fifty_different_purchases_of_one_member_add_up_exactly(shop):
 
 def test_twenty_copies_of_one_purchase_are_recorded_once(shop):
     member = MemberFactory(program=shop, card="400012345678", email="jana@example.com")
-    _, key = api_key_create(program=shop, name="Till 7")
+    key = ApiKeyFactory(program=shop, name="Till 7").plain
     refs = [{"card": "4000-1234-5678"}, {"email": "jana@example.com"}, {"id": member.pk}]
     body = {
         "external_id": "TILL7-000123",
@@ -78,9 +79,7 @@ def test_twenty_copies_of_one_purchase_are_recorded_once(shop):
     }
 
     def send(i: int):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-        return client.post("/api/pos/v1/purchases/", {**body, "member": refs[i % 3]}, format="json")
+        return key_client(key).post("/api/pos/v1/purchases/", {**body, "member": refs[i % 3]}, format="json")
 
     responses = run_at_once(20, send)
 
@@ -108,7 +107,8 @@ def test_a_bonus_budget_is_never_overspent_by_simultaneous_purchases(shop):
     members = [MemberFactory(program=shop) for _ in range(20)]
 
     def buy(i: int) -> PurchaseResult:
-        return purchase_record(program=shop, member=members[i], data=purchase(external_id=f"L-{i}"))
+        data = purchase_data(f"L-{i}", lines=[line("BK-1", "1000.00", "books")])
+        return purchase_record(program=shop, member=members[i], data=data)
 
     results = run_at_once(20, buy)
 
@@ -125,7 +125,7 @@ def test_a_bonus_budget_is_never_overspent_by_simultaneous_purchases(shop):
 def test_a_return_racing_a_spend_never_leaves_negative_balances(shop):
     members = [MemberFactory(program=shop) for _ in range(10)]
     for k, member in enumerate(members):
-        purchase_record(program=shop, member=member, data=purchase(external_id=f"P-{k}"))  # 100 points each
+        purchase(member, f"P-{k}", lines=[line("BK-1", "1000.00", "books")])  # 100 points each
 
     def work(i: int):
         k, spend = divmod(i, 2)

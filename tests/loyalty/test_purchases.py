@@ -18,39 +18,24 @@ from loyalty.exceptions import (
 )
 from loyalty.models import Account, Award, EarningRule, Entry, EntryKind, Purchase, Return
 from loyalty.services.ledger import ledger_debit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record, purchase_simulate
+from loyalty.services.purchases import PurchaseInput, purchase_record, purchase_simulate
 from loyalty.services.returns import ReturnLineInput, return_record
 from loyalty.services.rules import earning_rule_save
 from members.exceptions import MemberNotFound, MemberSuspended
 from members.selectors import MemberRef
 from members.services.members import member_suspend
+from tests.builders import line, purchase, purchase_data, rule
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = timezone.now()
+# Two books and a gift card: 100 points on 1000.00 eligible.
+BASKET = (line("BK-1", "600.00", "books"), line("BK-2", "400.00", "books"), line("GC-1", "200.00", "gift-cards"))
 
 
-def rule(program, **fields) -> EarningRule:
-    defaults = {"name": "Base rate", "kind": "base_rate", "rate": Decimal("0.1")}
-    return earning_rule_save(rule=EarningRule(program=program, **(defaults | fields)))
-
-
-def line(sku, amount, category="books", quantity=1):
-    amount = Decimal(amount)
-    return LineInput(
-        sku=sku, category=category, quantity=Decimal(quantity), unit_price=amount / quantity, amount=amount
-    )
-
-
-def purchase(external_id="TILL7-1", lines=(), total=None, occurred_at=None, **fields) -> PurchaseInput:
-    lines = tuple(lines) or (line("BK-1", "1000.00"),)
-    return PurchaseInput(
-        external_id=external_id,
-        occurred_at=occurred_at or NOW,
-        currency="EUR",
-        total=total if total is not None else sum(item.amount for item in lines),
-        lines=lines,
-        **fields,
-    )
+def sale(external_id="TILL7-1", lines=(), **fields) -> PurchaseInput:
+    """What the till sends: one book of 1000.00 EUR at NOW unless told otherwise."""
+    lines = tuple(lines) or (line("BK-1", "1000.00", "books"),)
+    return purchase_data(external_id, lines=lines, **{"occurred_at": NOW, **fields})
 
 
 def balances(member):
@@ -76,8 +61,12 @@ def test_purchase_awards_points_by_rule_and_records_everything(shop, buyer):
     result = purchase_record(
         program=shop,
         member=buyer,
-        data=purchase(
-            lines=[line("BK-1", "600.00"), line("GC-1", "500.00", "gift-cards"), line("TO-1", "134.50", "toys")]
+        data=sale(
+            lines=[
+                line("BK-1", "600.00", "books"),
+                line("GC-1", "500.00", "gift-cards"),
+                line("TO-1", "134.50", "toys"),
+            ]
         ),
     )
 
@@ -100,15 +89,15 @@ def test_points_are_pending_during_the_return_window(buyer, shop):
     shop.pending_days = 14
     shop.save()
 
-    result = purchase_record(program=shop, member=buyer, data=purchase())
+    result = purchase_record(program=shop, member=buyer, data=sale())
 
     assert balances(buyer) == (0, 100, 0)
     assert result.outcome["pending_until"] == (NOW + timedelta(days=14)).isoformat()
 
 
 def test_retry_returns_the_first_answer_and_awards_once(shop, buyer):
-    first = purchase_record(program=shop, member=buyer, data=purchase())
-    again = purchase_record(program=shop, member=buyer, data=purchase())
+    first = purchase_record(program=shop, member=buyer, data=sale())
+    again = purchase_record(program=shop, member=buyer, data=sale())
 
     assert again.replayed and (again.points, again.outcome, again.purchase.pk) == (
         first.points,
@@ -120,18 +109,20 @@ def test_retry_returns_the_first_answer_and_awards_once(shop, buyer):
         purchase_record(
             program=shop,
             member=buyer,
-            data=purchase(total=Decimal("1000.00"), lines=[line("X", "1000.00")], occurred_at=NOW - timedelta(hours=1)),
+            data=sale(
+                total=Decimal("1000.00"), lines=[line("X", "1000.00", "books")], occurred_at=NOW - timedelta(hours=1)
+            ),
         )
     with pytest.raises(PurchaseConflict):
-        purchase_record(program=shop, member=MemberFactory(program=shop), data=purchase())
+        purchase_record(program=shop, member=MemberFactory(program=shop), data=sale())
 
 
 @pytest.mark.parametrize(
     ("data", "error"),
     [
         (PurchaseInput(external_id="X", occurred_at=NOW, currency="CZK", total=Decimal(10)), CurrencyMismatch),
-        (purchase(total=Decimal("999.99")), TotalMismatch),
-        (purchase(occurred_at=NOW + timedelta(hours=1)), OccurredInFuture),
+        (sale(total=Decimal("999.99")), TotalMismatch),
+        (sale(occurred_at=NOW + timedelta(hours=1)), OccurredInFuture),
     ],
 )
 def test_bad_purchases_are_refused_and_write_nothing(shop, buyer, data, error):
@@ -143,12 +134,12 @@ def test_bad_purchases_are_refused_and_write_nothing(shop, buyer, data, error):
 def test_suspended_member_cannot_earn(shop, buyer):
     member_suspend(member=buyer)
     with pytest.raises(MemberSuspended):
-        purchase_record(program=shop, member=buyer, data=purchase())
+        purchase_record(program=shop, member=buyer, data=sale())
     assert Purchase.objects.count() == 0
 
 
 def test_simulation_writes_nothing(shop, buyer):
-    result = purchase_simulate(program=shop, member=buyer, data=purchase())
+    result = purchase_simulate(program=shop, member=buyer, data=sale())
 
     assert (result.points, result.purchase, result.outcome["balances"]) == (
         100,
@@ -161,13 +152,8 @@ def test_simulation_writes_nothing(shop, buyer):
 # --- returns -------------------------------------------------------------------------------------------------------
 
 
-def buy(shop, member, external_id="P1", lines=None):
-    lines = lines or [line("BK-1", "600.00"), line("BK-2", "400.00"), line("GC-1", "200.00", "gift-cards")]
-    return purchase_record(program=shop, member=member, data=purchase(external_id=external_id, lines=lines))
-
-
 def test_full_return_reverses_all_points(shop, buyer):
-    buy(shop, buyer)  # 100 points on 1000.00 eligible
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)  # 100 points on 1000.00 eligible
 
     result = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1200.00"))
 
@@ -178,7 +164,12 @@ def test_full_return_reverses_all_points(shop, buyer):
 
 
 def test_partial_returns_add_up_to_the_whole(shop, buyer):
-    buy(shop, buyer, lines=[line("BK-1", "333.00"), line("BK-2", "333.00"), line("BK-3", "334.00")])  # 100 points
+    purchase(
+        buyer,
+        "P1",
+        lines=[line("BK-1", "333.00", "books"), line("BK-2", "333.00", "books"), line("BK-3", "334.00", "books")],
+        occurred_at=NOW,
+    )  # 100 points
 
     reversed_ = [
         return_record(
@@ -195,7 +186,7 @@ def test_partial_returns_add_up_to_the_whole(shop, buyer):
 
 
 def test_returning_an_excluded_line_reverses_nothing(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
 
     result = return_record(
         program=shop,
@@ -208,7 +199,7 @@ def test_returning_an_excluded_line_reverses_nothing(shop, buyer):
 
 
 def test_return_after_spending_creates_debt(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
     ledger_debit(member=buyer, amount=80)
 
     return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1200.00"))
@@ -218,7 +209,7 @@ def test_return_after_spending_creates_debt(shop, buyer):
 
 
 def test_repeated_return_does_nothing(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
     first = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
     again = return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
 
@@ -227,7 +218,7 @@ def test_repeated_return_does_nothing(shop, buyer):
 
 
 def test_returns_larger_than_what_is_left_are_refused(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
     return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("1000.00"))
 
     with pytest.raises(ReturnExceedsPurchase):
@@ -245,7 +236,7 @@ def test_returns_larger_than_what_is_left_are_refused(shop, buyer):
 
 
 def test_a_return_never_reverses_more_than_the_purchase_gave(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
     for i, amount in enumerate(["700.00", "300.00", "200.00"]):
         return_record(program=shop, external_id=f"R{i}", purchase_external_id="P1", amount=Decimal(amount))
     assert Purchase.objects.get().points_reversed == 100
@@ -262,8 +253,8 @@ def test_first_purchase_bonus_and_referral_for_both_sides(shop):
     rule(shop, name="Welcome", kind="bonus", points=50, first_purchase=True)
     rule(shop, name="Referral", kind="event", event="referral", points=200)
 
-    purchase_record(program=shop, member=referee, data=purchase(external_id="A"))
-    purchase_record(program=shop, member=referee, data=purchase(external_id="B"))
+    purchase_record(program=shop, member=referee, data=sale(external_id="A"))
+    purchase_record(program=shop, member=referee, data=sale(external_id="B"))
 
     assert balances(referee) == (100 + 50 + 200 + 100, 0, 0)
     assert balances(referrer) == (200, 0, 0)
@@ -280,7 +271,7 @@ def test_a_member_named_by_reference_is_looked_up_by_the_lock(shop, ref):
     ref = MemberRef("id", str(member.pk)) if ref.value == "member" else ref
 
     with CaptureQueriesContext(connection) as queries:
-        result = purchase_record(program=shop, member=ref, data=purchase())
+        result = purchase_record(program=shop, member=ref, data=sale())
 
     assert (result.member, result.purchase.member, balances(member)) == (member, member, (100, 0, 0))
     member_reads = [q["sql"] for q in queries.captured_queries if '"members_member"' in q["sql"]]
@@ -294,8 +285,8 @@ def test_a_referred_members_first_purchase_by_reference_pays_the_referral(shop):
     rule(shop, name="Referral", kind="event", event="referral", points=200)
     ref = MemberRef("card", "400011112222")
 
-    purchase_record(program=shop, member=ref, data=purchase(external_id="A"))
-    purchase_record(program=shop, member=ref, data=purchase(external_id="B"))
+    purchase_record(program=shop, member=ref, data=sale(external_id="A"))
+    purchase_record(program=shop, member=ref, data=sale(external_id="B"))
 
     assert balances(referee) == (100 + 200 + 100, 0, 0)
     assert balances(referrer) == (200, 0, 0)
@@ -308,7 +299,7 @@ def test_a_referred_members_first_purchase_by_reference_pays_the_referral(shop):
 )
 def test_a_reference_to_no_member_is_not_found(shop, buyer, ref):
     with pytest.raises(MemberNotFound):
-        purchase_record(program=shop, member=ref, data=purchase())
+        purchase_record(program=shop, member=ref, data=sale())
 
     assert Purchase.objects.count() == 0
 
@@ -319,7 +310,7 @@ def test_a_reference_to_another_programs_member_is_not_found(shop, buyer):
 
     for ref in (MemberRef("id", stranger.pk), MemberRef("card", stranger.card)):
         with pytest.raises(MemberNotFound):
-            purchase_record(program=shop, member=ref, data=purchase())
+            purchase_record(program=shop, member=ref, data=sale())
 
     assert Purchase.objects.count() == 0
 
@@ -327,7 +318,7 @@ def test_a_reference_to_another_programs_member_is_not_found(shop, buyer):
 def test_daily_cap_counts_earlier_awards(shop, buyer):
     capped = rule(shop, name="Visit bonus", kind="bonus", points=30, cap_per_member_day=50)
 
-    results = [purchase_record(program=shop, member=buyer, data=purchase(external_id=f"V{i}")) for i in range(3)]
+    results = [purchase_record(program=shop, member=buyer, data=sale(external_id=f"V{i}")) for i in range(3)]
 
     assert [next((a["points"] for a in r.awards if a["rule_id"] == capped.pk), 0) for r in results] == [30, 20, 0]
 
@@ -337,7 +328,7 @@ def test_budget_is_never_overspent(shop):
     members = [MemberFactory(program=shop) for _ in range(4)]
 
     for i, member in enumerate(members):
-        purchase_record(program=shop, member=member, data=purchase(external_id=f"L{i}"))
+        purchase_record(program=shop, member=member, data=sale(external_id=f"L{i}"))
 
     limited.refresh_from_db()
     assert limited.budget_used == 100
@@ -349,9 +340,9 @@ def test_query_count_does_not_depend_on_the_number_of_rules(shop, django_assert_
     from django.test.utils import CaptureQueriesContext
 
     def queries(member, external_id):
-        purchase_record(program=shop, member=member, data=purchase(external_id=f"warm-{external_id}"))
+        purchase_record(program=shop, member=member, data=sale(external_id=f"warm-{external_id}"))
         with CaptureQueriesContext(connection) as captured:
-            purchase_record(program=shop, member=member, data=purchase(external_id=external_id))
+            purchase_record(program=shop, member=member, data=sale(external_id=external_id))
         return len(captured)
 
     one = queries(MemberFactory(program=shop), "Q1")
@@ -364,7 +355,7 @@ def test_query_count_does_not_depend_on_the_number_of_rules(shop, django_assert_
 
 
 def test_check_ledger_sees_a_purchase_whose_reversals_do_not_match_its_returns(shop, buyer):
-    buy(shop, buyer)
+    purchase(buyer, "P1", lines=BASKET, occurred_at=NOW)
     return_record(program=shop, external_id="R1", purchase_external_id="P1", amount=Decimal("600.00"))
     assert ledger_audit() == []
 
@@ -382,7 +373,7 @@ def test_saving_a_rule_from_a_stale_copy_keeps_its_budget_used(shop):
 
     limited = rule(shop, name="Launch bonus", kind="bonus", points=40, budget_total=100)
     stale = EarningRule.objects.get(pk=limited.pk)
-    purchase_record(program=shop, member=MemberFactory(program=shop), data=purchase(external_id="B1"))
+    purchase_record(program=shop, member=MemberFactory(program=shop), data=sale(external_id="B1"))
 
     stale.name = "Launch bonus (renamed)"
     earning_rule_save(rule=stale)

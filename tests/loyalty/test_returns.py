@@ -14,54 +14,25 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.audit import ledger_audit
-from loyalty.models import Account, Award, EarningRule, Purchase, Return, Tier
+from loyalty.models import Account, Award, EarningRule, Purchase, Return
 from loyalty.services.ledger import ledger_debit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import ReturnLineInput, return_record
 from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_save
+from tests.builders import line, purchase, return_, return_line, rule, tier
 from tests.factories import MemberFactory, ProgramFactory
 
 NOW = timezone.now() - timedelta(minutes=1)
 
 
-def rule(program, **fields) -> EarningRule:
-    defaults = {"name": "Base rate", "kind": "base_rate", "rate": Decimal("0.1")}
-    return earning_rule_save(rule=EarningRule(program=program, **(defaults | fields)))
-
-
-def line(sku, amount, category="misc", quantity=1) -> LineInput:
-    amount = Decimal(amount)
-    return LineInput(
-        sku=sku, category=category, quantity=Decimal(quantity), unit_price=amount / quantity, amount=amount
-    )
-
-
-def buy(program, member, external_id, *lines) -> Purchase:
-    data = PurchaseInput(
-        external_id=external_id,
-        occurred_at=NOW,
-        currency="CZK",
-        total=sum((item.amount for item in lines), Decimal(0)),
-        lines=lines,
-    )
-    return purchase_record(program=program, member=member, data=data).purchase
+def buy(member, external_id, *lines) -> Purchase:
+    """A purchase of `lines` at NOW (a minute ago: the returns come after it)."""
+    return purchase(member, external_id, lines=lines, occurred_at=NOW).purchase
 
 
 def give_back(program, external_id, purchase="P1", *returned, amount=None) -> int:
     """Returns lines given as (sku, amount) or (sku, amount, quantity), or an amount; the points reversed."""
-    lines = tuple(
-        ReturnLineInput(sku=item[0], amount=Decimal(item[1]), quantity=Decimal(item[2]) if len(item) > 2 else None)
-        for item in returned
-    )
-    result = return_record(
-        program=program,
-        external_id=external_id,
-        purchase_external_id=purchase,
-        lines=lines,
-        amount=Decimal(amount) if amount is not None else None,
-    )
-    return result.record.points_reversed
+    lines = [return_line(*item) for item in returned]
+    return return_(program, purchase, external_id, lines=lines, amount=amount).record.points_reversed
 
 
 def balances(member):
@@ -90,7 +61,7 @@ def cafe_bookshop(shop):
 
 @pytest.fixture
 def book_and_coffee(cafe_bookshop, member):
-    bought = buy(cafe_bookshop, member, "P1", line("BOOK", "500.00", "books"), line("COFFEE", "500.00", "drinks"))
+    bought = buy(member, "P1", line("BOOK", "500.00", "books"), line("COFFEE", "500.00", "drinks"))
     assert bought.points_awarded == 200
     return bought
 
@@ -113,7 +84,7 @@ def test_returning_the_coffee_keeps_the_books_multiplier(cafe_bookshop, member, 
 
 
 def test_several_partial_returns_add_up_to_the_award(cafe_bookshop, member):
-    buy(cafe_bookshop, member, "P1", line("BOOK", "500.00", "books", quantity=2), line("COFFEE", "600.00", "drinks"))
+    buy(member, "P1", line("BOOK", "500.00", "books", quantity=2), line("COFFEE", "600.00", "drinks"))
     # 50 + 60 base, 50 books x2, 50 bonus = 210
     # one book: 25 base + 25 multiplier; 850.00 left, under 1,000: the bonus goes
     assert give_back(cafe_bookshop, "R1", "P1", ("BOOK", "250.00", 1)) == 100
@@ -124,7 +95,7 @@ def test_several_partial_returns_add_up_to_the_award(cafe_bookshop, member):
 
 
 def test_a_bonus_stays_while_the_rest_still_meets_its_minimum(cafe_bookshop, member):
-    buy(cafe_bookshop, member, "P1", line("BOOK", "300.00", "books"), line("COFFEE", "1000.00", "drinks"))
+    buy(member, "P1", line("BOOK", "300.00", "books"), line("COFFEE", "1000.00", "drinks"))
     # 30 + 100 base, 30 books x2, 50 bonus = 210; without the book 1,000.00 is left: the bonus stays
     assert give_back(cafe_bookshop, "R1", "P1", ("BOOK", "300.00")) == 60
     assert balances(member) == (150, 0, 0)
@@ -132,8 +103,8 @@ def test_a_bonus_stays_while_the_rest_still_meets_its_minimum(cafe_bookshop, mem
 
 def test_nth_purchase_bonus_stays_until_the_whole_purchase_is_returned(shop, member):
     rule(shop, name="Second visit", kind="bonus", points=30, nth_purchase=2, priority=300)
-    buy(shop, member, "P0", line("TEA", "10.00"))  # 1 point
-    buy(shop, member, "P1", line("A", "600.00"), line("B", "400.00"))  # 100 base + 30 = 130
+    buy(member, "P0", line("TEA", "10.00"))  # 1 point
+    buy(member, "P1", line("A", "600.00"), line("B", "400.00"))  # 100 base + 30 = 130
 
     # the rest is still the member's second purchase: A gives back its 60, the bonus stays
     assert give_back(shop, "R1", "P1", ("A", "600.00")) == 60
@@ -144,7 +115,7 @@ def test_nth_purchase_bonus_stays_until_the_whole_purchase_is_returned(shop, mem
 
 def test_sku_in_basket_bonus_goes_with_its_last_line(shop, member):
     rule(shop, name="Promo in basket", kind="bonus", points=40, skus="PROMO", priority=300)
-    buy(shop, member, "P1", line("PROMO", "200.00"), line("OTHER", "800.00"))  # 100 base + 40 = 140
+    buy(member, "P1", line("PROMO", "200.00"), line("OTHER", "800.00"))  # 100 base + 40 = 140
 
     assert give_back(shop, "R1", "P1", ("OTHER", "800.00")) == 80  # PROMO is still in the basket
     assert give_back(shop, "R2", "P1", ("PROMO", "100.00")) == 10  # half of it is still there
@@ -200,17 +171,17 @@ def test_rules_changed_after_the_purchase_do_not_change_what_a_return_takes_back
 
 
 def test_tier_award_on_top_goes_back_in_the_same_proportion(shop, member):
-    tier_save(tier=Tier(program=shop, name="Gold", rank=1, threshold=Decimal(1), earn_multiplier=Decimal("1.5")))
-    buy(shop, member, "P0", line("TEA", "10.00"))  # 1 point: Gold
-    assert buy(shop, member, "P1", line("A", "600.00"), line("B", "400.00")).points_awarded == 100 + 50
+    tier(shop, "Gold", rank=1, threshold=1, earn_multiplier=Decimal("1.5"))
+    buy(member, "P0", line("TEA", "10.00"))  # 1 point: Gold
+    assert buy(member, "P1", line("A", "600.00"), line("B", "400.00")).points_awarded == 100 + 50
 
     assert give_back(shop, "R1", "P1", ("A", "600.00")) == 60 + 30
     assert give_back(shop, "R2", "P1", ("B", "400.00")) == 40 + 20
 
 
 def test_tier_qualification_drops_by_what_was_reversed(cafe_bookshop, member, book_and_coffee):
-    tier_save(tier=Tier(program=cafe_bookshop, name="Silver", rank=1, threshold=Decimal(80)))
-    buy(cafe_bookshop, member, "P2", line("TEA", "0.50"))  # 0 points; the member qualifies with 200: Silver
+    tier(cafe_bookshop, "Silver", rank=1, threshold=80)
+    buy(member, "P2", line("TEA", "0.50"))  # 0 points; the member qualifies with 200: Silver
     assert Account.objects.get(pk=member.pk).tier.name == "Silver"
 
     result = return_record(
@@ -247,9 +218,9 @@ def test_each_award_row_records_what_it_was_given_for(cafe_bookshop, member, boo
 def test_recording_what_returns_need_adds_no_query_per_line_to_a_purchase(cafe_bookshop):
     def queries(external_id, lines):
         member = MemberFactory(program=cafe_bookshop)
-        buy(cafe_bookshop, member, f"warm-{external_id}", line("TEA", "1.00"))  # the account exists
+        buy(member, f"warm-{external_id}", line("TEA", "1.00"))  # the account exists
         with CaptureQueriesContext(connection) as captured:
-            buy(cafe_bookshop, member, external_id, *lines)
+            buy(member, external_id, *lines)
         return len(captured)
 
     one = queries("Q1", [line("BOOK", "1200.00", "books")])

@@ -11,14 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.audit import ledger_audit
-from loyalty.models import Account, EarningRule, Purchase, Return
+from loyalty.models import Account, Purchase, Return
 from loyalty.reversals import Returned, points_reversed_in_all
 from loyalty.rules import Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from loyalty.ruleset import program_ruleset
 from loyalty.services.ledger import ledger_debit
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import ReturnLineInput, return_record
-from loyalty.services.rules import earning_rule_save
+from tests.builders import line, purchase, rule
 from tests.factories import MemberFactory, ProgramFactory
 
 CENT = Decimal("0.01")
@@ -175,7 +174,7 @@ def _service_rules(program) -> None:
         {"name": "Food in basket", "kind": "bonus", "points": 20, "categories": "food"},
         {"name": "C in basket", "kind": "bonus", "points": 15, "skus": "C"},
     ):
-        earning_rule_save(rule=EarningRule(program=program, **fields))
+        rule(program, **fields)
 
 
 ROUNDING = 2  # a reversal rounds down, so each line-based award may leave the member one point more
@@ -207,18 +206,8 @@ def test_any_sequence_of_returns_reverses_at_most_the_award_and_all_of_it_in_the
     program = ProgramFactory(currency="CZK")
     _service_rules(program)
     member = MemberFactory(program=program)
-    lines = tuple(
-        LineInput(sku=sku, category=category, quantity=Decimal(1), unit_price=Decimal(a), amount=Decimal(a))
-        for sku, category, a in SERVICE_LINES
-    )
-    data = PurchaseInput(
-        external_id="P1",
-        occurred_at=timezone.now() - timedelta(minutes=1),
-        currency="CZK",
-        total=Decimal(1000),
-        lines=lines,
-    )
-    awarded = purchase_record(program=program, member=member, data=data).points
+    lines = [line(sku, a, category) for sku, category, a in SERVICE_LINES]
+    awarded = purchase(member, "P1", 1000, lines=lines, occurred_at=timezone.now() - timedelta(minutes=1)).points
     assert awarded == 100 + 100 + 50 + 20 + 15  # base, books x3 on 50, the three bonuses
     if spent:  # what the member spent before returning comes back as debt
         ledger_debit(member=member, amount=min(spent, awarded))

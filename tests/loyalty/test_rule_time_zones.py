@@ -4,15 +4,14 @@ manager API with their offset."""
 
 import zoneinfo
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
 from loyalty.models import EarningRule
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_simulate
-from loyalty.services.rules import earning_rule_save
+from loyalty.services.purchases import purchase_simulate
 from members.models import Program
+from tests import builders
 from tests.factories import MemberFactory, ProgramFactory, StaffFactory
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
@@ -24,13 +23,7 @@ def prague(db):
 
 
 def points_at(program, moment: datetime) -> int:
-    data = PurchaseInput(
-        external_id="S-1",
-        occurred_at=moment,
-        currency="EUR",
-        total=Decimal("10.00"),
-        lines=(LineInput(sku="A", quantity=Decimal(1), unit_price=Decimal(10), amount=Decimal(10)),),
-    )
+    data = builders.purchase_data("S-1", lines=[builders.line("A", "10.00")], occurred_at=moment)
     program = Program.objects.get(pk=program.pk)
     return purchase_simulate(program=program, member=MemberFactory(program=program), data=data).points
 
@@ -49,7 +42,7 @@ def points_at(program, moment: datetime) -> int:
     ],
 )
 def test_a_weekend_rule_counts_weekdays_in_the_programs_time_zone(prague, local, points):
-    earning_rule_save(rule=EarningRule(program=prague, name="Weekend", kind="bonus", points=50, weekdays="6,7"))
+    builders.rule(prague, name="Weekend", kind="bonus", points=50, weekdays="6,7")
 
     assert points_at(prague, local.replace(tzinfo=PRAGUE)) == points
 

@@ -4,43 +4,16 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.models import Account, EarningRule, Tier, TierHistory
+from loyalty.models import Account, Tier, TierHistory
 from loyalty.selectors import member_tier_summary
-from loyalty.services.purchases import LineInput, PurchaseInput, purchase_record
 from loyalty.services.returns import return_record
-from loyalty.services.rules import earning_rule_save
-from loyalty.services.tiers import tier_metric_value, tier_pin, tier_review, tier_save, window_start
+from loyalty.services.tiers import tier_metric_value, tier_pin, tier_review, window_start
 from loyalty.tasks import tier_review_task
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
+from tests.builders import line, purchase, return_, tiered_program
+from tests.factories import MemberFactory, StaffFactory
 
 NOW = timezone.now()
 pytestmark = pytest.mark.django_db
-
-
-def make_program(**settings):
-    program = ProgramFactory(currency="EUR", **settings)
-    earning_rule_save(rule=EarningRule(program=program, name="Base", kind="base_rate", rate=Decimal(1)))
-    tiers = {
-        name: tier_save(
-            tier=Tier(
-                program=program, name=name, rank=rank, threshold=Decimal(threshold), earn_multiplier=Decimal(multiplier)
-            )
-        )
-        for name, rank, threshold, multiplier in [("Silver", 1, 100, "1"), ("Gold", 2, 500, "1.5")]
-    }
-    return program, tiers
-
-
-def buy(program, member, external_id, amount, occurred_at=None):
-    amount = Decimal(amount)
-    data = PurchaseInput(
-        external_id=external_id,
-        occurred_at=occurred_at or timezone.now(),
-        currency="EUR",
-        total=amount,
-        lines=(LineInput(sku="X", quantity=Decimal(1), unit_price=amount, amount=amount),),
-    )
-    return purchase_record(program=program, member=member, data=data)
 
 
 def tier_of(member):
@@ -49,12 +22,12 @@ def tier_of(member):
 
 
 def test_promotion_happens_on_the_crossing_purchase():
-    program, _ = make_program()
+    program, _ = tiered_program()
     member = MemberFactory(program=program)
 
-    first = buy(program, member, "P1", "80")
-    crossing = buy(program, member, "P2", "30")
-    gold = buy(program, member, "P3", "400")
+    first = purchase(member, "P1", lines=[line("X", "80")])
+    crossing = purchase(member, "P2", lines=[line("X", "30")])
+    gold = purchase(member, "P3", lines=[line("X", "400")])
 
     assert first.outcome["tier"] == {"before": None, "after": None}
     assert crossing.outcome["tier"] == {"before": None, "after": "Silver"}
@@ -66,21 +39,21 @@ def test_promotion_happens_on_the_crossing_purchase():
 
 
 def test_tier_multiplier_applies_on_top():
-    program, _ = make_program()
+    program, _ = tiered_program()
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "500")  # reaches Gold
+    purchase(member, "P1", lines=[line("X", "500")])  # reaches Gold
 
-    result = buy(program, member, "P2", "100")
+    result = purchase(member, "P2", lines=[line("X", "100")])
 
     assert result.awards[-1] == {"rule": "Gold tier x1.5", "rule_id": None, "points": 50}
     assert result.points == 150
 
 
 def test_review_downgrades_to_the_highest_tier_still_qualified():
-    program, _ = make_program(tier_validity_days=30, tier_window_days=30)
+    program, _ = tiered_program(tier_validity_days=30, tier_window_days=30)
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "520", occurred_at=NOW - timedelta(days=20))  # Gold
-    buy(program, member, "P2", "150", occurred_at=NOW - timedelta(days=5))
+    purchase(member, "P1", lines=[line("X", "520")], occurred_at=NOW - timedelta(days=20))  # Gold
+    purchase(member, "P2", lines=[line("X", "150")], occurred_at=NOW - timedelta(days=5))
     Account.objects.filter(pk=member.pk).update(tier_review_at=NOW)
     review_day = NOW + timedelta(days=15)  # P1 has left the 30-day window, P2 has not: Silver
 
@@ -99,10 +72,10 @@ def test_review_downgrades_to_the_highest_tier_still_qualified():
 
 
 def test_review_one_level_at_most_and_keep_when_still_qualified():
-    program, _ = make_program(tier_downgrade="one_level", tier_window_days=30)
+    program, _ = tiered_program(tier_downgrade="one_level", tier_window_days=30)
     leaver, keeper = MemberFactory(program=program), MemberFactory(program=program)
-    buy(program, leaver, "L1", "600", occurred_at=NOW - timedelta(days=25))
-    buy(program, keeper, "K1", "600", occurred_at=NOW - timedelta(days=1))
+    purchase(leaver, "L1", lines=[line("X", "600")], occurred_at=NOW - timedelta(days=25))
+    purchase(keeper, "K1", lines=[line("X", "600")], occurred_at=NOW - timedelta(days=1))
     Account.objects.filter(pk__in=[leaver.pk, keeper.pk]).update(tier_review_at=NOW)
 
     report = tier_review(now=NOW + timedelta(days=10))
@@ -112,9 +85,9 @@ def test_review_one_level_at_most_and_keep_when_still_qualified():
 
 
 def test_grace_period_delays_the_downgrade():
-    program, _ = make_program(tier_grace_days=14, tier_window_days=30)
+    program, _ = tiered_program(tier_grace_days=14, tier_window_days=30)
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "520", occurred_at=NOW - timedelta(days=20))
+    purchase(member, "P1", lines=[line("X", "520")], occurred_at=NOW - timedelta(days=20))
     Account.objects.filter(pk=member.pk).update(tier_review_at=NOW - timedelta(days=10))
 
     assert tier_review(now=NOW).reviewed == 0  # in the grace period
@@ -124,7 +97,7 @@ def test_grace_period_delays_the_downgrade():
 
 
 def test_pin_keeps_a_tier_until_its_date(db):
-    program, tiers = make_program(tier_window_days=30)
+    program, tiers = tiered_program(tier_window_days=30)
     member = MemberFactory(program=program)
     manager = StaffFactory()
 
@@ -140,10 +113,10 @@ def test_pin_keeps_a_tier_until_its_date(db):
 
 
 def test_a_return_that_drops_below_the_threshold_lowers_the_tier():
-    program, _ = make_program()
+    program, _ = tiered_program()
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "200")
-    buy(program, member, "P2", "350")  # Gold with 550
+    purchase(member, "P1", lines=[line("X", "200")])
+    purchase(member, "P2", lines=[line("X", "350")])  # Gold with 550
     assert tier_of(member) == "Gold"
 
     result = return_record(program=program, external_id="R1", purchase_external_id="P2", amount=Decimal("100"))
@@ -154,15 +127,15 @@ def test_a_return_that_drops_below_the_threshold_lowers_the_tier():
 
 
 def test_calendar_year_window_versus_rolling(db):
-    rolling, _ = make_program(tier_window_days=365)
-    calendar, _ = make_program(tier_window="calendar_year")
+    rolling, _ = tiered_program(tier_window_days=365)
+    calendar, _ = tiered_program(tier_window="calendar_year")
     as_of = datetime(2026, 3, 1, 12, tzinfo=UTC)
     december = datetime(2025, 12, 20, 12, tzinfo=UTC)
     members = {}
     for program in (rolling, calendar):
         members[program.pk] = member = MemberFactory(program=program)
-        buy(program, member, f"{program.pk}-dec", "300", occurred_at=december)
-        buy(program, member, f"{program.pk}-feb", "50", occurred_at=datetime(2026, 2, 1, tzinfo=UTC))
+        purchase(member, f"{program.pk}-dec", lines=[line("X", "300")], occurred_at=december)
+        purchase(member, f"{program.pk}-feb", lines=[line("X", "50")], occurred_at=datetime(2026, 2, 1, tzinfo=UTC))
 
     assert tier_metric_value(program=rolling, member_id=members[rolling.pk].pk, as_of=as_of) == Decimal(350)
     assert tier_metric_value(program=calendar, member_id=members[calendar.pk].pk, as_of=as_of) == Decimal(50)
@@ -170,24 +143,22 @@ def test_calendar_year_window_versus_rolling(db):
 
 
 def test_spend_and_purchase_count_metrics(db):
-    spend, _ = make_program(tier_metric="spend")
-    count, _ = make_program(tier_metric="purchases")
+    spend, _ = tiered_program(tier_metric="spend")
+    count, _ = tiered_program(tier_metric="purchases")
     Tier.objects.filter(program=count).update(threshold=Decimal(2))
     for program in (spend, count):
         member = MemberFactory(program=program)
-        buy(program, member, f"{program.pk}-1", "60")
-        buy(program, member, f"{program.pk}-2", "60")
-        return_record(
-            program=program, external_id=f"{program.pk}-r", purchase_external_id=f"{program.pk}-1", amount=Decimal("60")
-        )
+        purchase(member, f"{program.pk}-1", lines=[line("X", "60")])
+        purchase(member, f"{program.pk}-2", lines=[line("X", "60")])
+        return_(program, f"{program.pk}-1", f"{program.pk}-r", amount="60")
         metric = tier_metric_value(program=program, member_id=member.pk, as_of=timezone.now())
         assert metric == (Decimal(60) if program == spend else Decimal(1))
 
 
 def test_tier_summary_tells_what_is_missing():
-    program, _ = make_program()
+    program, _ = tiered_program()
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "120")
+    purchase(member, "P1", lines=[line("X", "120")])
 
     summary = member_tier_summary(member=member)
 
@@ -209,8 +180,8 @@ def test_review_task_reports():
 def test_pin_refuses_another_programs_tier_and_past_dates():
     from loyalty.exceptions import InvalidPin, TierNotInProgram
 
-    program, _ = make_program()
-    _, foreign = make_program()
+    program, _ = tiered_program()
+    _, foreign = tiered_program()
     member = MemberFactory(program=program)
     with pytest.raises(TierNotInProgram):
         tier_pin(member=member, tier=foreign["Gold"], until=NOW + timedelta(days=5), actor=StaffFactory())
@@ -220,9 +191,9 @@ def test_pin_refuses_another_programs_tier_and_past_dates():
 
 
 def test_the_end_of_a_pin_is_recorded():
-    program, tiers = make_program()
+    program, tiers = tiered_program()
     member = MemberFactory(program=program)
-    buy(program, member, "P1", "600")  # qualifies for Gold on its own
+    purchase(member, "P1", lines=[line("X", "600")])  # qualifies for Gold on its own
     tier_pin(member=member, tier=tiers["Gold"], until=NOW + timedelta(days=2), actor=StaffFactory())
 
     report = tier_review(now=NOW + timedelta(days=3))

@@ -9,7 +9,6 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.models import MemberAnalytics
 from analytics.services.nps import nps_record
 from events.models import OutboxEvent
 from loyalty.models import TierChangeReason, TierHistory
@@ -19,12 +18,12 @@ from members.exceptions import DomainError
 from members.exports import member_export
 from members.models import AccessToken
 from members.services.gdpr import member_erase
-from rewards.services import hold_create, reward_redeem
+from rewards.services import hold_create
 from tests.api.utils import assert_problem
-from tests.factories import MemberFactory
-from tests.rewards.conftest import make_reward
+from tests.builders import redeem
+from tests.clients import PASSWORD
+from tests.factories import MemberAnalyticsFactory, MemberFactory, RewardFactory
 
-PASSWORD = "plum-tree-harbour-42"
 ME_URL = "/api/app/v1/me/"
 
 
@@ -104,14 +103,14 @@ def test_the_export_holds_the_purchases_and_their_lines(program, app_member, pos
 def test_the_export_holds_every_part_kept_about_the_member(program, app_member):
     # given: points, a voucher, a hold, an NPS answer, tier history and analytics
     ledger_credit(member=app_member, amount=3000)
-    voucher = reward_redeem(member=app_member, reward=make_reward(program)).voucher
+    voucher = redeem(app_member, RewardFactory(program=program)).voucher
     hold_create(member=app_member, basket_reference="cart-9", basket_amount=Decimal("100.00"), points=500)
     nps_record(member=app_member, score=9, comment="Lovely shop", source="app")
     TierHistory.objects.create(
         program=program, member=app_member, reason=TierChangeReason.values[0], metric_value=Decimal("120.00"),
         created_at=timezone.now(),
     )  # fmt: skip
-    MemberAnalytics.objects.create(member=app_member, program=program, computed_at=timezone.now(), segment="Champions")
+    MemberAnalyticsFactory(member=app_member, program=program, computed_at=timezone.now(), segment="Champions")
 
     data = member_export(member=app_member)
 

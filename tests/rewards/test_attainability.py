@@ -19,9 +19,8 @@ from members.models import MemberStatus
 from rewards.attainability import WhatIf, member_reward_list, program_report, rewards_on_offer
 from rewards.models import Reward
 from tests.api.utils import MANAGE, assert_problem, db_state
-from tests.factories import MemberFactory, ProgramFactory, StaffFactory
-from tests.loyalty.test_tiers import buy, make_program
-from tests.rewards.conftest import make_reward
+from tests.builders import line, purchase, tiered_program
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -57,7 +56,7 @@ def test_days_to_a_gap(amount, days, gap, expected):
 
 
 def test_pace_counts_earned_less_returned_points_in_the_window_only():
-    program, _ = make_program()
+    program, _ = tiered_program()
     now = timezone.now()
     member = MemberFactory(program=program, enrolled_at=now - 400 * DAY)
     ledger_credit(member=member, amount=500, occurred_at=now - 10 * DAY)
@@ -84,12 +83,12 @@ def _member_with_expiring_points(program, now):
 
 
 def test_member_rewards_estimate_days_date_and_expiring_points():
-    program, _ = make_program()
+    program, _ = tiered_program()
     now = timezone.now()
     today = now.astimezone(program.tz).date()
     member = _member_with_expiring_points(program, now)
     for name, cost in [("Coffee", 250), ("Cinema", 400), ("Weekend", 1000)]:
-        make_reward(program, name=name, points_cost=cost)
+        RewardFactory(program=program, name=name, points_cost=cost)
 
     items = {
         item["name"]: item["attainability"]
@@ -118,11 +117,11 @@ def test_member_rewards_estimate_days_date_and_expiring_points():
 
 
 def test_a_member_who_earns_nothing_never_gets_there():
-    program, _ = make_program()
+    program, _ = tiered_program()
     now = timezone.now()
     member = MemberFactory(program=program, enrolled_at=now - 400 * DAY)
     ledger_credit(member=member, amount=40, occurred_at=now - 300 * DAY, expires_at=now + 5 * DAY)
-    make_reward(program, name="Coffee", points_cost=100)
+    RewardFactory(program=program, name="Coffee", points_cost=100)
 
     [item] = member_reward_list(member=member, rewards=list(rewards_on_offer(program_id=program.pk, now=now)))
 
@@ -141,12 +140,12 @@ def test_a_member_who_earns_nothing_never_gets_there():
 
 
 def test_next_tier_and_keeping_the_tier_at_the_members_pace():
-    program, tiers = make_program()  # base rate 1 point per EUR; Silver 100, Gold 500 qualifying points
+    program, tiers = tiered_program()  # base rate 1 point per EUR; Silver 100, Gold 500 qualifying points
     now = timezone.now()
     today = now.astimezone(program.tz).date()
     member = MemberFactory(program=program, enrolled_at=now - 400 * DAY)
-    buy(program, member, "P1", "120", occurred_at=now - 100 * DAY)  # Silver
-    buy(program, member, "P2", "60", occurred_at=now - 10 * DAY)  # 180 in 180 days: 1 a day
+    purchase(member, "P1", lines=[line("X", "120")], occurred_at=now - 100 * DAY)  # Silver
+    purchase(member, "P2", lines=[line("X", "60")], occurred_at=now - 10 * DAY)  # 180 in 180 days: 1 a day
 
     summary = member_tier_summary(member=member, now=now)
 
@@ -177,10 +176,12 @@ def test_next_tier_and_keeping_the_tier_at_the_members_pace():
 
 
 def test_no_purchase_in_the_window_is_a_zero_pace():
-    program, _ = make_program()
+    program, _ = tiered_program()
     now = timezone.now()
     member = MemberFactory(program=program, enrolled_at=now - 400 * DAY)
-    buy(program, member, "P1", "150", occurred_at=now - 200 * DAY)  # Silver, still in the 365-day tier window
+    purchase(
+        member, "P1", lines=[line("X", "150")], occurred_at=now - 200 * DAY
+    )  # Silver, still in the 365-day tier window
 
     summary = member_tier_summary(member=member, now=now)
 
@@ -203,7 +204,7 @@ def population():
     m4 Gold  60         60 (given)                50            0
     m6       10         10 (given)               100            ceil(90 * 180 / 10) = 1620
     """
-    program, tiers = make_program()
+    program, tiers = tiered_program()
     now = timezone.now()
     old = now - 400 * DAY
 
@@ -217,17 +218,17 @@ def population():
     m4 = member(60)
     member(10)
     m2 = MemberFactory(program=program, enrolled_at=old)
-    buy(program, m2, "P-M2", "90", occurred_at=now - 10 * DAY)
+    purchase(m2, "P-M2", lines=[line("X", "90")], occurred_at=now - 10 * DAY)
     suspended = member(5000)
     suspended.status = MemberStatus.SUSPENDED
     suspended.save(update_fields=["status"])
     Account.objects.filter(pk=m4.pk).update(tier=tiers["Gold"])
     rewards = {
-        "Lounge": make_reward(program, name="Lounge", points_cost=50, min_tier=tiers["Gold"]),
-        "Coffee": make_reward(program, name="Coffee", points_cost=100),
-        "Cinema": make_reward(program, name="Cinema", points_cost=500),
+        "Lounge": RewardFactory(program=program, name="Lounge", points_cost=50, min_tier=tiers["Gold"]),
+        "Coffee": RewardFactory(program=program, name="Coffee", points_cost=100),
+        "Cinema": RewardFactory(program=program, name="Cinema", points_cost=500),
     }
-    make_reward(program, name="Retired", points_cost=1, is_active=False)
+    RewardFactory(program=program, name="Retired", points_cost=1, is_active=False)
     return program, rewards, now
 
 
@@ -310,7 +311,7 @@ def test_what_if_base_rate_alone_speeds_up_members_who_earn_by_it(population):
 
 
 def test_report_of_a_program_without_members_or_rewards():
-    program, _ = make_program()
+    program, _ = tiered_program()
     MemberFactory(program=program, enrolled_at=timezone.now() - 400 * DAY)  # nothing on offer: no warning
 
     current = program_report(program=program)["current"]
@@ -355,8 +356,7 @@ WHAT_IF_URL = f"{REPORT_URL}what-if/"
 @pytest.fixture
 def analyst(population):
     program = population[0]
-    user = StaffFactory()
-    program.managers.add(user)
+    user = StaffFactory(programs=[program])
     user.user_permissions.add(Permission.objects.get(content_type__app_label="rewards", codename="view_reward"))
     client = APIClient()
     client.force_authenticate(user)
@@ -451,8 +451,7 @@ def test_report_endpoint_refusals(analyst, population):
 
 def test_report_needs_the_view_reward_permission(population):
     program = population[0]
-    user = StaffFactory()
-    program.managers.add(user)
+    user = StaffFactory(programs=[program])
     client = APIClient()
     client.force_authenticate(user)
 
@@ -467,8 +466,7 @@ ADMIN_URL = "/admin/rewards/reward/attainability/"
 @pytest.fixture
 def admin_client_for(client):
     def login(program, *codenames):
-        user = StaffFactory()
-        program.managers.add(user)
+        user = StaffFactory(programs=[program])
         user.user_permissions.add(*Permission.objects.filter(content_type__app_label="rewards", codename__in=codenames))
         client.force_login(user)
         return client
@@ -539,9 +537,9 @@ def test_a_sold_out_reward_is_left_out_of_the_report(population):
 
 
 def test_recent_members_are_measured_over_their_days_in_the_report():
-    program, _ = make_program()
+    program, _ = tiered_program()
     now = timezone.now()
-    make_reward(program, name="Coffee", points_cost=100)
+    RewardFactory(program=program, name="Coffee", points_cost=100)
     member = MemberFactory(program=program, enrolled_at=now - 60 * DAY)  # observed over 60 days
     ledger_credit(member=member, amount=60, occurred_at=now - 10 * DAY)  # 1 a day: 40 missing take 40 days
     newcomer = MemberFactory(program=program, enrolled_at=now - 2 * DAY)  # observed over the 30-day minimum

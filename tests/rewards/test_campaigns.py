@@ -21,10 +21,10 @@ from rewards.codes import ALPHABET, CODE_LENGTH
 from rewards.exceptions import CampaignInvalid, RewardNotFound
 from rewards.models import Voucher, VoucherStatus
 from rewards.selectors import campaign_members
-from rewards.services import campaign_issue, reward_redeem
+from rewards.services import campaign_issue
 from tests.api.utils import MANAGE, assert_problem
-from tests.factories import MemberFactory, StaffFactory
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund, redeem
+from tests.factories import MemberFactory, RewardFactory, StaffFactory
 
 CAMPAIGNS_URL = f"{MANAGE}/campaigns/"
 
@@ -160,7 +160,7 @@ def test_each_campaign_voucher_emits_voucher_issued_in_the_same_transaction(prog
 def test_campaign_and_bought_vouchers_announce_themselves_with_the_same_payload(program, reward):
     buyer, other = MemberFactory(program=program), MemberFactory(program=program)
     fund(buyer, 500)
-    bought = reward_redeem(member=buyer, reward=reward).voucher
+    bought = redeem(buyer, reward).voucher
     campaign_issue(program=program, reward=reward, members_queryset=Member.objects.filter(pk=other.pk), campaign="X")
 
     issued = OutboxEvent.objects.filter(type=EventType.VOUCHER_ISSUED)
@@ -312,7 +312,7 @@ def test_post_campaign_validation(api, program, reward, payload, field):
 
 def test_post_campaign_is_scoped_to_managed_programs(api, program, other_program, reward):
     MemberFactory(program=other_program)
-    foreign_reward = make_reward(other_program)
+    foreign_reward = RewardFactory(program=other_program)
 
     body = {"program": other_program.slug, "reward_id": foreign_reward.pk, "campaign": "x"}
     assert_problem(api.post(CAMPAIGNS_URL, body, format="json"), 404, "program_not_found")

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from loyalty.models import Account, Entry, EntryKind
 from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem, voucher_redeem
-from tests.factories import MemberFactory, ProgramFactory
-from tests.loyalty.test_ledger_concurrency import run_at_once
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund
+from tests.concurrency import run_at_once
+from tests.factories import MemberFactory, ProgramFactory, RewardFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +20,7 @@ def test_twenty_members_racing_for_a_stock_of_five_get_five_vouchers():
     members = [MemberFactory(program=program) for _ in range(20)]
     for member in members:
         fund(member, 500)
-    reward = make_reward(program, stock=5, points_cost=100)
+    reward = RewardFactory(program=program, stock=5, points_cost=100)
 
     results = run_at_once(20, lambda i: reward_redeem(member=members[i], reward=reward))
 
@@ -37,7 +37,7 @@ def test_one_member_redeeming_ten_times_at_once_within_a_limit_of_one_gets_one_v
     program = ProgramFactory()
     member = MemberFactory(program=program)
     fund(member, 5000)
-    reward = make_reward(program, per_member_limit=1, points_cost=100)
+    reward = RewardFactory(program=program, per_member_limit=1, points_cost=100)
 
     results = run_at_once(10, lambda i: reward_redeem(member=member, reward=reward))
 
@@ -52,7 +52,7 @@ def test_ten_retries_of_one_redemption_key_issue_one_voucher():
     program = ProgramFactory()
     member = MemberFactory(program=program)
     fund(member, 5000)
-    reward = make_reward(program, stock=10, points_cost=100)
+    reward = RewardFactory(program=program, stock=10, points_cost=100)
 
     results = run_at_once(10, lambda i: reward_redeem(member=member, reward=reward, key="pos:1:retry"))
 
@@ -67,7 +67,7 @@ def test_two_tills_redeeming_one_code_at_once_one_succeeds():
     program = ProgramFactory()
     member = MemberFactory(program=program)
     fund(member, 500)
-    voucher = reward_redeem(member=member, reward=make_reward(program)).voucher
+    voucher = reward_redeem(member=member, reward=RewardFactory(program=program)).voucher
 
     results = run_at_once(
         2, lambda i: voucher_redeem(program=program, code=voucher.display_code, reference=f"TILL{i}-1")

@@ -9,10 +9,9 @@ from loyalty.models import Account
 from rewards.exceptions import HoldBasketMismatch, HoldExceedsShare
 from rewards.models import Hold, HoldBasket, HoldStatus
 from rewards.services import hold_capture, hold_create, hold_release
-from tests.api.utils import POS, assert_problem
+from tests.api.utils import POS, assert_problem, state_with_holds
+from tests.builders import fund
 from tests.factories import MemberFactory
-from tests.rewards.conftest import fund
-from tests.rewards.test_holds import state
 
 BASKET = Decimal("100.00")  # at 0.01 per point and a 30 % share: up to 3000 points in all
 
@@ -173,24 +172,24 @@ def _post(client, member, points, **fields):
 
 def test_post_a_second_hold_beyond_the_share_of_the_basket_is_refused(pos_client, funded):
     assert _post(pos_client, funded, 3000).status_code == 201
-    before = state()
+    before = state_with_holds()
 
     problem = assert_problem(_post(pos_client, funded, 3000), 422, "hold_exceeds_share")
 
     assert (problem["max_points"], problem["basket_paid"]) == (0, "30.00")
-    assert state() == before and available(funded) == 7000
+    assert state_with_holds() == before and available(funded) == 7000
 
 
 def test_post_a_hold_on_another_members_basket_is_a_conflict(pos_client, funded, program):
     other = MemberFactory(program=program)
     fund(other, 5000)
     assert _post(pos_client, funded, 1000).status_code == 201
-    before = state()
+    before = state_with_holds()
 
     problem = assert_problem(_post(pos_client, other, 1000), 409, "hold_basket_mismatch")
 
     assert problem["field"] == "basket_reference"
-    assert state() == before
+    assert state_with_holds() == before
 
 
 def test_capture_beyond_the_share_through_http(pos_client, funded):

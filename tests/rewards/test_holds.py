@@ -16,9 +16,9 @@ from rewards.exceptions import HoldExceedsShare, HoldNotActive, PointsPaymentUna
 from rewards.models import Hold, HoldStatus
 from rewards.services import hold_capture, hold_create, hold_release, holds_expire
 from rewards.tasks import holds_expire_task
-from tests.api.utils import POS, assert_problem, db_state
+from tests.api.utils import POS, assert_problem, state_with_holds
+from tests.builders import fund
 from tests.factories import MemberFactory
-from tests.rewards.conftest import fund
 
 BASKET = Decimal("100.00")  # at 0.01 per point and a 30 % share: up to 3000 points
 
@@ -30,10 +30,6 @@ def balances(member) -> tuple[int, int, int]:
 
 def assert_books_clean():
     assert ledger_audit() == []
-
-
-def state() -> dict:
-    return {**db_state(), "holds": list(Hold.objects.order_by("pk").values_list("pk", "status"))}
 
 
 @pytest.fixture
@@ -104,23 +100,23 @@ def test_release_gives_the_points_back_to_their_lots_with_their_expiry(funded):
 def test_only_a_held_hold_can_be_captured_or_released(funded, first, second):
     held = hold(funded)
     first(hold=held)
-    before = state()
+    before = state_with_holds()
 
     with pytest.raises(HoldNotActive):
         second(hold=held)
 
-    assert state() == before
+    assert state_with_holds() == before
     assert_books_clean()
 
 
 def test_a_hold_above_the_share_of_the_basket_is_refused_and_writes_nothing(funded):
-    before = state()
+    before = state_with_holds()
 
     with pytest.raises(HoldExceedsShare) as error:
         hold(funded, points=3001)
 
     assert error.value.extra["max_points"] == 3000
-    assert state() == before
+    assert state_with_holds() == before
     assert hold(funded, points=3000).money_value == Decimal("30.00")
     assert_books_clean()
 
@@ -238,14 +234,14 @@ def test_post_hold_with_an_idempotency_key_replays(pos_client, funded):
     ],
 )
 def test_post_hold_refusals_write_nothing(pos_client, funded, payload, status, code):
-    before = state()
+    before = state_with_holds()
 
     response = pos_client.post(holds_url(funded.pk), payload, format="json")
 
     problem = assert_problem(response, status, code)
     if code == "hold_exceeds_share":
         assert problem["max_points"] == 3000
-    assert state() == before
+    assert state_with_holds() == before
 
 
 def test_post_hold_for_another_programs_member_is_not_found(pos_client, other_program):
@@ -277,8 +273,8 @@ def test_capture_and_release_through_http(pos_client, funded):
 @pytest.mark.parametrize("action", ["capture", "release"])
 def test_another_programs_hold_is_not_found(other_pos_client, funded, action):
     held = hold(funded)
-    before = state()
+    before = state_with_holds()
 
     assert_problem(other_pos_client.post(f"{POS}/holds/{held.pk}/{action}/"), 404, "hold_not_found")
     assert_problem(other_pos_client.post(f"{POS}/holds/99x/{action}/"), 404, "hold_not_found")
-    assert state() == before
+    assert state_with_holds() == before

@@ -11,9 +11,9 @@ from loyalty.audit import ledger_audit
 from loyalty.models import Account, Entry, EntryKind
 from rewards.models import Hold, HoldStatus
 from rewards.services import hold_create, hold_release, holds_expire
+from tests.builders import fund
+from tests.concurrency import run_at_once
 from tests.factories import MemberFactory, ProgramFactory
-from tests.loyalty.test_ledger_concurrency import run_at_once
-from tests.rewards.conftest import fund
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

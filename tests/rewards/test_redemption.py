@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from loyalty.audit import ledger_audit
 from loyalty.exceptions import InsufficientPoints
-from loyalty.models import Account, Allocation, Entry, EntryKind, Lot, Tier, lifetime_deltas
+from loyalty.models import Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 from loyalty.ruleset import program_ruleset
 from loyalty.services.ledger import ledger_debit
 from loyalty.services.lots import lots_expire
@@ -25,8 +25,8 @@ from rewards.exceptions import (
 )
 from rewards.models import Reward, Voucher, VoucherStatus
 from rewards.services import reward_redeem, voucher_cancel, voucher_redeem
-from tests.factories import MemberFactory
-from tests.rewards.conftest import fund, make_reward
+from tests.builders import fund, tier
+from tests.factories import MemberFactory, RewardFactory
 
 
 def ledger_state(member, reward):
@@ -45,7 +45,7 @@ def test_redemption_spends_soonest_expiring_points_first_and_issues_a_voucher(pr
     late = fund(member, 100, expires_in_days=60).lot_created
     never = fund(member, 100).lot_created
     soon = fund(member, 100, expires_in_days=10).lot_created
-    reward = make_reward(program, points_cost=150, stock=3, voucher_valid_days=14)
+    reward = RewardFactory(program=program, points_cost=150, stock=3, voucher_valid_days=14)
 
     # when
     before = timezone.now()
@@ -83,15 +83,15 @@ def test_unlimited_stock_stays_unlimited(funded_member, reward):
 
 
 def _other_program_reward(program):
-    return make_reward(MemberFactory().program)
+    return RewardFactory(program=MemberFactory().program)
 
 
 REFUSALS = [
-    ("inactive", lambda p, m: make_reward(p, is_active=False), RewardInactive),
-    ("not yet", lambda p, m: make_reward(p, active_from=timezone.now() + timedelta(days=1)), RewardInactive),
-    ("over", lambda p, m: make_reward(p, active_until=timezone.now() - timedelta(seconds=1)), RewardInactive),
-    ("out of stock", lambda p, m: make_reward(p, stock=0), RewardOutOfStock),
-    ("too expensive", lambda p, m: make_reward(p, points_cost=1001), InsufficientPoints),
+    ("inactive", lambda p, m: RewardFactory(program=p, is_active=False), RewardInactive),
+    ("not yet", lambda p, m: RewardFactory(program=p, active_from=timezone.now() + timedelta(days=1)), RewardInactive),
+    ("over", lambda p, m: RewardFactory(program=p, active_until=timezone.now() - timedelta(seconds=1)), RewardInactive),
+    ("out of stock", lambda p, m: RewardFactory(program=p, stock=0), RewardOutOfStock),
+    ("too expensive", lambda p, m: RewardFactory(program=p, points_cost=1001), InsufficientPoints),
     ("another program", lambda p, m: _other_program_reward(p), RewardNotFound),
 ]
 
@@ -109,7 +109,7 @@ def test_a_refused_redemption_writes_nothing(program, funded_member, case, build
 
 
 def test_the_per_member_limit_counts_vouchers_not_cancelled(program, funded_member):
-    reward = make_reward(program, per_member_limit=2, stock=10)
+    reward = RewardFactory(program=program, per_member_limit=2, stock=10)
     first = reward_redeem(member=funded_member, reward=reward).voucher
     reward_redeem(member=funded_member, reward=reward)
     before = ledger_state(funded_member, reward)
@@ -127,9 +127,9 @@ def test_the_per_member_limit_counts_vouchers_not_cancelled(program, funded_memb
 
 
 def test_a_minimum_tier_is_compared_by_rank(program, funded_member):
-    silver = Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
-    gold = Tier.objects.create(program=program, name="Gold", rank=2, threshold=1000)
-    reward = make_reward(program, min_tier=gold)
+    silver = tier(program, "Silver", rank=1, threshold=0)
+    gold = tier(program, "Gold", rank=2, threshold=1000)
+    reward = RewardFactory(program=program, min_tier=gold)
     before = ledger_state(funded_member, reward)
 
     with pytest.raises(RewardTierRequired):  # no tier at all
@@ -140,7 +140,7 @@ def test_a_minimum_tier_is_compared_by_rank(program, funded_member):
     assert ledger_state(funded_member, reward) == before
 
     Account.objects.filter(pk=funded_member.pk).update(tier=gold)
-    assert reward_redeem(member=funded_member, reward=make_reward(program, min_tier=silver)).voucher
+    assert reward_redeem(member=funded_member, reward=RewardFactory(program=program, min_tier=silver)).voucher
     assert reward_redeem(member=funded_member, reward=reward).voucher
 
 
@@ -156,7 +156,7 @@ def test_a_suspended_member_cannot_redeem(funded_member, reward):
 
 
 def test_a_retry_with_the_same_key_returns_the_same_voucher(program, funded_member):
-    reward = make_reward(program, stock=5)
+    reward = RewardFactory(program=program, stock=5)
     first = reward_redeem(member=funded_member, reward=reward, key="pos:1:abc")
 
     again = reward_redeem(member=funded_member, reward=reward, key="pos:1:abc")
@@ -168,13 +168,13 @@ def test_a_retry_with_the_same_key_returns_the_same_voucher(program, funded_memb
     assert Reward.objects.get(pk=reward.pk).stock == 4
     assert Account.objects.get(pk=funded_member.pk).available == 900
     with pytest.raises(IdempotencyKeyReused):
-        reward_redeem(member=funded_member, reward=make_reward(program), key="pos:1:abc")
+        reward_redeem(member=funded_member, reward=RewardFactory(program=program), key="pos:1:abc")
 
 
 def test_cancelling_gives_the_points_back_to_their_lots_with_their_expiry(program, member):
     soon = fund(member, 100, expires_in_days=10, age_days=5).lot_created
     late = fund(member, 100, expires_in_days=60, age_days=3).lot_created
-    reward = make_reward(program, points_cost=150, stock=1)
+    reward = RewardFactory(program=program, points_cost=150, stock=1)
     voucher = reward_redeem(member=member, reward=reward).voucher
     assert Account.objects.get(pk=member.pk).redeemed == 150
 
@@ -200,7 +200,7 @@ def test_cancelling_gives_the_points_back_to_their_lots_with_their_expiry(progra
 
 def test_refunded_points_whose_expiry_passed_are_credited_then_expired(program, member):
     lot = fund(member, 100, expires_in_days=1, age_days=20).lot_created
-    voucher = reward_redeem(member=member, reward=make_reward(program, points_cost=100)).voucher
+    voucher = reward_redeem(member=member, reward=RewardFactory(program=program, points_cost=100)).voucher
     later = timezone.now() + timedelta(days=2)
 
     with mock.patch("django.utils.timezone.now", return_value=later):
@@ -219,7 +219,7 @@ def test_refunded_points_whose_expiry_passed_are_credited_then_expired(program, 
 
 def test_a_refund_pays_debt_first(program, member):
     fund(member, 100)
-    voucher = reward_redeem(member=member, reward=make_reward(program, points_cost=100)).voucher
+    voucher = reward_redeem(member=member, reward=RewardFactory(program=program, points_cost=100)).voucher
     ledger_debit(member=member, amount=30, kind=EntryKind.REVERSE, allow_debt=True)
 
     voucher_cancel(voucher=voucher)
@@ -250,9 +250,9 @@ def test_a_refund_reduces_the_lifetime_redeemed_total():
 
 def test_a_tier_the_compiled_ruleset_does_not_know_yet_still_guards_the_reward(program, funded_member):
     program_ruleset(program)  # compiled before the tiers exist; creating them directly does not bump the version
-    gold = Tier.objects.create(program=program, name="Gold", rank=2, threshold=1000)
-    silver = Tier.objects.create(program=program, name="Silver", rank=1, threshold=0)
+    gold = tier(program, "Gold", rank=2, threshold=1000)
+    silver = tier(program, "Silver", rank=1, threshold=0)
     Account.objects.filter(pk=funded_member.pk).update(tier=silver)
 
     with pytest.raises(RewardTierRequired):
-        reward_redeem(member=funded_member, reward=make_reward(program, min_tier=gold))
+        reward_redeem(member=funded_member, reward=RewardFactory(program=program, min_tier=gold))

@@ -10,10 +10,10 @@ from members.models import Member
 from rewards.discounts import BasketLine
 from rewards.exceptions import VoucherBasketRequired, VoucherMinBasketNotMet, VoucherOutOfScope
 from rewards.models import Reward, RewardKind, Voucher, VoucherStatus
-from rewards.services import campaign_issue, reward_redeem, voucher_redeem, voucher_validate
-from tests.api.utils import POS, assert_problem
-from tests.rewards.conftest import make_reward
-from tests.rewards.test_api import state
+from rewards.services import campaign_issue, voucher_redeem, voucher_validate
+from tests.api.utils import POS, assert_problem, state_with_vouchers
+from tests.builders import redeem
+from tests.factories import RewardFactory
 
 VALIDATE_URL = f"{POS}/vouchers/validate/"
 REDEEM_URL = f"{POS}/vouchers/redeem/"
@@ -24,8 +24,8 @@ ATLAS = BasketLine(sku="ATLAS-2", category="maps", amount=Decimal("120.00"))
 
 
 def issue(program, member, **fields) -> Voucher:
-    reward = make_reward(program, **fields)
-    return reward_redeem(member=member, reward=reward).voucher
+    reward = RewardFactory(program=program, **fields)
+    return redeem(member, reward).voucher
 
 
 @pytest.fixture
@@ -171,8 +171,8 @@ def test_an_out_of_scope_redemption_leaves_the_voucher_issued(program, books_per
 
 
 def test_campaign_vouchers_carry_the_scope(program, funded_member):
-    reward = make_reward(
-        program,
+    reward = RewardFactory(
+        program=program,
         kind=RewardKind.PERCENT_DISCOUNT,
         value=Decimal("10"),
         scope_skus=["NOVEL-7"],
@@ -225,13 +225,13 @@ def test_post_validate_discounts_the_lines_in_scope(pos_client, books_percent):
     ],
 )
 def test_post_validate_and_redeem_refuse_a_basket_out_of_scope(pos_client, books_percent, basket, status, code):
-    before = state()
+    before = state_with_vouchers()
 
     for url, extra in ((VALIDATE_URL, {}), (REDEEM_URL, {"reference": "R1"})):
         payload = {"code": books_percent.code, **extra, **basket}
         assert_problem(pos_client.post(url, payload, format="json"), status, code)
 
-    assert state() == before
+    assert state_with_vouchers() == before
 
 
 def test_post_redeem_records_the_discount(pos_client, books_percent):
@@ -246,7 +246,7 @@ def test_post_redeem_records_the_discount(pos_client, books_percent):
 
 def test_post_redeem_of_a_percent_voucher_without_a_basket_is_refused(pos_client, program, funded_member):
     voucher = issue(program, funded_member, kind=RewardKind.PERCENT_DISCOUNT, value=Decimal("10"))
-    before = state()
+    before = state_with_vouchers()
 
     problem = assert_problem(
         pos_client.post(REDEEM_URL, {"code": voucher.code, "reference": "R1"}, format="json"),
@@ -255,4 +255,4 @@ def test_post_redeem_of_a_percent_voucher_without_a_basket_is_refused(pos_client
     )
 
     assert problem["needs"] == "basket_amount or lines"
-    assert state() == before and Voucher.objects.get(pk=voucher.pk).redeemed_discount is None
+    assert state_with_vouchers() == before and Voucher.objects.get(pk=voucher.pk).redeemed_discount is None

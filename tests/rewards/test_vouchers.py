@@ -17,7 +17,6 @@ from rewards.exceptions import (
 )
 from rewards.models import RewardKind, Voucher, VoucherStatus
 from rewards.services import (
-    reward_redeem,
     voucher_cancel,
     voucher_create,
     voucher_redeem,
@@ -25,14 +24,14 @@ from rewards.services import (
     vouchers_expire,
 )
 from rewards.tasks import vouchers_expire_task
-from tests.factories import MemberFactory
-from tests.rewards.conftest import make_reward
+from tests.builders import redeem
+from tests.factories import MemberFactory, RewardFactory
 
 
 @pytest.fixture
 def voucher(program, funded_member):
-    reward = make_reward(program, value=Decimal("10.00"), min_basket=Decimal("50.00"))
-    return reward_redeem(member=funded_member, reward=reward).voucher
+    reward = RewardFactory(program=program, value=Decimal("10.00"), min_basket=Decimal("50.00"))
+    return redeem(funded_member, reward).voucher
 
 
 def campaign_voucher(program, kind, value, **fields):
@@ -161,8 +160,8 @@ def test_a_refused_redemption_leaves_the_voucher_issued(program, voucher):
 
 
 def test_expiring_vouchers_is_set_based_and_idempotent(program, funded_member, django_assert_num_queries):
-    reward = make_reward(program, points_cost=10)
-    vouchers = [reward_redeem(member=funded_member, reward=reward).voucher for _ in range(4)]
+    reward = RewardFactory(program=program, points_cost=10)
+    vouchers = [redeem(funded_member, reward).voucher for _ in range(4)]
     voucher_redeem(program=program, code=vouchers[3].code, reference="R")
     now = timezone.now() + timedelta(days=31)
 
