@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from analytics.member_figures import EPOCH, Figures
 from events.outbox import EventType, events_emit
-from events.payloads import MemberSegmentChanged, member_segment_changed_payload
+from events.payloads.members import MemberSegmentChanged, member_segment_changed_payload
 from members.models import Program
 
 

@@ -11,7 +11,8 @@ from analytics.exceptions import NpsAnswerInvalid
 from analytics.models import NpsAnswer, NpsSource
 from analytics.nps import COMMENT_MAX_LENGTH, MAX_SCORE
 from events.outbox import EventType, event_emit
-from events.payloads import AwardRef, BalancesData, nps_answered_payload
+from events.payloads.common import AwardRef, BalancesData
+from events.payloads.members import nps_answered_payload
 from loyalty.models import EventName
 from loyalty.services.accounts import ensure_active, lock_accounts
 from loyalty.services.bonuses import event_post

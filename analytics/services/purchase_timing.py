@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from analytics.models import MemberAnalytics
 from events.outbox import EventType, events_emit
-from events.payloads import member_inactive_payload, member_next_purchase_due_payload
+from events.payloads.members import member_inactive_payload, member_next_purchase_due_payload
 from loyalty.models import Account, Purchase
 from loyalty.services.accounts import lock_accounts_by_id
 from members.models import Member, MemberStatus, Program

@@ -51,7 +51,7 @@ class MemberEnrollInput(InputSerializer):
 
 # The two shapes of balances in the APIs, one serializer (and one OpenAPI component) each: a member's
 # balances (`loyalty.selectors.Balances`) and the three balances a write answers with, as events carry them
-# (`events.payloads.BalancesData`, built by `Account.balances`).
+# (`events.payloads.common.BalancesData`, built by `Account.balances`).
 
 
 class BalancesOutput(serializers.Serializer):

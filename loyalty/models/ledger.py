@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from events.payloads import BalancesData
+from events.payloads.common import BalancesData
 from members.models import Member, Program
 
 

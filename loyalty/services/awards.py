@@ -12,7 +12,8 @@ from typing import Any, cast
 from django.db.models import Case, Sum, When
 
 from events.outbox import EventType, event_emit
-from events.payloads import AwardRef, points_earned_payload
+from events.payloads.common import AwardRef
+from events.payloads.points import points_earned_payload
 from loyalty.models import Account, Award, EarningRule, Entry, EntryKind
 from loyalty.rules import Award as RuleAward
 from loyalty.rules import Evaluation, MemberContext, RuleSpec

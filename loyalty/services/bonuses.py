@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events.payloads import AwardRef
+from events.payloads.common import AwardRef
 from loyalty.exceptions import EventConflict, EventReserved
 from loyalty.models import Account, Award, Entry, EventName
 from loyalty.rules import evaluate_event

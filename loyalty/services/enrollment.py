@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 
 from events.outbox import EventType, event_emit
-from events.payloads import member_enrolled_payload
+from events.payloads.members import member_enrolled_payload
 from loyalty.models import Account
 from loyalty.services.bonuses import signup_bonus
 from members.models import Member

@@ -19,7 +19,7 @@ from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 
 from events.outbox import EventType, events_emit
-from events.payloads import PointsExpired, points_expired_payload, points_expiring_soon_payload
+from events.payloads.points import PointsExpired, points_expired_payload, points_expiring_soon_payload
 from loyalty.models import Account, Allocation, Entry, EntryKind, Lot
 from loyalty.services.accounts import lock_accounts_by_id
 from loyalty.services.allocation import debit_deltas

@@ -20,7 +20,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
-from events.payloads import BalancesData, points_reversed_payload
+from events.payloads.common import BalancesData
+from events.payloads.points import points_reversed_payload
 from loyalty.exceptions import (
     PurchaseNotFound,
     ReturnBeforePurchase,

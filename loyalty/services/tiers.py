@@ -18,7 +18,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from events.outbox import EventType, events_emit
-from events.payloads import TierRef, tier_changed_payload, tier_ref
+from events.payloads.common import TierRef, tier_ref
+from events.payloads.points import tier_changed_payload
 from loyalty.exceptions import InvalidPin, TierNotInProgram
 from loyalty.models import FULLY_RETURNED, Account, Purchase, Tier, TierChangeReason, TierHistory
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset

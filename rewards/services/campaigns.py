@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config.bulk import bulk_insert
 from events.outbox import EventType, events_emit
-from events.payloads import voucher_issued_payload
+from events.payloads.rewards import voucher_issued_payload
 from members.models import Member, Program
 from rewards.codes import codes_generate, format_code
 from rewards.exceptions import CampaignInvalid, RewardNotFound

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from events.payloads import BalancesData
+from events.payloads.common import BalancesData
 from loyalty.exceptions import InvalidAmount
 from loyalty.models import Account, EntryKind
 from loyalty.services.accounts import ensure_active, lock_accounts, lock_accounts_by_id

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
-from events.payloads import voucher_redeemed_payload
+from events.payloads.rewards import voucher_redeemed_payload
 from members.models import Member, Program
 from rewards.codes import normalize_code
 from rewards.discounts import BasketLine, Scope, discount_of

@@ -17,7 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from events.outbox import EventType, event_emit
-from events.payloads import BalancesData, RewardRef, reward_redeemed_payload, reward_ref, voucher_issued_payload
+from events.payloads.common import BalancesData, RewardRef, reward_ref
+from events.payloads.rewards import reward_redeemed_payload, voucher_issued_payload
 from loyalty.models import Account, Entry, EntryKind
 from loyalty.ruleset import program_ruleset
 from loyalty.services.accounts import ensure_active, lock_accounts

@@ -14,23 +14,22 @@ import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 
 from events.outbox import EventType
-from events.payloads import (
+from events.payloads.common import reward_ref, tier_ref
+from events.payloads.members import (
     member_enrolled_payload,
     member_inactive_payload,
     member_next_purchase_due_payload,
     member_segment_changed_payload,
     nps_answered_payload,
+)
+from events.payloads.points import (
     points_earned_payload,
     points_expired_payload,
     points_expiring_soon_payload,
     points_reversed_payload,
-    reward_redeemed_payload,
-    reward_ref,
     tier_changed_payload,
-    tier_ref,
-    voucher_issued_payload,
-    voucher_redeemed_payload,
 )
+from events.payloads.rewards import reward_redeemed_payload, voucher_issued_payload, voucher_redeemed_payload
 from members.models import Member
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
