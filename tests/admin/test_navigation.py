@@ -1,9 +1,6 @@
 """The admin's navigation (config/admin.py): the home page and the sidebar group the models by task, in order,
 and show a user only what they may open; each model keeps its app's URLs."""
 
-import pytest
-from django.contrib.auth.models import User
-
 from config import admin as config_admin
 from tests.admin.utils import grant, url
 
@@ -35,11 +32,6 @@ EVERYTHING = [
 
 def groups(app_list):
     return [(group["name"], [str(model["name"]) for model in group["models"]]) for group in app_list]
-
-
-@pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "not-a-real-password")
 
 
 def test_the_home_page_lists_every_model_of_a_superuser_in_its_group_in_order(client, superuser):
