@@ -113,6 +113,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-idempotency-key", action="store_true", help="send purchases without Idempotency-Key")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument(
+        "--api-only", action="store_true", help="only the API's closed and open loops (quick comparisons; no targets)"
+    )
+    parser.add_argument(
+        "--profile-only", action="store_true", help="only the in-process profile (quick comparisons; no targets)"
+    )
     args = parser.parse_args(argv)
     if min(args.members, args.connections, args.workers, args.threads, args.open_threads, args.profile) < 1:
         parser.error("--members, --connections, --workers, --threads, --open-threads and --profile must be >= 1")
@@ -819,18 +825,20 @@ SPANS = (
     ("  Idempotency-Key record (INSERT, first write)", "members/services/idempotency.py", "_idempotency_insert"),
     ("  PosPurchaseInput validation (DRF)", "rest_framework/serializers.py", "is_valid"),
     ("  purchase_record (atomic)", "loyalty/services/purchases.py", "purchase_record"),
-    ("    lock_account_where (member look-up and lock)", "loyalty/services/accounts.py", "lock_account_where"),
+    ("    lock_buyer_account (member look-up and lock)", "loyalty/services/accounts.py", "lock_buyer_account"),
     ("    member_get (fallback: referred or no account)", "members/selectors.py", "member_get"),
     ("    member_context (cap usage query)", "loyalty/services/awards.py", "member_context"),
     ("    evaluate_purchase (20 rules, in memory)", "loyalty/rules.py", "evaluate_purchase"),
     ("    awards_post (entry, lot, awards, account)", "loyalty/services/awards.py", "awards_post"),
     ("    tier_metric_value (window aggregate)", "loyalty/services/tiers.py", "tier_metric_value"),
-    ("    QuerySet.create (entry, lot, purchase)", "django/db/models/query.py", "create"),
-    ("    QuerySet.bulk_create (awards, lines)", "django/db/models/query.py", "bulk_create"),
+    ("    rows inserted (entry, lot, outbox, purchase)", "config/rows.py", "instance_insert"),
+    ("    rows inserted, executemany (awards, lines)", "config/rows.py", "instances_insert"),
+    ("    QuerySet.create (ORM inserts left)", "django/db/models/query.py", "create"),
     ("  Idempotency-Key answer stored (UPDATE)", "members/services/idempotency.py", "_idempotency_store"),
     ("  response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),
     ("psycopg: waiting for PostgreSQL", "psycopg/connection.py", "wait"),
     ("Django ORM: SQL compilation (as_sql, approx.)", "django/db/models/sql/compiler.py", "as_sql"),
+    ("request log line (RequestLogMiddleware)", "config/observability.py", "__call__"),
     ("Django ORM: model instances (Model.__init__)", "django/db/models/base.py", "__init__"),
     ("atomic blocks' exits (commits, savepoint releases)", "django/db/transaction.py", "__exit__"),
 )
@@ -871,14 +879,25 @@ def _post_all(app: Any, requests: Sequence[tuple[bytes, dict[str, str]]]) -> lis
     return answers
 
 
+def _executed(query: str) -> tuple[str, int]:
+    """The statement and how many rows of parameters it ran with: Django logs an executemany as
+    `N times: <statement>` (psycopg sends the N in one round trip)."""
+    if match := re.match(r"(\d+) times: ", query):
+        return query[match.end() :], int(match.group(1))
+    return query, 1
+
+
 def statement_summary(query: str) -> str:
     """`SELECT members_member JOIN ...`, `INSERT loyalty_lot`, with FOR UPDATE and aggregates noted."""
+    query, times = _executed(query)
     verb = query.split(None, 1)[0].upper()
     tables = re.findall(r'(?:FROM|JOIN|INTO|UPDATE) "(\w+)"', query)
     notes = [n for n, pattern in (("FOR UPDATE", r"FOR UPDATE"), ("SUM", r"\bSUM\(")) if re.search(pattern, query)]
     rows = query.count("), (") + 1 if verb == "INSERT" and " VALUES " in query else None
     if rows and rows > 1:
         notes.append(f"{rows} rows")
+    if times > 1:
+        notes.append(f"{times} rows, executemany")
     return " ".join([verb, ", ".join(dict.fromkeys(tables)), *(f"[{n}]" for n in notes)]).strip()
 
 
@@ -889,7 +908,7 @@ def typical_purchase(purchases: Sequence[Sequence[str]]) -> Sequence[str]:
 
 
 def _query_kinds(queries: Sequence[str], purchases: int) -> dict[str, float]:
-    kinds = Counter(q.split(None, 1)[0].upper() for q in queries)
+    kinds = Counter(_executed(q)[0].split(None, 1)[0].upper() for q in queries)
     return {kind: round(n / purchases, 2) for kind, n in kinds.most_common()}
 
 
@@ -964,7 +983,7 @@ def count_transactions(statements: Sequence[str]) -> tuple[int, int]:
     total = writes = 0
     inside = wrote = False
     for statement in statements:
-        verb = statement.lstrip().split(None, 1)[0].upper()
+        verb = _executed(statement)[0].lstrip().split(None, 1)[0].upper()
         if verb == "BEGIN":
             inside, wrote = True, False
         elif verb in ("COMMIT", "ROLLBACK"):
@@ -1294,8 +1313,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
     }
     log(f"set-up done in {time.perf_counter() - started:.1f} s")
+    if args.profile_only:
+        print("\n".join(profile_lines(profile_in_process(api_key, members, args))))
+        return 0
     with tempfile.TemporaryDirectory(prefix="accrual-") as tmp:
         results = measure_api(args, api_key, members, Path(tmp))
+        if args.api_only:
+            for name in ("closed", "half"):
+                print(phase_row(f"API, {name}", results[name]))
+                print(cpu_row(f"API, {name}", results[name], "client"))
+            return 0
         setup["server"] = results.pop("server")
         log(f"pgbench: {args.connections} clients, {args.duration:.0f} s")
         checkpoint(args.database_url)

@@ -13,6 +13,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
+from config.rows import instance_insert
 from events.models import OutboxEvent
 
 COLUMNS = ["event_id", "program_id", "member_id", "type", "version", "data", "occurred_at", "created_at"]
@@ -93,7 +94,7 @@ def event_emit(
 ) -> OutboxEvent:
     """Writes one event to the outbox, in the caller's transaction."""
     _checked(type)
-    return OutboxEvent.objects.create(
+    event = OutboxEvent(
         event_id=_event_id(),
         program_id=program_id,
         member_id=member_id,
@@ -101,3 +102,4 @@ def event_emit(
         data=data,
         occurred_at=occurred_at or timezone.now(),
     )
+    return instance_insert(event)

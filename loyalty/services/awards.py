@@ -9,8 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db.models import Case, Sum, When
+from django.db import connection
+from django.db.models import Case, When
 
+from config.rows import instances_insert, rows_select
 from events.outbox import EventType, event_emit
 from events.payloads.common import AwardRef
 from events.payloads.points import points_earned_payload
@@ -36,17 +38,23 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
     capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
     if capped:
         today = local_date(account.member.program, occurred_at)
-        rows = (
-            Award.objects.filter(
-                member_id=account.pk, rule_id__in=capped, local_date__gte=today.replace(day=1), local_date__lte=today
-            )
-            .values("rule_id", "local_date")
-            .annotate(points=Sum("points"))
-            .values_list("rule_id", "local_date", "points")
-        )
+        rows = capped_awards(member_id=account.pk, rule_ids=capped, start=today.replace(day=1), end=today)
     return member_context_of(
         ruleset=ruleset, tier_id=account.tier_id, purchases_before=account.purchases, awards=rows, today=today
     )
+
+
+def capped_awards(*, member_id: int, rule_ids: list[int], start: date, end: date) -> list[tuple[int, date, int]]:
+    """The member's points per (rule, local date) from `start` to `end` (inclusive) of the rules `rule_ids`:
+    one hand-written statement (config.rows), its text fixed by the number of capped rules."""
+    table = connection.ops.quote_name(Award._meta.db_table)
+    sql = (
+        f"SELECT rule_id, local_date, CAST(SUM(points) AS BIGINT) FROM {table} WHERE member_id = %s "
+        f"AND rule_id IN ({', '.join(['%s'] * len(rule_ids))}) AND local_date >= %s AND local_date <= %s "
+        "GROUP BY rule_id, local_date"
+    )
+    rows = rows_select(sql, [member_id, *rule_ids, start, end], as_fields=(None, Award._meta.get_field("local_date")))
+    return [(rule_id, day, points) for rule_id, day, points in rows]
 
 
 def member_context_of(
@@ -147,19 +155,21 @@ def awards_post(
         extra_deltas=extra_deltas,
     )
     day = local_date(program, occurred_at)
-    Award.objects.bulk_create(
-        Award(
-            program_id=program.pk,
-            member_id=account.pk,
-            rule_id=a.rule_id,
-            rule_name=a.rule[:120],
-            entry=entry,
-            event=event,
-            points=a.points,
-            local_date=day,
-            basis=award_basis(a),
-        )
-        for a in evaluation.awards
+    instances_insert(
+        [
+            Award(
+                program_id=program.pk,
+                member_id=account.pk,
+                rule_id=a.rule_id,
+                rule_name=a.rule[:120],
+                entry=entry,
+                event=event,
+                points=a.points,
+                local_date=day,
+                basis=award_basis(a),
+            )
+            for a in evaluation.awards
+        ]
     )
     rule_budgets_spend({a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids})
     event_emit(

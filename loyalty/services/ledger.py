@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.rows import instance_insert
 from loyalty.exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, merge_deltas
@@ -72,7 +73,7 @@ def credit_locked(
     `extra_deltas` move other account counters (a purchase count) in the same update."""
     points_check(amount)
     member = account.member
-    entry = Entry.objects.create(
+    entry = Entry(
         program_id=member.program_id,
         member=member,
         kind=kind,
@@ -84,8 +85,9 @@ def credit_locked(
         details=details or {},
         counterpart=counterpart,
     )
+    instance_insert(entry)
     pending = available_at > timezone.now()
-    lot = Lot.objects.create(
+    lot = Lot(
         program_id=member.program_id,
         member=member,
         entry=entry,
@@ -96,6 +98,7 @@ def credit_locked(
         available_at=available_at,
         expires_at=expires_at,
     )
+    instance_insert(lot)
     paid = settle_debt(account, lot) if account.debt else 0
     balance = "pending" if pending else "available"
     apply_deltas(

@@ -11,18 +11,19 @@ The external id is unique per program: a retry returns the first answer.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
+from config.rows import instance_insert, instances_insert, model_from_row, rows_select, select_columns
 from events.payloads.common import AwardRef
 from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
 from loyalty.models import Account, Purchase, PurchaseLine
 from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from loyalty.ruleset import ProgramRuleset, program_ruleset
-from loyalty.services.accounts import apply_deltas, ensure_active, lock_account_where, lock_accounts
+from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, lock_buyer_account
 from loyalty.services.awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
 from loyalty.services.ledger import points_check
 from loyalty.services.tiers import (
@@ -154,6 +155,20 @@ def _outcome(account: Account, change: TierChange, pending_until: datetime | Non
     }
 
 
+@cache
+def _purchase_sql(vendor: str) -> str:
+    return (
+        f"SELECT {select_columns(vendor, Purchase, 'p')} FROM {connection.ops.quote_name(Purchase._meta.db_table)} p "
+        "WHERE p.program_id = %s AND p.external_id = %s"
+    )
+
+
+def purchase_by_external_id(*, program: Program, external_id: str) -> Purchase | None:
+    """The program's purchase of `external_id`, if recorded (hand-written: on every purchase, config.rows)."""
+    rows = rows_select(_purchase_sql(connection.vendor), [program.pk, external_id])
+    return model_from_row(Purchase, rows[0]) if rows else None
+
+
 def _replay(existing: Purchase, member: Member, data: PurchaseInput) -> PurchaseResult:
     if existing.member_id != member.pk or existing.total != data.total or existing.occurred_at != data.occurred_at:
         raise PurchaseConflict(f"Purchase {data.external_id} was recorded with other details.")
@@ -173,11 +188,8 @@ def _lock_buyer(program: Program, member: Member | MemberRef) -> tuple[dict[int,
     by the lock itself, in one statement, unless this may be a referred member's first purchase, which
     needs the referrer's account too."""
     if isinstance(member, MemberRef):
-        account = lock_account_where(
-            program=program,
-            member_filter=member_lookup(field=member.field, value=member.value),
-            condition=Q(member__referred_by__isnull=True) | Q(purchases__gt=0),
-        )
+        ((field_name, value),) = member_lookup(field=member.field, value=member.value).items()
+        account = lock_buyer_account(program=program, field=field_name, value=value)
         if account is not None:
             return {account.pk: account}, account.member, None
         member = member_get(program=program, field=member.field, value=member.value)
@@ -192,7 +204,7 @@ def purchase_record(*, program: Program, member: Member | MemberRef, data: Purch
     accounts, member, referrer = _lock_buyer(program, member)
     _validate(program, data)
     account = accounts[member.pk]
-    existing = Purchase.objects.filter(program=program, external_id=data.external_id).first()
+    existing = purchase_by_external_id(program=program, external_id=data.external_id)
     if existing is not None:
         return _replay(existing, member, data)
     ensure_active(account.member)
@@ -221,7 +233,7 @@ def purchase_record(*, program: Program, member: Member | MemberRef, data: Purch
     metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
     metric += _tier_contribution(program, data, evaluation.points, now)
     change = tier_promote_if_qualified(account=account, ruleset=ruleset, metric=metric, now=now)
-    purchase = Purchase.objects.create(
+    purchase = Purchase(
         program=program,
         member=account.member,
         external_id=data.external_id,
@@ -236,7 +248,8 @@ def purchase_record(*, program: Program, member: Member | MemberRef, data: Purch
         awards=awards_as_json(evaluation),
         outcome=_outcome(account, change, pending_until),
     )
-    PurchaseLine.objects.bulk_create(
+    instance_insert(purchase)
+    lines = [
         PurchaseLine(
             purchase=purchase,
             member_id=member.pk,
@@ -250,7 +263,8 @@ def purchase_record(*, program: Program, member: Member | MemberRef, data: Purch
         )
         # A purchase without lines was evaluated as one line of its total: nothing to store then.
         for i, (line, eligible) in enumerate(zip(data.lines, evaluation.eligible_lines, strict=False))
-    )
+    ]
+    instances_insert(lines)
     return PurchaseResult(
         purchase=purchase,
         member=account.member,

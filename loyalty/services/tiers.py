@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Func, Q, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import Count, DecimalField, F, Func, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.rows import rows_select
 from events.outbox import EventType, events_emit
 from events.payloads.common import TierRef, tier_ref
 from events.payloads.points import tier_changed_payload
@@ -56,12 +57,28 @@ def tier_metric_value(*, program: Program, member_id: int, as_of: datetime) -> D
     return tier_metric_between(program=program, member_id=member_id, start=window_start(program, as_of), end=as_of)
 
 
+# The three metrics of a member's purchases in a window, as `_metric_expression` counts them: hand-written,
+# since every purchase runs it (config.rows).
+_METRICS_SQL = (
+    "SELECT COALESCE(SUM(total - returned_total), 0), "
+    "COALESCE(SUM(CASE WHEN total > 0 AND returned_total >= total THEN 0 ELSE 1 END), 0), "
+    "COALESCE(SUM(points_awarded - points_reversed), 0) FROM {table} "
+    "WHERE program_id = %s AND member_id = %s AND occurred_at > %s AND occurred_at <= %s"
+)
+
+
+_SPEND: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=14, decimal_places=2)
+
+
 def tier_metric_between(*, program: Program, member_id: int, start: datetime, end: datetime) -> Decimal:
     """The qualification metric of the member's purchases in (start, end] (one query)."""
-    purchases = Purchase.objects.filter(
-        program=program, member_id=member_id, occurred_at__gt=start, occurred_at__lte=end
+    sql = _METRICS_SQL.format(table=connection.ops.quote_name(Purchase._meta.db_table))
+    ((spend, purchases, points),) = rows_select(
+        sql, [program.pk, member_id, start, end], as_fields=(Sum("total", output_field=_SPEND),)
     )
-    return Decimal(purchases.aggregate(value=_metric_expression(program))["value"])
+    if program.tier_metric == TierMetric.SPEND:
+        return Decimal(spend)
+    return Decimal(purchases if program.tier_metric == TierMetric.PURCHASES else points)
 
 
 def qualified_tier(tiers: tuple[TierSpec, ...], metric: Decimal) -> TierSpec | None:

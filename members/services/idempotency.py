@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.rows import instance_insert, row_update
 from members.exceptions import IdempotencyInFlight, IdempotencyKeyReused, IdempotentReplay
 from members.models import IdempotencyRecord
 
@@ -54,7 +55,7 @@ def idempotent_transaction(*, scope: str, key: str, fingerprint: str) -> Iterato
 def _idempotency_insert(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """The key's new record, or None when it exists (the failed insert aborted the transaction)."""
     try:
-        return IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=fingerprint)
+        return instance_insert(IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint))
     except IntegrityError:
         return None
 
@@ -98,7 +99,8 @@ def _idempotency_store(claim: IdempotencyClaim) -> None:
     record.state = IdempotencyRecord.State.DONE
     record.response_status = claim.status
     record.response_body = claim.body
-    record.save(update_fields=["state", "response_status", "response_body"])
+    fields = ("state", "response_status", "response_body")
+    row_update(IdempotencyRecord, record.pk, sets={name: getattr(record, name) for name in fields})
 
 
 def idempotency_keys_clean(*, older_than_hours: int | None = None) -> int:

@@ -330,7 +330,9 @@ def test_a_purchase_reads_its_member_once_with_the_account_lock(pos_client, buye
     assert response.status_code == 201, response.content
     assert response.json()["member_id"] == buyer.pk
     member_reads = [q["sql"] for q in queries.captured_queries if '"members_member"' in q["sql"]]
-    assert len(member_reads) == 1 and member_reads[0].startswith('SELECT "loyalty_account"')
+    assert len(member_reads) == 1
+    assert 'FROM "loyalty_account"' in member_reads[0]
+    assert ("FOR UPDATE" in member_reads[0]) == connection.features.has_select_for_update
 
 
 # --- Simulation -------------------------------------------------------------------------------------------------------
