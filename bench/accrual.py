@@ -838,7 +838,6 @@ SPANS = (
     ("  response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),
     ("psycopg: waiting for PostgreSQL", "psycopg/connection.py", "wait"),
     ("Django ORM: SQL compilation (as_sql, approx.)", "django/db/models/sql/compiler.py", "as_sql"),
-    ("request log line (RequestLogMiddleware)", "config/observability.py", "__call__"),
     ("Django ORM: model instances (Model.__init__)", "django/db/models/base.py", "__init__"),
     ("atomic blocks' exits (commits, savepoint releases)", "django/db/transaction.py", "__exit__"),
 )

@@ -20,14 +20,25 @@ from django.utils import timezone
 from config.rows import instance_insert, instances_insert, model_from_row, rows_select, select_columns
 from events.payloads.common import AwardRef
 from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
-from loyalty.models import Account, Purchase, PurchaseLine
+from loyalty.models import Account, Award, Purchase, PurchaseLine
 from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from loyalty.ruleset import ProgramRuleset, program_ruleset
 from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, lock_buyer_account
-from loyalty.services.awards import awards_as_json, awards_post, member_context, remaining_budgets, with_budgets
+from loyalty.services.awards import (
+    awards_as_json,
+    awards_post,
+    local_date,
+    member_context,
+    member_context_of,
+    remaining_budgets,
+    with_budgets,
+)
 from loyalty.services.ledger import points_check
 from loyalty.services.tiers import (
+    METRICS_FIELDS,
     TierChange,
+    metric_of,
+    metrics_sql,
     qualified_tier,
     tier_metric_value,
     tier_promote_if_qualified,
@@ -155,18 +166,63 @@ def _outcome(account: Account, change: TierChange, pending_until: datetime | Non
     }
 
 
+@dataclass(frozen=True)
+class PurchaseReads:
+    existing: Purchase | None  # the purchase of this external id, recorded before: a retry
+    context: MemberContext  # for the rules: tier, purchases so far, what the capped rules gave
+    metric: Decimal  # the tier metric before this purchase
+
+
 @cache
-def _purchase_sql(vendor: str) -> str:
+def _reads_sql(vendor: str, capped: int) -> str:
+    """Replay check, tier metric and cap usage of a purchase in one statement (hand-written, config.rows). It runs
+    after the account lock, so it sees every purchase and award of the member committed before (under the lock)."""
+    quote = connection.ops.quote_name
+    caps = ", ".join(
+        f"COALESCE(CAST(SUM(CASE WHEN rule_id = %s AND local_date = %s THEN points ELSE 0 END) AS BIGINT), 0)"
+        f" AS today_{n}, COALESCE(CAST(SUM(CASE WHEN rule_id = %s THEN points ELSE 0 END) AS BIGINT), 0) AS month_{n}"
+        for n in range(capped)
+    )
+    caps_table = (
+        f" CROSS JOIN (SELECT {caps} FROM {quote(Award._meta.db_table)} "
+        "WHERE member_id = %s AND local_date >= %s AND local_date <= %s) c"
+        if capped
+        else ""
+    )
+    cap_columns = "".join(f", c.today_{n}, c.month_{n}" for n in range(capped))
     return (
-        f"SELECT {select_columns(vendor, Purchase, 'p')} FROM {connection.ops.quote_name(Purchase._meta.db_table)} p "
-        "WHERE p.program_id = %s AND p.external_id = %s"
+        f"SELECT m.spend, m.counted, m.points{cap_columns}, {select_columns(vendor, Purchase, 'r')} "
+        f"FROM ({metrics_sql()}) m{caps_table} "
+        f"LEFT JOIN {quote(Purchase._meta.db_table)} r ON r.program_id = %s AND r.external_id = %s"
     )
 
 
-def purchase_by_external_id(*, program: Program, external_id: str) -> Purchase | None:
-    """The program's purchase of `external_id`, if recorded (hand-written: on every purchase, config.rows)."""
-    rows = rows_select(_purchase_sql(connection.vendor), [program.pk, external_id])
-    return model_from_row(Purchase, rows[0]) if rows else None
+def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseInput, as_of: datetime) -> PurchaseReads:
+    """What a purchase reads once the account is locked, in one statement: the purchase of the same external id,
+    and the same figures as `member_context` and `tier_metric_value` (their ORM twin: tests/loyalty/reference.py)."""
+    program = account.member.program
+    capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
+    today = local_date(program, data.occurred_at)
+    params: list[Any] = [program.pk, account.pk, window_start(program, as_of), as_of]
+    if capped:
+        params += [value for rule_id in capped for value in (rule_id, today, rule_id)]
+        params += [account.pk, today.replace(day=1), today]
+    params += [program.pk, data.external_id]
+    ((spend, counted, points, *row),) = rows_select(
+        _reads_sql(connection.vendor, len(capped)), params, as_fields=METRICS_FIELDS
+    )
+    caps, purchase = row[: 2 * len(capped)], row[2 * len(capped) :]
+    awards = []  # as member_context_of takes them: today's points, and the rest of the month's
+    for n, rule_id in enumerate(capped):
+        awards += [(rule_id, today, caps[2 * n]), (rule_id, today.replace(day=1), caps[2 * n + 1] - caps[2 * n])]
+    context = member_context_of(
+        ruleset=ruleset, tier_id=account.tier_id, purchases_before=account.purchases, awards=awards, today=today
+    )
+    return PurchaseReads(
+        existing=model_from_row(Purchase, purchase) if purchase[0] is not None else None,
+        context=context,
+        metric=metric_of(program, spend, counted, points),
+    )
 
 
 def _replay(existing: Purchase, member: Member, data: PurchaseInput) -> PurchaseResult:
@@ -197,20 +253,29 @@ def _lock_buyer(program: Program, member: Member | MemberRef) -> tuple[dict[int,
     return lock_accounts([member, *([referrer] if referrer else [])]), member, referrer
 
 
-@transaction.atomic
-def purchase_record(*, program: Program, member: Member | MemberRef, data: PurchaseInput) -> PurchaseResult:
+def purchase_record(
+    *, program: Program, member: Member | MemberRef, data: PurchaseInput, savepoint: bool = True
+) -> PurchaseResult:
     """Records a purchase of `member` (a Member, or a MemberRef the till sent: MemberNotFound when
-    it names no member of the program)."""
+    it names no member of the program). `savepoint=False` is for a caller whose transaction rolls back
+    whole on any error (the API's request with an Idempotency-Key, config.api.idempotency): two
+    statements fewer."""
+    with transaction.atomic(savepoint=savepoint):
+        return _purchase_record(program=program, member=member, data=data)
+
+
+def _purchase_record(*, program: Program, member: Member | MemberRef, data: PurchaseInput) -> PurchaseResult:
     accounts, member, referrer = _lock_buyer(program, member)
     _validate(program, data)
     account = accounts[member.pk]
-    existing = purchase_by_external_id(program=program, external_id=data.external_id)
-    if existing is not None:
-        return _replay(existing, member, data)
-    ensure_active(account.member)
     program = account.member.program
     ruleset = program_ruleset(program)
-    context = member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at)
+    now = timezone.now()
+    reads = purchase_reads(account=account, ruleset=ruleset, data=data, as_of=now)
+    if reads.existing is not None:
+        return _replay(reads.existing, member, data)
+    ensure_active(account.member)
+    context = reads.context
     evaluation = _evaluate(ruleset, _basket(program, data), context, lock=True)
     # A till clock a little ahead must not make points pending in a program without a return window.
     available_at = program.available_at_for(min(data.occurred_at, timezone.now()))
@@ -229,9 +294,7 @@ def purchase_record(*, program: Program, member: Member | MemberRef, data: Purch
         apply_deltas(account, purchases=1)
     if context.purchases_before == 0 and referrer is not None:
         _referral_bonuses(accounts, account, referrer, ruleset, data.occurred_at)
-    now = timezone.now()
-    metric = tier_metric_value(program=program, member_id=member.pk, as_of=now)
-    metric += _tier_contribution(program, data, evaluation.points, now)
+    metric = reads.metric + _tier_contribution(program, data, evaluation.points, now)
     change = tier_promote_if_qualified(account=account, ruleset=ruleset, metric=metric, now=now)
     purchase = Purchase(
         program=program,

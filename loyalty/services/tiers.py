@@ -58,27 +58,34 @@ def tier_metric_value(*, program: Program, member_id: int, as_of: datetime) -> D
 
 
 # The three metrics of a member's purchases in a window, as `_metric_expression` counts them: hand-written,
-# since every purchase runs it (config.rows).
-_METRICS_SQL = (
-    "SELECT COALESCE(SUM(total - returned_total), 0), "
-    "COALESCE(SUM(CASE WHEN total > 0 AND returned_total >= total THEN 0 ELSE 1 END), 0), "
-    "COALESCE(SUM(points_awarded - points_reversed), 0) FROM {table} "
+# since every purchase runs it (config.rows). Parameters: program, member, window start and end.
+METRICS_SQL = (
+    "SELECT COALESCE(SUM(total - returned_total), 0) AS spend, "
+    "COALESCE(SUM(CASE WHEN total > 0 AND returned_total >= total THEN 0 ELSE 1 END), 0) AS counted, "
+    "COALESCE(SUM(points_awarded - points_reversed), 0) AS points FROM {table} "
     "WHERE program_id = %s AND member_id = %s AND occurred_at > %s AND occurred_at <= %s"
 )
+# How the spend column comes back (SQLite hands sums back as floats), as the ORM reads it.
+METRICS_FIELDS = (Sum("total", output_field=DecimalField(max_digits=14, decimal_places=2)), None, None)
 
 
-_SPEND: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=14, decimal_places=2)
+def metrics_sql() -> str:
+    return METRICS_SQL.format(table=connection.ops.quote_name(Purchase._meta.db_table))
+
+
+def metric_of(program: Program, spend: Any, counted: int, points: Any) -> Decimal:
+    """The program's metric among the three that METRICS_SQL reads."""
+    if program.tier_metric == TierMetric.SPEND:
+        return Decimal(spend)
+    return Decimal(counted if program.tier_metric == TierMetric.PURCHASES else points)
 
 
 def tier_metric_between(*, program: Program, member_id: int, start: datetime, end: datetime) -> Decimal:
     """The qualification metric of the member's purchases in (start, end] (one query)."""
-    sql = _METRICS_SQL.format(table=connection.ops.quote_name(Purchase._meta.db_table))
-    ((spend, purchases, points),) = rows_select(
-        sql, [program.pk, member_id, start, end], as_fields=(Sum("total", output_field=_SPEND),)
+    ((spend, counted, points),) = rows_select(
+        metrics_sql(), [program.pk, member_id, start, end], as_fields=METRICS_FIELDS
     )
-    if program.tier_metric == TierMetric.SPEND:
-        return Decimal(spend)
-    return Decimal(purchases if program.tier_metric == TierMetric.PURCHASES else points)
+    return metric_of(program, spend, counted, points)
 
 
 def qualified_tier(tiers: tuple[TierSpec, ...], metric: Decimal) -> TierSpec | None:

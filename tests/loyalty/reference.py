@@ -18,7 +18,9 @@ from django.db.models import BigIntegerField, F, Q, Sum, Value
 
 from config import rows
 from loyalty.models import Account, Award, Purchase
+from loyalty.ruleset import ProgramRuleset
 from loyalty.services import accounts, awards, purchases, tiers
+from loyalty.services.purchases import PurchaseInput, PurchaseReads
 from members.models import Program
 
 
@@ -64,8 +66,17 @@ def orm_tier_metric_between(*, program: Program, member_id: int, start: datetime
     return Decimal(found.aggregate(value=tiers._metric_expression(program))["value"])
 
 
-def orm_purchase_by_external_id(*, program: Program, external_id: str) -> Purchase | None:
-    return Purchase.objects.filter(program=program, external_id=external_id).first()
+def orm_purchase_reads(
+    *, account: Account, ruleset: ProgramRuleset, data: PurchaseInput, as_of: datetime
+) -> PurchaseReads:
+    program = account.member.program
+    return PurchaseReads(
+        existing=Purchase.objects.filter(program=program, external_id=data.external_id).first(),
+        context=awards.member_context(account=account, ruleset=ruleset, occurred_at=data.occurred_at),
+        metric=orm_tier_metric_between(
+            program=program, member_id=account.pk, start=tiers.window_start(program, as_of), end=as_of
+        ),
+    )
 
 
 REFERENCE = {
@@ -76,7 +87,7 @@ REFERENCE = {
     accounts.lock_buyer_account: orm_lock_buyer_account,
     awards.capped_awards: orm_capped_awards,
     tiers.tier_metric_between: orm_tier_metric_between,
-    purchases.purchase_by_external_id: orm_purchase_by_external_id,
+    purchases.purchase_reads: orm_purchase_reads,
 }
 APPS = ("config.", "members.", "events.", "loyalty.", "rewards.", "analytics.")
 
