@@ -961,7 +961,7 @@ def _layers(stats: pstats.Stats, purchases: int) -> list[tuple[str, float]]:
     return [(label, round(totals[label] / purchases * 1000, 3)) for label, _ in LAYERS]
 
 
-def _top(stats: pstats.Stats, purchases: int, n: int = 15) -> list[tuple[str, float, float, int]]:
+def _top(stats: pstats.Stats, purchases: int, n: int = 60) -> list[tuple[str, float, float, int]]:
     rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:n]
     out = []
     for (file, line, func), (_, calls, tt, ct, _) in rows:

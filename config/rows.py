@@ -11,7 +11,8 @@ Use them inside a transaction, for the few statements a hot path runs; everythin
 the ORM, a failed statement marks the enclosing atomic block for rollback.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -81,15 +82,18 @@ def _stored(model: type[models.Model]) -> tuple[str, ...]:
 
 
 def instance_insert(obj: M) -> M:
-    """Inserts `obj` (`auto_now_add` columns filled as the ORM's save fills them) and sets its primary key.
-    No signals are sent: the hot paths' models have no receivers."""
+    """Inserts `obj` (`auto_now_add` columns filled as the ORM's save fills them) and sets its primary key, unless
+    it has one already (taken with `next_id_sql`): then nothing is read back, and inside `one_round_trip` the
+    insert waits to be sent with the statements after it. No signals are sent: the hot paths' models have none."""
     model = type(obj)
-    names = _stored(model)
+    preset = obj.pk is not None
+    names = (model._meta.pk.attname, *_stored(model)) if preset else _stored(model)
     values = [_column(model, name).pre_save(obj, True) for name in names]
-    sql = _insert_sql(connection.vendor, model, names, True)
+    sql = _insert_sql(connection.vendor, model, names, not preset)
     with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
         cursor.execute(sql, _values(model, names, values))
-        obj.pk = cursor.fetchone()[0]
+        if not preset:
+            obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj
@@ -126,17 +130,40 @@ def _update_sql(vendor: str, model: type[models.Model], sets: tuple[str, ...], a
 
 def row_update(
     model: type[models.Model], pk: Any, *, sets: Mapping[str, Any], adds: Mapping[str, int] | None = None
-) -> int:
-    """Sets columns (`sets`, by attname) and adds to others (`adds`: column = column + value) of the row `pk`;
-    returns how many rows changed (0 or 1). Pass every column of a kind of update each time, zeros
-    included, so that its text stays the same (prepared once)."""
+) -> None:
+    """Sets columns (`sets`, by attname) and adds to others (`adds`: column = column + value) of the row `pk`
+    (nothing is read back: inside `one_round_trip` it is sent with the statements after it). Pass every column
+    of a kind of update each time, zeros included, so that its text stays the same (prepared once)."""
     adds = adds or {}
     names, add_names = tuple(sets), tuple(adds)
     sql = _update_sql(connection.vendor, model, names, add_names)
     params = _values(model, names, tuple(sets.values())) + [int(value) for value in adds.values()] + [pk]
     with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+
+
+@contextmanager
+def one_round_trip() -> Iterator[None]:
+    """The statements run inside are sent to PostgreSQL together and answered together (psycopg's pipeline
+    mode): one round trip for the writes whose results nobody reads before the block ends; a read inside
+    (a RETURNING, a SELECT) sends what waits and costs one more. Errors surface at the latest when the block
+    ends, as Django's database errors, and mark the enclosing atomic block for rollback. Elsewhere (SQLite)
+    statements run one by one, as always."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with transaction.mark_for_rollback_on_error(), connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+
+
+def next_id_sql(model: type[models.Model]) -> str | None:
+    """An SQL expression taking the next primary key of `model` from its sequence, to select together with other
+    reads before inserting with `instance_insert` (PostgreSQL); None elsewhere (the insert reads its key back)."""
+    if connection.vendor != "postgresql":
+        return None
+    table, column = model._meta.db_table, model._meta.pk.column
+    return f"nextval(pg_get_serial_sequence('{_quote(table)}', '{column}'))"
 
 
 # --- Reads -------------------------------------------------------------------------------------------------------

@@ -13,11 +13,12 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from config.rows import instance_insert
+from config.rows import instance_insert, instances_insert
 from events.models import OutboxEvent
 
 COLUMNS = ["event_id", "program_id", "member_id", "type", "version", "data", "occurred_at", "created_at"]
 VERSION = 1  # of every type's payload (docs/events.md)
+COPY_FROM = 50  # events_emit streams this many events or more with COPY (PostgreSQL)
 
 
 class EventType(models.TextChoices):
@@ -62,17 +63,18 @@ def events_emit(
     with COPY: `bulk_create` would cost about five times the campaign vouchers themselves (docs/benchmarks.md)."""
     _checked(type)
     now = timezone.now()
-    if connection.vendor != "postgresql":
-        OutboxEvent.objects.bulk_create(
-            [
-                OutboxEvent(
-                    event_id=_event_id(), program_id=program_id, member_id=member_id, type=type, data=data,
-                    occurred_at=occurred_at,
-                )
-                for member_id, data in events
-            ],
-            batch_size=2000,
-        )  # fmt: skip
+    if connection.vendor != "postgresql" or len(events) < COPY_FROM:
+        # A few events (a purchase's tier promotion): plain inserts, which a purchase's single round trip can
+        # carry (config.rows.one_round_trip; COPY cannot go there).
+        rows = [
+            OutboxEvent(
+                event_id=_event_id(), program_id=program_id, member_id=member_id, type=type, data=data,
+                occurred_at=occurred_at,
+            )
+            for member_id, data in events
+        ]  # fmt: skip
+        for start in range(0, len(rows), 2000):
+            instances_insert(rows[start : start + 2000])
         return len(events)
     encoder = OutboxEvent._meta.get_field("data").encoder
     assert encoder is not None  # the model field names one

@@ -137,9 +137,12 @@ def awards_post(
     event: str = "",
     budgeted_rule_ids: frozenset[int] = frozenset(),
     extra_deltas: dict[str, int] | None = None,
+    entry_id: int | None = None,
+    lot_id: int | None = None,
 ) -> Entry | None:
     """Credits the evaluation's points as one lot and records which rule gave how many.
-    The caller holds the account's lock (and the budgeted rules' locks)."""
+    The caller holds the account's lock (and the budgeted rules' locks); `entry_id` and `lot_id` as
+    `credit_locked` takes them."""
     if evaluation.points <= 0:
         return None
     program = account.member.program
@@ -153,6 +156,8 @@ def awards_post(
         key=key,
         details={**(details or {}), "awards": awards_as_json(evaluation)},
         extra_deltas=extra_deltas,
+        entry_id=entry_id,
+        lot_id=lot_id,
     )
     day = local_date(program, occurred_at)
     instances_insert(

@@ -68,12 +68,16 @@ def credit_locked(
     details: dict[str, Any] | None = None,
     counterpart: Entry | None = None,
     extra_deltas: dict[str, int] | None = None,
+    entry_id: int | None = None,
+    lot_id: int | None = None,
 ) -> Entry:
     """Writes a credit and its lot, paying debt first, for services that hold the account's lock.
-    `extra_deltas` move other account counters (a purchase count) in the same update."""
+    `extra_deltas` move other account counters (a purchase count) in the same update. `entry_id` and `lot_id`,
+    taken from their sequences beforehand (config.rows.next_id_sql), let the writes go without reading back."""
     points_check(amount)
     member = account.member
     entry = Entry(
+        pk=entry_id,
         program_id=member.program_id,
         member=member,
         kind=kind,
@@ -88,6 +92,7 @@ def credit_locked(
     instance_insert(entry)
     pending = available_at > timezone.now()
     lot = Lot(
+        pk=lot_id,
         program_id=member.program_id,
         member=member,
         entry=entry,

@@ -17,10 +17,18 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.rows import instance_insert, instances_insert, model_from_row, rows_select, select_columns
+from config.rows import (
+    instance_insert,
+    instances_insert,
+    model_from_row,
+    next_id_sql,
+    one_round_trip,
+    rows_select,
+    select_columns,
+)
 from events.payloads.common import AwardRef
 from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
-from loyalty.models import Account, Award, Purchase, PurchaseLine
+from loyalty.models import Account, Award, Entry, Lot, Purchase, PurchaseLine
 from loyalty.rules import Basket, Evaluation, Line, MemberContext, evaluate_event, evaluate_purchase
 from loyalty.ruleset import ProgramRuleset, program_ruleset
 from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, lock_buyer_account
@@ -166,11 +174,18 @@ def _outcome(account: Account, change: TierChange, pending_until: datetime | Non
     }
 
 
+NEW_ROWS = (Entry, Lot, Purchase)  # whose keys a purchase takes before writing (PostgreSQL)
+
+
 @dataclass(frozen=True)
 class PurchaseReads:
     existing: Purchase | None  # the purchase of this external id, recorded before: a retry
     context: MemberContext  # for the rules: tier, purchases so far, what the capped rules gave
     metric: Decimal  # the tier metric before this purchase
+    # The keys the new rows take (PostgreSQL, config.rows.next_id_sql); None: read back from each insert.
+    entry_id: int | None = None
+    lot_id: int | None = None
+    purchase_id: int | None = None
 
 
 @cache
@@ -190,8 +205,10 @@ def _reads_sql(vendor: str, capped: int) -> str:
         else ""
     )
     cap_columns = "".join(f", c.today_{n}, c.month_{n}" for n in range(capped))
+    new_ids = [next_id_sql(model) for model in NEW_ROWS]
+    id_columns = "".join(f", {sql}" for sql in new_ids if sql is not None)
     return (
-        f"SELECT m.spend, m.counted, m.points{cap_columns}, {select_columns(vendor, Purchase, 'r')} "
+        f"SELECT m.spend, m.counted, m.points{cap_columns}{id_columns}, {select_columns(vendor, Purchase, 'r')} "
         f"FROM ({metrics_sql()}) m{caps_table} "
         f"LEFT JOIN {quote(Purchase._meta.db_table)} r ON r.program_id = %s AND r.external_id = %s"
     )
@@ -211,7 +228,10 @@ def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseI
     ((spend, counted, points, *row),) = rows_select(
         _reads_sql(connection.vendor, len(capped)), params, as_fields=METRICS_FIELDS
     )
-    caps, purchase = row[: 2 * len(capped)], row[2 * len(capped) :]
+    caps, row = row[: 2 * len(capped)], row[2 * len(capped) :]
+    reserved = sum(next_id_sql(model) is not None for model in NEW_ROWS)
+    ids, purchase = row[:reserved], row[reserved:]
+    entry_id, lot_id, purchase_id = ids or (None, None, None)
     awards = []  # as member_context_of takes them: today's points, and the rest of the month's
     for n, rule_id in enumerate(capped):
         awards += [(rule_id, today, caps[2 * n]), (rule_id, today.replace(day=1), caps[2 * n + 1] - caps[2 * n])]
@@ -222,6 +242,9 @@ def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseI
         existing=model_from_row(Purchase, purchase) if purchase[0] is not None else None,
         context=context,
         metric=metric_of(program, spend, counted, points),
+        entry_id=entry_id,
+        lot_id=lot_id,
+        purchase_id=purchase_id,
     )
 
 
@@ -275,11 +298,30 @@ def _purchase_record(*, program: Program, member: Member | MemberRef, data: Purc
     if reads.existing is not None:
         return _replay(reads.existing, member, data)
     ensure_active(account.member)
-    context = reads.context
-    evaluation = _evaluate(ruleset, _basket(program, data), context, lock=True)
+    evaluation = _evaluate(ruleset, _basket(program, data), reads.context, lock=True)
     # A till clock a little ahead must not make points pending in a program without a return window.
     available_at = program.available_at_for(min(data.occurred_at, timezone.now()))
     pending_until = available_at if available_at > timezone.now() else None
+    # The writes go in one round trip (two: the outbox event reads its id back), with the ids read above.
+    with one_round_trip():
+        return _purchase_write(
+            accounts, account, referrer, ruleset, data, reads, evaluation, now, available_at, pending_until
+        )
+
+
+def _purchase_write(
+    accounts: dict[int, Account],
+    account: Account,
+    referrer: Member | None,
+    ruleset: ProgramRuleset,
+    data: PurchaseInput,
+    reads: "PurchaseReads",
+    evaluation: Evaluation,
+    now: datetime,
+    available_at: datetime,
+    pending_until: datetime | None,
+) -> PurchaseResult:
+    program, member = account.member.program, account.member
     entry = awards_post(
         account=account,
         evaluation=evaluation,
@@ -289,14 +331,17 @@ def _purchase_record(*, program: Program, member: Member | MemberRef, data: Purc
         details={"purchase": data.external_id},
         budgeted_rule_ids=ruleset.budgeted_rule_ids,
         extra_deltas={"purchases": 1},
+        entry_id=reads.entry_id,
+        lot_id=reads.lot_id,
     )
     if entry is None:
         apply_deltas(account, purchases=1)
-    if context.purchases_before == 0 and referrer is not None:
+    if reads.context.purchases_before == 0 and referrer is not None:
         _referral_bonuses(accounts, account, referrer, ruleset, data.occurred_at)
     metric = reads.metric + _tier_contribution(program, data, evaluation.points, now)
     change = tier_promote_if_qualified(account=account, ruleset=ruleset, metric=metric, now=now)
     purchase = Purchase(
+        pk=reads.purchase_id,
         program=program,
         member=account.member,
         external_id=data.external_id,

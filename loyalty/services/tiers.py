@@ -17,7 +17,7 @@ from django.db.models import Count, DecimalField, F, Func, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.rows import rows_select
+from config.rows import row_update, rows_select
 from events.outbox import EventType, events_emit
 from events.payloads.common import TierRef, tier_ref
 from events.payloads.points import tier_changed_payload
@@ -98,6 +98,7 @@ def _rank(tier: TierSpec | None) -> int:
 
 
 TIER_FIELDS = ["tier", "tier_achieved_at", "tier_review_at", "tier_pinned_until", "updated_at"]
+TIER_COLUMNS = ("tier_id", *TIER_FIELDS[1:])
 
 
 def _tier_change(
@@ -135,7 +136,8 @@ def _tier_change(
 def _set_tier(*, account: Account, **change: Any) -> None:
     history = _tier_change(account=account, **change)
     history.save()
-    account.save(update_fields=TIER_FIELDS)
+    # Hand-written (config.rows): a purchase's promotion runs inside its writes' single round trip.
+    row_update(Account, account.pk, sets={name: getattr(account, name) for name in TIER_COLUMNS})
     _tier_events(account.member.program, [history])
 
 

@@ -36,9 +36,9 @@ def orm_instances_insert(objs: Sequence[models.Model]) -> None:
 
 def orm_row_update(
     model: type[models.Model], pk: Any, *, sets: Mapping[str, Any], adds: Mapping[str, int] | None = None
-) -> int:
+) -> None:
     moves = {name: F(name) + Value(delta, output_field=BigIntegerField()) for name, delta in (adds or {}).items()}
-    return model._default_manager.filter(pk=pk).update(**sets, **moves)
+    model._default_manager.filter(pk=pk).update(**sets, **moves)
 
 
 def orm_lock_accounts_by_id(member_ids: Any) -> dict[int, Account]:
