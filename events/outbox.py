@@ -66,15 +66,15 @@ def events_emit(
     if connection.vendor != "postgresql" or len(events) < COPY_FROM:
         # A few events (a purchase's tier promotion): plain inserts, which a purchase's single round trip can
         # carry (config.rows.one_round_trip; COPY cannot go there).
-        rows = [
+        outbox = [
             OutboxEvent(
                 event_id=_event_id(), program_id=program_id, member_id=member_id, type=type, data=data,
                 occurred_at=occurred_at,
             )
             for member_id, data in events
         ]  # fmt: skip
-        for start in range(0, len(rows), 2000):
-            instances_insert(rows[start : start + 2000])
+        for start in range(0, len(outbox), 2000):
+            instances_insert(outbox[start : start + 2000])
         return len(events)
     encoder = OutboxEvent._meta.get_field("data").encoder
     assert encoder is not None  # the model field names one
