@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api.filters import FilterBackend
-from config.api.input import parse
+from config.api.input import parse, plain_parse
 from config.api.pagination import LedgerCursorPagination
 from config.api.pos import PosAPIView
 from config.api.problems import problems
@@ -125,10 +125,15 @@ def _member_from_ref(program, ref: dict) -> Member:
 
 class PurchaseBaseView(PosAPIView):
     def purchase_input(self, request: Request) -> tuple[MemberRef, PurchaseInput]:
-        serializer = PosPurchaseInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        ((field, value),) = serializer.validated_data["member"].items()
-        data = serializer.to_input()
+        # A plainly valid body skips building the serializer (the same fields validate it); any other is
+        # validated, and explained, by the serializer.
+        validated = plain_parse(PosPurchaseInput, request.data)
+        if validated is None:
+            serializer = PosPurchaseInput(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            validated = serializer.validated_data
+        ((field, value),) = validated["member"].items()
+        data = PosPurchaseInput.to_input(validated)
         return MemberRef(field, value), replace(data, store=self.store(data.store))
 
 

@@ -5,6 +5,7 @@
 """
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
@@ -69,8 +70,9 @@ class PosPurchaseInput(InputSerializer):
     # `many=True` hands max_length to the ListSerializer; the stubs miss it.
     lines = PurchaseLineInput(many=True, required=False, max_length=500)  # type: ignore[call-arg]
 
-    def to_input(self) -> PurchaseInput:
-        data = self.validated_data
+    @staticmethod
+    def to_input(data: dict[str, Any]) -> PurchaseInput:
+        """The service's input from validated data (of the serializer, or of `plain_parse`)."""
         return PurchaseInput(
             external_id=data["external_id"],
             occurred_at=data["occurred_at"],
