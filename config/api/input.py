@@ -131,7 +131,7 @@ def plain_parse(serializer_class: type[serializers.Serializer], data: Any) -> di
 
 
 def _plain(serializer: serializers.Serializer, data: Any) -> dict[str, Any] | None:
-    declared: dict[str, serializers.Field] = type(serializer)._declared_fields  # type: ignore[attr-defined]
+    declared: dict[str, serializers.Field] = type(serializer)._declared_fields
     if type(data) is not dict or not data.keys() <= declared.keys() or _has_validators(serializer):
         return None
     attrs: dict[str, Any] = {}
@@ -161,9 +161,10 @@ def _plain_value(field: serializers.Field, value: Any) -> Any:
     if isinstance(field, serializers.ListSerializer):
         child = field.child
         size = len(value) if type(value) is list else -1
-        if not isinstance(child, serializers.Serializer) or size < 0 or (field.max_length or size) < size:
+        longest, shortest = getattr(field, "max_length", None), getattr(field, "min_length", None)
+        if not isinstance(child, serializers.Serializer) or size < 0 or (longest or size) < size:
             return None
-        if size == 0 and not field.allow_empty or field.min_length is not None and size < field.min_length:
+        if size == 0 and not field.allow_empty or shortest is not None and size < shortest:
             return None
         items = [_plain(child, item) for item in value]
         return None if any(item is None for item in items) else items
