@@ -832,7 +832,7 @@ SPANS = (
     ("    awards_post (entry, lot, awards, account)", "loyalty/services/awards.py", "awards_post"),
     ("    tier_metric_value (window aggregate)", "loyalty/services/tiers.py", "tier_metric_value"),
     ("    rows inserted (entry, lot, outbox, purchase)", "config/rows.py", "instance_insert"),
-    ("    rows inserted, executemany (awards, lines)", "config/rows.py", "instances_insert"),
+    ("    rows inserted, executemany (awards, lines)", "config/rows.py", "rows_insert"),
     ("    QuerySet.create (ORM inserts left)", "django/db/models/query.py", "create"),
     ("  Idempotency-Key answer stored (UPDATE)", "members/services/idempotency.py", "_idempotency_store"),
     ("  response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),

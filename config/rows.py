@@ -27,6 +27,7 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+@cache
 def _column(model: type[models.Model], attname: str) -> models.Field:
     field = next((f for f in model._meta.concrete_fields if f.attname == attname), None)
     if field is None:

@@ -11,8 +11,9 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Case, When
+from django.utils import timezone
 
-from config.rows import instances_insert, rows_select
+from config.rows import rows_insert, rows_select
 from events.outbox import EventType, event_emit
 from events.payloads.common import AwardRef
 from events.payloads.points import points_earned_payload
@@ -23,6 +24,12 @@ from loyalty.ruleset import ProgramRuleset
 from loyalty.services.accounts import plus
 from loyalty.services.ledger import credit_locked
 from members.models import Program
+
+# An award row as awards_post writes it (config.rows: values in this order, no model instance to build).
+AWARD_COLUMNS = (
+    "program_id", "member_id", "rule_id", "rule_name", "entry_id", "event", "points", "local_date", "basis",
+    "created_at",
+)  # fmt: skip
 
 
 def local_date(program: Program, moment: datetime) -> date:
@@ -159,22 +166,14 @@ def awards_post(
         entry_id=entry_id,
         lot_id=lot_id,
     )
-    day = local_date(program, occurred_at)
-    instances_insert(
+    day, now = local_date(program, occurred_at), timezone.now()
+    rows_insert(
+        Award,
+        AWARD_COLUMNS,
         [
-            Award(
-                program_id=program.pk,
-                member_id=account.pk,
-                rule_id=a.rule_id,
-                rule_name=a.rule[:120],
-                entry=entry,
-                event=event,
-                points=a.points,
-                local_date=day,
-                basis=award_basis(a),
-            )
+            (program.pk, account.pk, a.rule_id, a.rule[:120], entry.pk, event, a.points, day, award_basis(a), now)
             for a in evaluation.awards
-        ]
+        ],
     )
     rule_budgets_spend({a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids})
     event_emit(

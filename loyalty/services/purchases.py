@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from config.rows import (
     instance_insert,
-    instances_insert,
     model_from_row,
     next_id_sql,
     one_round_trip,
+    rows_insert,
     rows_select,
     select_columns,
 )
@@ -174,7 +174,12 @@ def _outcome(account: Account, change: TierChange, pending_until: datetime | Non
     }
 
 
-NEW_ROWS = (Entry, Lot, Purchase)  # whose keys a purchase takes before writing (PostgreSQL)
+NEW_ROWS = (Entry, Lot, Purchase)
+# A purchase line as a purchase writes it (config.rows: values in this order, no model instance to build).
+LINE_COLUMNS = (
+    "purchase_id", "member_id", "position", "sku", "category", "quantity", "unit_price", "amount", "eligible",
+    "returned_quantity", "returned_amount",
+)  # fmt: skip  # whose keys a purchase takes before writing (PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -358,21 +363,23 @@ def _purchase_write(
     )
     instance_insert(purchase)
     lines = [
-        PurchaseLine(
-            purchase=purchase,
-            member_id=member.pk,
-            position=i,
-            sku=line.sku,
-            category=line.category,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-            eligible=eligible,
+        (
+            purchase.pk,
+            member.pk,
+            i,
+            line.sku,
+            line.category,
+            line.quantity,
+            line.unit_price,
+            line.amount,
+            eligible,
+            0,
+            0,
         )
         # A purchase without lines was evaluated as one line of its total: nothing to store then.
         for i, (line, eligible) in enumerate(zip(data.lines, evaluation.eligible_lines, strict=False))
     ]
-    instances_insert(lines)
+    rows_insert(PurchaseLine, LINE_COLUMNS, lines)
     return PurchaseResult(
         purchase=purchase,
         member=account.member,

@@ -34,6 +34,10 @@ def orm_instances_insert(objs: Sequence[models.Model]) -> None:
         type(objs[0])._default_manager.bulk_create(objs)
 
 
+def orm_rows_insert(model: type[models.Model], attnames: Sequence[str], rows_: Sequence[Sequence[Any]]) -> None:
+    model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows_])
+
+
 def orm_row_update(
     model: type[models.Model], pk: Any, *, sets: Mapping[str, Any], adds: Mapping[str, int] | None = None
 ) -> None:
@@ -82,6 +86,7 @@ def orm_purchase_reads(
 REFERENCE = {
     rows.instance_insert: orm_instance_insert,
     rows.instances_insert: orm_instances_insert,
+    rows.rows_insert: orm_rows_insert,
     rows.row_update: orm_row_update,
     accounts.lock_accounts_by_id: orm_lock_accounts_by_id,
     accounts.lock_buyer_account: orm_lock_buyer_account,
