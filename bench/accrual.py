@@ -1000,7 +1000,8 @@ def count_transactions(statements: Sequence[str]) -> tuple[int, int]:
 @contextmanager
 def round_trips() -> Iterator[Counter]:
     """Client-server round trips on Django's connection, from libpq's protocol trace: the client waits for
-    the server after each simple-protocol Query and each Sync. Also counts Django's `SELECT 1` health
+    the server after each simple-protocol Query, each Sync and each Flush (a pipeline read before its end;
+    psycopg's Flush right after a Sync waits for nothing more). Also counts Django's `SELECT 1` health
     checks (CONN_HEALTH_CHECKS, `is_usable()`), which CaptureQueriesContext does not see."""
     from django.db import connection
 
@@ -1023,10 +1024,15 @@ def round_trips() -> Iterator[Counter]:
             pgconn.untrace()
             del connection.is_usable
         trace.seek(0)
-        for line in trace:
-            parts = line.rstrip("\n").split("\t")
-            if parts[:3:2] in (["F", "Query"], ["F", "Sync"]):
-                counts["all"] += 1
+        messages = [
+            line.rstrip("\n").split("\t")[2].split(" ")[0]
+            for line in trace
+            if line.startswith("F\t") and line.count("\t") >= 2
+        ]
+        counts["all"] += sum(
+            kind in ("Query", "Sync") or kind == "Flush" and (n == 0 or messages[n - 1] != "Sync")
+            for n, kind in enumerate(messages)
+        )
 
 
 def profile_in_process(api_key: str, members: Sequence[tuple[int, str]], args: argparse.Namespace) -> Profile:

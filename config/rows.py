@@ -59,12 +59,14 @@ def _values(model: type[models.Model], attnames: tuple[str, ...], values: Sequen
 
 
 @cache
-def _insert_sql(vendor: str, model: type[models.Model], attnames: tuple[str, ...], returning: bool) -> str:
+def _insert_sql(
+    vendor: str, model: type[models.Model], attnames: tuple[str, ...], returning: bool, rows: int = 1
+) -> str:
     table = _quote(model._meta.db_table)
     columns = ", ".join(_quote(_column(model, name).column) for name in attnames)
-    placeholders = ", ".join(["%s"] * len(attnames))
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(attnames)) + ")"] * rows)
     tail = f" RETURNING {_quote(model._meta.pk.column)}" if returning else ""
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){tail}"
+    return f"INSERT INTO {table} ({columns}) VALUES {placeholders}{tail}"
 
 
 def row_insert(model: type[models.Model], values: Mapping[str, Any]) -> int:
@@ -109,15 +111,19 @@ def instances_insert(objs: Sequence[models.Model]) -> None:
         rows_insert(model, names, [[column.pre_save(obj, True) for column in columns] for obj in objs])
 
 
+ROWS_PER_INSERT = 100  # rows of one multi-row INSERT (SQLite takes at most 32,766 parameters in a statement)
+
+
 def rows_insert(model: type[models.Model], attnames: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Inserts `rows` (tuples of values in `attnames` order) with one statement text for any number of rows
-    (psycopg sends them in one round trip)."""
-    if not rows:
-        return
+    """Inserts `rows` (tuples of values in `attnames` order) with one multi-row INSERT per hundred: one statement
+    text per number of rows, so the few sizes a purchase has (its awards, its lines) are each prepared once.
+    Not an executemany: inside `one_round_trip` psycopg would end the round trip at each one."""
     names = tuple(attnames)
-    sql = _insert_sql(connection.vendor, model, names, False)
-    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-        cursor.executemany(sql, [_values(model, names, row) for row in rows])
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        batch = rows[start : start + ROWS_PER_INSERT]
+        sql = _insert_sql(connection.vendor, model, names, False, len(batch))
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in batch for value in _values(model, names, row)])
 
 
 @cache
