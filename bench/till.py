@@ -16,7 +16,7 @@ as bench/accrual.py), then its ceiling: pgbench running bench/till/<call>.sql wi
 - return: POST returns/ (a whole purchase made at set-up, each once);  ceiling: lock, reverse entry, the lot and
   balances, the return row, the purchase's returned figures, the event
 
-The set-up (the accrual benchmark's program, 100,000 members) adds a reward, 20 funded members, campaign vouchers
+The set-up (the accrual benchmark's program, 100,000 members) adds a reward, 500 funded members, campaign vouchers
 and purchases to return, as many as a run may use. Everything shares the machine's 2 cores; the report gives
 each call's rate, latency, CPU per call (gunicorn, PostgreSQL), its ceiling's rate and the ratio, and the
 purchase's ratio from bench/accrual.py for comparison (run that one for it).
@@ -46,7 +46,7 @@ from ledger import ensure_database
 
 CEILINGS = Path(__file__).resolve().parent / "till"
 CALLS = ("lookup", "detail", "voucher_validate", "voucher_redeem", "redemption", "return")
-FUNDED = 20  # members holding points to redeem (a lot of 10,000,000 each)
+FUNDED = 500  # members holding points to redeem (a lot of 10,000,000 each)
 REWARD = "Bench: 5 CZK off"
 Request = tuple[str, str, bytes | None, dict[str, str]]
 

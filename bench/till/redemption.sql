@@ -9,7 +9,7 @@ SELECT id AS lot FROM loyalty_lot
 INSERT INTO loyalty_entry (program_id, member_id, kind, amount, uncovered, key, occurred_at, created_at, actor_id,
                            reason, counterpart_id, details)
 VALUES (:program, :member, 'redeem', -100, 0, 'pgb:' || :run::text || '-' || :client_id::text || '-' || :n::text,
-        now(), now(), NULL, '', NULL, jsonb_build_object('reward', :reward))
+        now(), now(), NULL, '', NULL, jsonb_build_object('reward', :reward::bigint))
 RETURNING id AS entry \gset
 INSERT INTO loyalty_allocation (member_id, entry_id, lot_id, amount, created_at) VALUES (:member, :entry, :lot, 100, now());
 UPDATE loyalty_lot SET remaining = remaining - 100 WHERE id = :lot;
@@ -23,7 +23,7 @@ VALUES (:program, :member, :reward, upper(substr(md5(random()::text), 1, 12)), '
 RETURNING id AS voucher \gset
 INSERT INTO members_outboxevent (event_id, program_id, member_id, type, version, data, occurred_at, created_at)
 VALUES ('evt_' || md5(random()::text), :program, :member, 'reward.redeemed', 1,
-        jsonb_build_object('reward_id', :reward, 'points', 100, 'voucher_id', :voucher), now(), now()),
+        jsonb_build_object('reward_id', :reward::bigint, 'points', 100, 'voucher_id', :voucher::bigint), now(), now()),
        ('evt_' || md5(random()::text), :program, :member, 'voucher.issued', 1,
-        jsonb_build_object('voucher_id', :voucher, 'value', '5.00'), now(), now());
+        jsonb_build_object('voucher_id', :voucher::bigint, 'value', '5.00'), now(), now());
 COMMIT;

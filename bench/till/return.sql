@@ -27,5 +27,5 @@ UPDATE loyalty_purchase SET points_reversed = points_reversed + 1, returned_tota
  WHERE id = :purchase;
 INSERT INTO members_outboxevent (event_id, program_id, member_id, type, version, data, occurred_at, created_at)
 VALUES ('evt_' || md5(random()::text), :program, :buyer, 'points.reversed', 1,
-        jsonb_build_object('points', 1, 'purchase', :purchase), now(), now());
+        jsonb_build_object('points', 1, 'purchase', :purchase::bigint), now(), now());
 COMMIT;

@@ -10,5 +10,5 @@ UPDATE rewards_voucher
  WHERE id = :voucher;
 INSERT INTO members_outboxevent (event_id, program_id, member_id, type, version, data, occurred_at, created_at)
 VALUES ('evt_' || md5(random()::text), :program, :vmember, 'voucher.redeemed', 1,
-        jsonb_build_object('voucher_id', :voucher, 'reference', 'PGB', 'discount', '5.00'), now(), now());
+        jsonb_build_object('voucher_id', :voucher::bigint, 'reference', 'PGB', 'discount', '5.00'), now(), now());
 COMMIT;
