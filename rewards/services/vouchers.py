@@ -114,9 +114,13 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
 
     `key` (the caller's idempotency key) makes a retry return the first voucher.
     """
-    # Account first, then the reward: the lock order of every reward path.
+    # Account first, then the reward: the lock order of every reward path. The reward's row is locked only
+    # when it has a stock to count down: a per-member limit is held by the account's lock, and locking an
+    # unlimited reward would make every member's redemption of it wait for the one before.
     account = lock_accounts([member])[member.pk]
-    locked = Reward.objects.select_for_update().filter(pk=reward.pk, program_id=member.program_id).first()
+    locked = Reward.objects.filter(pk=reward.pk, program_id=member.program_id).first()
+    if locked is not None and locked.stock is not None:
+        locked = Reward.objects.select_for_update().filter(pk=locked.pk).first()
     if locked is None:
         raise RewardNotFound()
     if key is not None and (replay := _replay_redemption(account, locked, key)):

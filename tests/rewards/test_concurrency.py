@@ -1,9 +1,11 @@
 """Stock, per-member limits and single use under real concurrency (PostgreSQL row locks)."""
 
+import threading
 from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 
 from loyalty.models import Account, Entry, EntryKind
 from rewards.models import Reward, Voucher, VoucherStatus
@@ -30,6 +32,42 @@ def test_twenty_members_racing_for_a_stock_of_five_get_five_vouchers():
     assert Voucher.objects.filter(reward=reward).count() == 5
     assert Entry.objects.filter(kind=EntryKind.REDEEM).count() == 5
     assert sorted(Account.objects.values_list("available", flat=True)) == [400] * 5 + [500] * 15
+    call_command("check_ledger")
+
+
+def test_redemptions_of_an_unlimited_reward_by_two_members_do_not_wait_for_each_other():
+    """Only a stock is counted under the reward's lock: while one member's redemption is still open, another
+    member redeems the same unlimited reward at once (the database would refuse to wait over a second)."""
+    program = ProgramFactory()
+    first, second = MemberFactory(program=program), MemberFactory(program=program)
+    for member in (first, second):
+        fund(member, 500)
+    reward = RewardFactory(program=program, points_cost=100)
+    redeemed, release = threading.Event(), threading.Event()
+
+    def open_redemption() -> None:
+        try:
+            with transaction.atomic():
+                reward_redeem(member=first, reward=reward)
+                redeemed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=open_redemption)
+    holder.start()
+    try:
+        assert redeemed.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            result = reward_redeem(member=second, reward=reward)
+    finally:
+        release.set()
+        holder.join()
+
+    assert result.voucher.reward_id == reward.pk
+    assert Voucher.objects.filter(reward=reward).count() == 2
     call_command("check_ledger")
 
 
