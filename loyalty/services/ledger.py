@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.rows import instance_insert
+from config.rows import instance_insert, row_update, rows_insert
 from loyalty.exceptions import AmountTooLarge, InsufficientPoints, InvalidAmount, TransferNotAllowed
 from loyalty.models import MAX_POINTS_PER_ENTRY, Account, Allocation, Entry, EntryKind, Lot, lifetime_deltas
 from loyalty.services.accounts import apply_deltas, ensure_active, lock_accounts, merge_deltas
@@ -26,6 +26,7 @@ from members.exceptions import IdempotencyKeyReused
 from members.models import Member
 
 _DEFAULT: Any = object()  # "use the program's policy", distinct from an explicit None
+ALLOCATION_COLUMNS = ("member_id", "entry_id", "lot_id", "amount", "created_at")  # as _post_debit writes them
 
 
 def points_check(amount: int, *, field: str = "points") -> None:
@@ -197,7 +198,7 @@ def _post_debit(
     """Writes a debit of `amount` consuming `takes`; what they leave uncovered becomes debt."""
     member = account.member
     covered = sum(take for _, take in takes)
-    entry = Entry.objects.create(
+    entry = Entry(
         program_id=member.program_id,
         member=member,
         kind=kind,
@@ -209,12 +210,12 @@ def _post_debit(
         reason=reason,
         details=details or {},
     )
-    Allocation.objects.bulk_create(
-        [Allocation(member_id=member.pk, entry=entry, lot=lot, amount=take) for lot, take in takes]
-    )
+    instance_insert(entry)
+    now = timezone.now()
+    rows_insert(Allocation, ALLOCATION_COLUMNS, [(member.pk, entry.pk, lot.pk, take, now) for lot, take in takes])
     for lot, take in takes:
         lot.remaining -= take
-    Lot.objects.bulk_update([lot for lot, _ in takes], ["remaining"])
+        row_update(Lot, lot.pk, sets={"remaining": lot.remaining})
     apply_deltas(account, **debit_deltas(kind=kind, amount=amount, takes=takes))
     entry.allocated = takes  # type: ignore[attr-defined]
     return entry
