@@ -20,7 +20,7 @@ first run's set-up):
    then ANALYZE of the tables a purchase touches (the server may run without autovacuum), and a
    CHECKPOINT before each measured phase, so that no phase pays for the writes of the one before;
 2. the API: gunicorn serving config.wsgi on 127.0.0.1 (a free port; by default 2 gthread
-   workers of 4 threads, one process per core; DEBUG unset, THROTTLE_POS very high), and a load
+   workers of 2 threads, one process per core; DEBUG unset, THROTTLE_POS very high), and a load
    generator in this process (threads, `http.client`, keep-alive connections) posting purchases:
    a random member by card or id, 1-5 lines from a catalogue of categories, unique external ids,
    an Idempotency-Key, channel and store variety. Phases: warm-up; closed loop with `--connections` connections for
@@ -106,7 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of untimed load first (default 5)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2: one per core here)")
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"), help="(default gthread)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (default 4)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker (default 2)")
     parser.add_argument("--open-threads", type=int, default=32, help="sender threads of the open loop (default 32)")
     parser.add_argument("--half", type=float, default=0.5, help="open-loop rate as a share of the max (default 0.5)")
     parser.add_argument("--profile", type=int, default=300, help="in-process purchases profiled (default 300)")

@@ -4,7 +4,7 @@ Run from the project root, after (or instead of) bench/accrual.py, on the same d
 
     .venv/bin/python bench/till.py [--duration 10] [--connections 8] [--calls lookup,detail,...]
 
-Calls, each a closed loop of `--connections` keep-alive connections to gunicorn (2 gthread workers x 4 threads,
+Calls, each a closed loop of `--connections` keep-alive connections to gunicorn (2 gthread workers x 2 threads,
 as bench/accrual.py), then its ceiling: pgbench running bench/till/<call>.sql with as many clients for as long:
 
 - lookup: GET members/lookup/?card= (a random member);    ceiling: the member and account read by card
@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--calls", default=",".join(CALLS), help=f"comma-separated, of {', '.join(CALLS)}")
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
