@@ -3,9 +3,10 @@
 The ORM builds and compiles every statement anew: about half a millisecond of Python each, most of a
 purchase's cost (docs/benchmarks.md, "Accrual"). The statements here are written once per model and
 column list and keep the same text on every call, so PostgreSQL prepares them (DB_PREPARED_STATEMENTS)
-and Python only binds values. They speak plain SQL that PostgreSQL and SQLite both run (RETURNING,
-ON CONFLICT), with values prepared as the ORM prepares them: the rows they write and read are the rows
-the ORM would write and read (tests/config/test_rows.py compares them).
+and Python only binds values. They speak plain SQL that PostgreSQL and SQLite both run (multi-row VALUES,
+RETURNING), with values prepared as the ORM prepares them: the rows they write and read are the rows the ORM
+would write and read (tests/loyalty/test_fast_path_differential.py runs the till's calls both ways, with the
+ORM twins of these functions in tests/loyalty/reference.py).
 
 Use them inside a transaction, for the few statements a hot path runs; everything else uses the ORM. As with
 the ORM, a failed statement marks the enclosing atomic block for rollback.
@@ -67,15 +68,6 @@ def _insert_sql(
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(attnames)) + ")"] * rows)
     tail = f" RETURNING {_quote(model._meta.pk.column)}" if returning else ""
     return f"INSERT INTO {table} ({columns}) VALUES {placeholders}{tail}"
-
-
-def row_insert(model: type[models.Model], values: Mapping[str, Any]) -> int:
-    """Inserts one row of `model` (values by attname, e.g. `member_id`); returns its primary key."""
-    attnames = tuple(values)
-    sql = _insert_sql(connection.vendor, model, attnames, True)
-    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-        cursor.execute(sql, _values(model, attnames, tuple(values.values())))
-        return cursor.fetchone()[0]
 
 
 @cache
@@ -183,13 +175,8 @@ Convert = Callable[[Any], Any]
 def _converters(vendor: str, model: type[models.Model]) -> tuple[tuple[int, Convert], ...]:
     """For each concrete column whose raw value the ORM converts (JSON, and on SQLite dates and decimals),
     its position and the conversion."""
-    converters = []
-    for position, field in enumerate(model._meta.concrete_fields):
-        expression = field.get_col(model._meta.db_table)
-        steps = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)  # type: ignore[attr-defined]
-        if steps:
-            converters.append((position, _chained(steps, expression)))
-    return tuple(converters)
+    found = ((position, _field_converter(vendor, field)) for position, field in enumerate(model._meta.concrete_fields))
+    return tuple((position, convert) for position, convert in found if convert is not None)
 
 
 def _chained(steps: Sequence[Callable[..., Any]], expression: Any) -> Convert:
@@ -219,12 +206,11 @@ def model_from_row(model: type[M], row: Sequence[Any], start: int = 0) -> M:
 
 @cache
 def _field_converter(vendor: str, field: models.Field | models.Expression) -> Convert | None:
-    if isinstance(field, models.Field):
-        expression: Any = field.get_col(field.model._meta.db_table)
-        steps = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)  # type: ignore[attr-defined]
-    else:
-        expression = field
-        steps = connection.ops.get_db_converters(expression) + expression.output_field.get_db_converters(connection)
+    """How the ORM converts what the database hands back for a column of `field`, or for the expression
+    `field` (an aggregate); None when it takes the value as it comes."""
+    expression: Any = field.get_col(field.model._meta.db_table) if isinstance(field, models.Field) else field
+    output = expression.output_field
+    steps = connection.ops.get_db_converters(expression) + output.get_db_converters(connection)
     return _chained(steps, expression) if steps else None
 
 

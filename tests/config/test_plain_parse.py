@@ -44,24 +44,14 @@ members = st.one_of(
     st.dictionaries(st.sampled_from(["id", "card", "external_id", "email", "phone", "cardx"]), values, max_size=2),
     values,
 )
-lines = st.fixed_dictionaries(
-    {
-        "sku": mostly(good_texts, texts),
-        "quantity": mostly(good_numbers.filter(lambda n: Decimal(n) > 0), numbers),
-        "unit_price": mostly(good_numbers, numbers),
-        "amount": mostly(good_numbers, numbers),
-    },
-    optional={"category": texts},
-)
-odd_lines = st.fixed_dictionaries(
-    {
-        "sku": mostly(good_texts, texts),
-        "quantity": mostly(good_numbers.filter(lambda n: Decimal(n) > 0), numbers),
-        "unit_price": mostly(good_numbers, numbers),
-        "amount": mostly(good_numbers, numbers),
-    },
-    optional={"skux": values},
-)
+line_fields = {
+    "sku": mostly(good_texts, texts),
+    "quantity": mostly(good_numbers.filter(lambda n: Decimal(n) > 0), numbers),
+    "unit_price": mostly(good_numbers, numbers),
+    "amount": mostly(good_numbers, numbers),
+}
+lines = st.fixed_dictionaries(line_fields, optional={"category": texts})
+odd_lines = st.fixed_dictionaries(line_fields, optional={"skux": values})  # an unknown key
 
 
 good_members = st.one_of(
