@@ -4,18 +4,22 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db import connection
+from django.db.models import Field, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
+from config.rows import model_from_row, rows_select, select_columns
 from loyalty.models import Account, Allocation, Channel, EarningRule, Entry, Lot
 from loyalty.pace import Eta, local_today, tier_metric_pace
 from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
 from loyalty.ruleset import ProgramRuleset, TierSpec, program_ruleset, rule_spec
 from loyalty.services.awards import member_context, remaining_budgets, with_budgets
 from loyalty.services.tiers import tier_metric_value, window_start
+from members.exceptions import MemberNotFound
 from members.models import Member, MemberStatus, Program
+from members.selectors import member_lookup
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,58 @@ def member_balances(*, member: Member, now: datetime | None = None) -> Balances:
         redeemed=account.redeemed,
         expired=account.expired,
     )
+
+
+# The member with program, account and expiring-soon sum in one statement (hand-written, config.rows): a till
+# looks a member up before every sale. Parameters: the window's start and end, the program, the value.
+_MEMBER_SQL = (
+    "SELECT {member}, {program}, a.member_id, a.available, a.pending, a.debt, a.earned, a.redeemed, a.expired, "
+    "(SELECT COALESCE(CAST(SUM(l.remaining) AS BIGINT), 0) FROM {lots} l WHERE l.member_id = m.id "
+    "AND l.remaining > 0 AND l.expires_at > %s AND l.expires_at <= %s) "
+    "FROM {members} m JOIN {programs} p ON p.id = m.program_id LEFT JOIN {accounts} a ON a.member_id = m.id "
+    "WHERE m.program_id = %s AND m.{column} = %s"
+)
+
+
+def member_with_balances(*, program: Program, field: str, value: object, now: datetime | None = None) -> Member:
+    """The member of `program` named by one of LOOKUP_FIELDS (MemberNotFound otherwise), read in one statement
+    with its program and its balances as `member_balances` gives them (kept on the member for MemberOutput).
+    The expiring-soon window is `program`'s: the caller's copy (the API key's, cached a few seconds)."""
+    ((lookup, wanted),) = member_lookup(field=field, value=value).items()
+    quote = connection.ops.quote_name
+    sql = _MEMBER_SQL.format(
+        member=select_columns(connection.vendor, Member, "m"),
+        program=select_columns(connection.vendor, Program, "p"),
+        lots=quote(Lot._meta.db_table),
+        members=quote(Member._meta.db_table),
+        programs=quote(Program._meta.db_table),
+        accounts=quote(Account._meta.db_table),
+        column=quote(cast("Field[Any, Any]", Member._meta.get_field(lookup)).column),
+    )
+    now = now or timezone.now()
+    until = now + timedelta(days=program.expiry_warning_days)
+    rows = rows_select(sql, [now, until, program.pk, wanted])
+    if not rows:
+        raise MemberNotFound()
+    row = rows[0]
+    member = model_from_row(Member, row)
+    member._state.fields_cache["program"] = model_from_row(Program, row, len(Member._meta.concrete_fields))
+    has_account, available, pending, debt, earned, redeemed, expired, expiring = row[-8:]
+    member._balances = (  # type: ignore[attr-defined]  # read by MemberOutput
+        Balances(
+            available=available,
+            pending=pending,
+            debt=debt,
+            expiring_soon=expiring,
+            expiring_soon_until=until,
+            earned=earned,
+            redeemed=redeemed,
+            expired=expired,
+        )  # fmt: skip
+        if has_account is not None
+        else Balances()
+    )
+    return member
 
 
 def ledger_entries_for_member(*, member: Member) -> QuerySet[Entry]:

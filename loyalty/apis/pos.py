@@ -25,7 +25,7 @@ from loyalty.apis.purchase_serializers import (
 )
 from loyalty.apis.serializers import EntryOutput, MemberEnrollInput, MemberOutput
 from loyalty.models import Entry
-from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary
+from loyalty.selectors import ledger_entries_for_member, member_balances, member_tier_summary, member_with_balances
 from loyalty.services.bonuses import event_record
 from loyalty.services.enrollment import member_enroll
 from loyalty.services.purchases import PurchaseInput, purchase_record, purchase_simulate
@@ -79,7 +79,7 @@ class MemberLookupView(PosAPIView):
     )
     def get(self, request: Request) -> Response:
         ((field, value),) = parse(LookupQuery, request.query_params).items()
-        return Response(MemberOutput(member_get(program=self.program, field=field, value=value)).data)
+        return Response(MemberOutput(member_with_balances(program=self.program, field=field, value=value)).data)
 
 
 class MemberDetailView(PosMemberView):
@@ -90,7 +90,7 @@ class MemberDetailView(PosMemberView):
         summary="A member with balances",
     )
     def get(self, request: Request, member_id: str) -> Response:
-        return Response(MemberOutput(self.get_member()).data)
+        return Response(MemberOutput(member_with_balances(program=self.program, field="id", value=member_id)).data)
 
 
 class MemberLedgerView(PosMemberView):
