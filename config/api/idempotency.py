@@ -60,6 +60,12 @@ class IdempotentMixin:
         return self._idempotency_claim.record if self._idempotency_claim else None
 
     @property
+    def in_request_transaction(self) -> bool:
+        """True when the request runs in its key's transaction, which any error rolls back whole: a service
+        it calls needs no savepoint of its own (two statements fewer)."""
+        return self._idempotency_claim is not None
+
+    @property
     def idempotency_key(self) -> str | None:
         return self.idempotency_record.key if self.idempotency_record else None
 

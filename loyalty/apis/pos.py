@@ -151,10 +151,7 @@ class PurchaseView(PurchaseBaseView):
     def post(self, request: Request) -> Response:
         # The service looks the member up as it locks their account: one statement for both.
         ref, data = self.purchase_input(request)
-        # With an Idempotency-Key the request runs in one transaction that any error rolls back whole
-        # (config.api.idempotency): the purchase needs no savepoint of its own.
-        in_request_transaction = self.idempotency_record is not None
-        result = purchase_record(program=self.program, member=ref, data=data, savepoint=not in_request_transaction)
+        result = purchase_record(program=self.program, member=ref, data=data, savepoint=not self.in_request_transaction)
         return Response(purchase_output(result, data.external_id), status=200 if result.replayed else 201)
 
 

@@ -69,7 +69,9 @@ class MeRewardRedeemView(AppAPIView):
         expected = parse(RedeemInput, request.data).get("expected_points_cost")
         if expected is not None and expected != reward.points_cost:
             raise RewardCostChanged(points_cost=reward.points_cost)
-        result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
+        result = reward_redeem(
+            member=member, reward=reward, key=self.ledger_key(request), savepoint=not self.in_request_transaction
+        )
         return Response(RedemptionOutput(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 

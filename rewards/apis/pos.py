@@ -58,7 +58,9 @@ class RedemptionView(PosAPIView):
         member = member_get(program=self.program, field="id", value=member_id)
         data = parse(RedemptionInput, request.data)
         reward = reward_get(program=self.program, reward_id=data["reward_id"])
-        result = reward_redeem(member=member, reward=reward, key=self.ledger_key(request))
+        result = reward_redeem(
+            member=member, reward=reward, key=self.ledger_key(request), savepoint=not self.in_request_transaction
+        )
         return Response(RedemptionOutput(redemption_body(result)).data, status=200 if result.replayed else 201)
 
 

@@ -108,12 +108,19 @@ def voucher_create(**fields: Any) -> Voucher:
     raise AssertionError("unreachable")
 
 
-@transaction.atomic
-def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> RedemptionResult:
+def reward_redeem(
+    *, member: Member, reward: Reward, key: str | None = None, savepoint: bool = True
+) -> RedemptionResult:
     """Spends the reward's points and issues a voucher, in one transaction.
 
-    `key` (the caller's idempotency key) makes a retry return the first voucher.
+    `key` (the caller's idempotency key) makes a retry return the first voucher. `savepoint=False` is for a
+    caller whose transaction rolls back whole on any error (config.api.idempotency): two statements fewer.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _reward_redeem(member=member, reward=reward, key=key)
+
+
+def _reward_redeem(*, member: Member, reward: Reward, key: str | None) -> RedemptionResult:
     # Account first, then the reward: the lock order of every reward path. The reward's row is locked only
     # when it has a stock to count down: a per-member limit is held by the account's lock, and locking an
     # unlimited reward would make every member's redemption of it wait for the one before.
