@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.rows import instance_insert, row_update
 from events.outbox import EventType, event_emit
 from events.payloads.common import BalancesData
 from events.payloads.points import points_reversed_payload
@@ -186,13 +187,18 @@ def return_record(
         returned_eligible=F("returned_eligible") + eligible,
         points_reversed=F("points_reversed") + points,
     )
-    PurchaseLine.objects.bulk_update(changed, ["returned_amount", "returned_quantity"])
+    for line in changed:
+        row_update(
+            PurchaseLine,
+            line.pk,
+            sets={"returned_amount": line.returned_amount, "returned_quantity": line.returned_quantity},
+        )
     change: TierChange = tier_recheck_after_return(account=account, purchase=purchase, now=timezone.now())
     tier = {
         "before": change.before.name if change.before else None,
         "after": change.after.name if change.after else None,
     }
-    record = Return.objects.create(
+    record = Return(
         program=program,
         member=account.member,
         purchase=purchase,
@@ -205,6 +211,7 @@ def return_record(
         lines=[_line_json(line) for line in lines],
         outcome={"balances": account.balances, "tier": tier},
     )
+    instance_insert(record)
     if points:
         event_emit(
             program_id=program.pk,
