@@ -93,10 +93,13 @@ def event_emit(
     data: Mapping[str, Any],
     member_id: int | None = None,
     occurred_at: datetime | None = None,
+    pk: int | None = None,
 ) -> OutboxEvent:
-    """Writes one event to the outbox, in the caller's transaction."""
+    """Writes one event to the outbox, in the caller's transaction. `pk`, taken from the sequence beforehand
+    (config.rows.next_id_sql), lets the insert go without reading its key back."""
     _checked(type)
     event = OutboxEvent(
+        pk=pk,
         event_id=_event_id(),
         program_id=program_id,
         member_id=member_id,

@@ -146,10 +146,11 @@ def awards_post(
     extra_deltas: dict[str, int] | None = None,
     entry_id: int | None = None,
     lot_id: int | None = None,
+    event_pk: int | None = None,
 ) -> Entry | None:
     """Credits the evaluation's points as one lot and records which rule gave how many.
     The caller holds the account's lock (and the budgeted rules' locks); `entry_id` and `lot_id` as
-    `credit_locked` takes them."""
+    `credit_locked` takes them, `event_pk` as `event_emit` does."""
     if evaluation.points <= 0:
         return None
     program = account.member.program
@@ -177,6 +178,7 @@ def awards_post(
     )
     rule_budgets_spend({a.rule_id: a.points for a in evaluation.awards if a.rule_id in budgeted_rule_ids})
     event_emit(
+        pk=event_pk,
         program_id=program.pk,
         member_id=account.pk,
         type=EventType.POINTS_EARNED,

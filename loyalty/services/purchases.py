@@ -26,6 +26,7 @@ from config.rows import (
     rows_select,
     select_columns,
 )
+from events.models import OutboxEvent
 from events.payloads.common import AwardRef
 from loyalty.exceptions import AmountTooLarge, CurrencyMismatch, OccurredInFuture, PurchaseConflict, TotalMismatch
 from loyalty.models import Account, Award, Entry, Lot, Purchase, PurchaseLine
@@ -174,12 +175,12 @@ def _outcome(account: Account, change: TierChange, pending_until: datetime | Non
     }
 
 
-NEW_ROWS = (Entry, Lot, Purchase)
+NEW_ROWS = (Entry, Lot, Purchase, OutboxEvent)  # whose keys a purchase takes before writing (PostgreSQL)
 # A purchase line as a purchase writes it (config.rows: values in this order, no model instance to build).
 LINE_COLUMNS = (
     "purchase_id", "member_id", "position", "sku", "category", "quantity", "unit_price", "amount", "eligible",
     "returned_quantity", "returned_amount",
-)  # fmt: skip  # whose keys a purchase takes before writing (PostgreSQL)
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class PurchaseReads:
     entry_id: int | None = None
     lot_id: int | None = None
     purchase_id: int | None = None
+    event_pk: int | None = None  # of the points.earned event
 
 
 @cache
@@ -236,7 +238,7 @@ def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseI
     caps, row = row[: 2 * len(capped)], row[2 * len(capped) :]
     reserved = sum(next_id_sql(model) is not None for model in NEW_ROWS)
     ids, purchase = row[:reserved], row[reserved:]
-    entry_id, lot_id, purchase_id = ids or (None, None, None)
+    entry_id, lot_id, purchase_id, event_pk = ids or (None, None, None, None)
     awards = []  # as member_context_of takes them: today's points, and the rest of the month's
     for n, rule_id in enumerate(capped):
         awards += [(rule_id, today, caps[2 * n]), (rule_id, today.replace(day=1), caps[2 * n + 1] - caps[2 * n])]
@@ -250,6 +252,7 @@ def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseI
         entry_id=entry_id,
         lot_id=lot_id,
         purchase_id=purchase_id,
+        event_pk=event_pk,
     )
 
 
@@ -307,7 +310,7 @@ def _purchase_record(*, program: Program, member: Member | MemberRef, data: Purc
     # A till clock a little ahead must not make points pending in a program without a return window.
     available_at = program.available_at_for(min(data.occurred_at, timezone.now()))
     pending_until = available_at if available_at > timezone.now() else None
-    # The writes go in one round trip (two: the outbox event reads its id back), with the ids read above.
+    # The writes go in one round trip, with the keys taken by the read above.
     with one_round_trip():
         return _purchase_write(
             accounts, account, referrer, ruleset, data, reads, evaluation, now, available_at, pending_until
@@ -338,6 +341,7 @@ def _purchase_write(
         extra_deltas={"purchases": 1},
         entry_id=reads.entry_id,
         lot_id=reads.lot_id,
+        event_pk=reads.event_pk,
     )
     if entry is None:
         apply_deltas(account, purchases=1)
