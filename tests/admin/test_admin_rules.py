@@ -760,8 +760,10 @@ def test_member_page_shows_the_tier_review_date_pin_and_history(manager_client, 
 
     html = response.content.decode()
     assert '<td class="tier-current">Silver</td>' in html
-    # ISO dates: Django's US default (12/07/2026) reads as the 12th of July in Europe
-    assert f'<td class="tier-review">{timezone.localtime(account.tier_review_at):%Y-%m-%d}</td>' in html
+    # ISO dates: Django's US default (12/07/2026) reads as the 12th of July in Europe. The admin shows a
+    # program's times in its time zone: late in the UTC evening the review date is already tomorrow there.
+    review = account.tier_review_at.astimezone(member.program.tz)
+    assert f'<td class="tier-review">{review:%Y-%m-%d}</td>' in html
     assert '<td class="tier-pinned">ended' not in html
     assert [change.pk for change in response.context["tier_history"]] == [shop["history"].pk]
     assert "VIP" in html
