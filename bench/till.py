@@ -28,6 +28,7 @@ import itertools
 import json
 import random
 import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -116,7 +117,7 @@ def ensure_stock(program: Any, members: list[tuple[int, str]], need: int) -> Sto
     api_vouchers, bench_vouchers = vouchers[:need], vouchers[need:]
     bought = []
     now = timezone.now() - timedelta(minutes=1)
-    buyers = [m for m in Member.objects.filter(pk__in=[i for i, _ in members[FUNDED : FUNDED + 2 * need]])]
+    buyers = list(Member.objects.filter(pk__in=[i for i, _ in members[FUNDED : FUNDED + 2 * need]]))
     for n, member in enumerate(buyers[: 2 * need]):
         total = Decimal(100 + n % 900)
         data = PurchaseInput(external_id=f"{tag}-{n}", occurred_at=now, currency=program.currency, total=total)
@@ -227,8 +228,6 @@ def run_ceiling(call: str, args: argparse.Namespace, program: Any, stock: Stock,
     for name, value in variables.items():
         command += ["-D", f"{name}={value}"]
     command.append(params["dbname"])
-    import subprocess
-
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"pgbench ({call}) failed:\n{done.stdout}\n{done.stderr}")

@@ -24,7 +24,8 @@ M = TypeVar("M", bound=models.Model)
 Prepare = Callable[[Any], Any]
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A table or column name quoted for the database in use (for the hand-written statements here and beside)."""
     return connection.ops.quote_name(name)
 
 
@@ -63,10 +64,10 @@ def _values(model: type[models.Model], attnames: tuple[str, ...], values: Sequen
 def _insert_sql(
     vendor: str, model: type[models.Model], attnames: tuple[str, ...], returning: bool, rows: int = 1
 ) -> str:
-    table = _quote(model._meta.db_table)
-    columns = ", ".join(_quote(_column(model, name).column) for name in attnames)
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(_column(model, name).column) for name in attnames)
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(attnames)) + ")"] * rows)
-    tail = f" RETURNING {_quote(model._meta.pk.column)}" if returning else ""
+    tail = f" RETURNING {quote(model._meta.pk.column)}" if returning else ""
     return f"INSERT INTO {table} ({columns}) VALUES {placeholders}{tail}"
 
 
@@ -120,11 +121,11 @@ def rows_insert(model: type[models.Model], attnames: Sequence[str], rows: Sequen
 
 @cache
 def _update_sql(vendor: str, model: type[models.Model], sets: tuple[str, ...], adds: tuple[str, ...]) -> str:
-    table = _quote(model._meta.db_table)
-    assignments = [f"{_quote(_column(model, name).column)} = %s" for name in sets]
+    table = quote(model._meta.db_table)
+    assignments = [f"{quote(_column(model, name).column)} = %s" for name in sets]
     # A delta is cast to bigint: bound as a 4-byte integer it would wrap past 2^31.
-    assignments += [f"{(c := _quote(_column(model, name).column))} = {c} + CAST(%s AS BIGINT)" for name in adds]
-    return f"UPDATE {table} SET {', '.join(assignments)} WHERE {_quote(model._meta.pk.column)} = %s"
+    assignments += [f"{(c := quote(_column(model, name).column))} = {c} + CAST(%s AS BIGINT)" for name in adds]
+    return f"UPDATE {table} SET {', '.join(assignments)} WHERE {quote(model._meta.pk.column)} = %s"
 
 
 def row_update(
@@ -162,7 +163,7 @@ def next_id_sql(model: type[models.Model]) -> str | None:
     if connection.vendor != "postgresql":
         return None
     table, column = model._meta.db_table, model._meta.pk.column
-    return f"nextval(pg_get_serial_sequence('{_quote(table)}', '{column}'))"
+    return f"nextval(pg_get_serial_sequence('{quote(table)}', '{column}'))"
 
 
 # --- Reads -------------------------------------------------------------------------------------------------------
@@ -192,7 +193,18 @@ def _chained(steps: Sequence[Callable[..., Any]], expression: Any) -> Convert:
 def select_columns(vendor: str, model: type[models.Model], alias: str) -> str:
     """The SELECT list of every concrete column of `model` under the table alias `alias`, in model order
     (what `model_from_row` reads back)."""
-    return ", ".join(f"{alias}.{_quote(field.column)}" for field in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def models_from_row(row: Sequence[Any], *models: type[models.Model]) -> list[Any]:
+    """One instance of each of `models` from a row that selects their columns one after the other
+    (`select_columns` of each, in that order)."""
+    instances: list[Any] = []
+    start = 0
+    for model in models:
+        instances.append(model_from_row(model, row, start))
+        start += len(model._meta.concrete_fields)
+    return instances
 
 
 def model_from_row(model: type[M], row: Sequence[Any], start: int = 0) -> M:

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Field, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
-from config.rows import model_from_row, rows_select, select_columns
+from config.rows import models_from_row, quote, rows_select, select_columns
 from loyalty.models import Account, Allocation, Channel, EarningRule, Entry, Lot
 from loyalty.pace import Eta, local_today, tier_metric_pace
 from loyalty.rules import Award, Basket, Line, MemberContext, RuleKind, RuleSpec, evaluate_purchase
@@ -81,7 +81,6 @@ def member_with_balances(*, program: Program, field: str, value: object, now: da
     with its program and its balances as `member_balances` gives them (kept on the member for MemberOutput).
     The expiring-soon window is `program`'s: the caller's copy (the API key's, cached a few seconds)."""
     ((lookup, wanted),) = member_lookup(field=field, value=value).items()
-    quote = connection.ops.quote_name
     sql = _MEMBER_SQL.format(
         member=select_columns(connection.vendor, Member, "m"),
         program=select_columns(connection.vendor, Program, "p"),
@@ -97,8 +96,9 @@ def member_with_balances(*, program: Program, field: str, value: object, now: da
     if not rows:
         raise MemberNotFound()
     row = rows[0]
-    member = model_from_row(Member, row)
-    member._state.fields_cache["program"] = model_from_row(Program, row, len(Member._meta.concrete_fields))
+    member: Member
+    member, program = models_from_row(row, Member, Program)
+    member._state.fields_cache["program"] = program
     has_account, available, pending, debt, earned, redeemed, expired, expiring = row[-8:]
     member._balances = (  # type: ignore[attr-defined]  # read by MemberOutput
         Balances(
@@ -110,7 +110,7 @@ def member_with_balances(*, program: Program, field: str, value: object, now: da
             earned=earned,
             redeemed=redeemed,
             expired=expired,
-        )  # fmt: skip
+        )
         if has_account is not None
         else Balances()
     )

@@ -13,14 +13,10 @@ from django.db.models import BigIntegerField, F, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
-from config.rows import model_from_row, row_update, rows_select, select_columns
+from config.rows import models_from_row, quote, row_update, rows_select, select_columns
 from loyalty.models import Account
 from members.exceptions import MemberClosed, MemberSuspended
 from members.models import Member, MemberStatus, Program
-
-
-def _quote(name: str) -> str:
-    return connection.ops.quote_name(name)
 
 
 def plus(field: str, delta: int) -> CombinedExpression:
@@ -59,18 +55,16 @@ def _lock_sql(vendor: str, where: str) -> str:
     lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
     return (
         f"SELECT {select_columns(vendor, Account, 'a')}, {select_columns(vendor, Member, 'm')}, "
-        f"{select_columns(vendor, Program, 'p')} FROM {_quote(Account._meta.db_table)} a "
-        f"JOIN {_quote(Member._meta.db_table)} m ON m.id = a.member_id "
-        f"JOIN {_quote(Program._meta.db_table)} p ON p.id = m.program_id WHERE {where} ORDER BY a.member_id{lock}"
+        f"{select_columns(vendor, Program, 'p')} FROM {quote(Account._meta.db_table)} a "
+        f"JOIN {quote(Member._meta.db_table)} m ON m.id = a.member_id "
+        f"JOIN {quote(Program._meta.db_table)} p ON p.id = m.program_id WHERE {where} ORDER BY a.member_id{lock}"
     )
 
 
 def _locked(where: str, params: Sequence[Any]) -> list[Account]:
     accounts = []
     for row in rows_select(_lock_sql(connection.vendor, where), params):
-        account = model_from_row(Account, row)
-        member = model_from_row(Member, row, len(Account._meta.concrete_fields))
-        program = model_from_row(Program, row, len(Account._meta.concrete_fields) + len(Member._meta.concrete_fields))
+        account, member, program = models_from_row(row, Account, Member, Program)
         member._state.fields_cache["program"] = program
         account._state.fields_cache["member"] = member
         accounts.append(account)
@@ -91,7 +85,7 @@ def lock_buyer_account(*, program: Program, field: str, value: object) -> Accoun
     `member_lookup`) is `value`, unless the member was referred and has not bought yet (their first purchase
     needs the referrer's account too: `lock_accounts`); reads account, member and program in one statement,
     as `lock_accounts_by_id` does."""
-    column = _quote(cast("models.Field[Any, Any]", Member._meta.get_field(field)).column)
+    column = quote(cast("models.Field[Any, Any]", Member._meta.get_field(field)).column)
     where = f"m.program_id = %s AND m.{column} = %s AND (m.referred_by_id IS NULL OR a.purchases > 0)"
     accounts = _locked(where, [program.pk, value])
     return accounts[0] if accounts else None

@@ -9,11 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import connection
 from django.db.models import Case, When
 from django.utils import timezone
 
-from config.rows import rows_insert, rows_select
+from config.rows import quote, rows_insert, rows_select
 from events.outbox import EventType, event_emit
 from events.payloads.common import AwardRef
 from events.payloads.points import points_earned_payload
@@ -42,7 +41,7 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
     (one query, whatever the number of rules)."""
     rows: Iterable[tuple[int, date, int]] = ()
     today = None
-    capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
+    capped = sorted(ruleset.capped_rule_ids)
     if capped:
         today = local_date(account.member.program, occurred_at)
         rows = capped_awards(member_id=account.pk, rule_ids=capped, start=today.replace(day=1), end=today)
@@ -54,7 +53,7 @@ def member_context(*, account: Account, ruleset: ProgramRuleset, occurred_at: da
 def capped_awards(*, member_id: int, rule_ids: list[int], start: date, end: date) -> list[tuple[int, date, int]]:
     """The member's points per (rule, local date) from `start` to `end` (inclusive) of the rules `rule_ids`:
     one hand-written statement (config.rows), its text fixed by the number of capped rules."""
-    table = connection.ops.quote_name(Award._meta.db_table)
+    table = quote(Award._meta.db_table)
     sql = (
         f"SELECT rule_id, local_date, CAST(SUM(points) AS BIGINT) FROM {table} WHERE member_id = %s "
         f"AND rule_id IN ({', '.join(['%s'] * len(rule_ids))}) AND local_date >= %s AND local_date <= %s "

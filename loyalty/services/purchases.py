@@ -22,6 +22,7 @@ from config.rows import (
     model_from_row,
     next_id_sql,
     one_round_trip,
+    quote,
     rows_insert,
     rows_select,
     select_columns,
@@ -199,7 +200,6 @@ class PurchaseReads:
 def _reads_sql(vendor: str, capped: int) -> str:
     """Replay check, tier metric and cap usage of a purchase in one statement (hand-written, config.rows). It runs
     after the account lock, so it sees every purchase and award of the member committed before (under the lock)."""
-    quote = connection.ops.quote_name
     caps = ", ".join(
         f"COALESCE(CAST(SUM(CASE WHEN rule_id = %s AND local_date = %s THEN points ELSE 0 END) AS BIGINT), 0)"
         f" AS today_{n}, COALESCE(CAST(SUM(CASE WHEN rule_id = %s THEN points ELSE 0 END) AS BIGINT), 0) AS month_{n}"
@@ -225,7 +225,7 @@ def purchase_reads(*, account: Account, ruleset: ProgramRuleset, data: PurchaseI
     """What a purchase reads once the account is locked, in one statement: the purchase of the same external id,
     and the same figures as `member_context` and `tier_metric_value` (their ORM twin: tests/loyalty/reference.py)."""
     program = account.member.program
-    capped = [r.id for r in ruleset.rules + ruleset.event_rules if r.cap_per_member_day or r.cap_per_member_month]
+    capped = sorted(ruleset.capped_rule_ids)
     today = local_date(program, data.occurred_at)
     params: list[Any] = [program.pk, account.pk, window_start(program, as_of), as_of]
     if capped:

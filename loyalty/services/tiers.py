@@ -12,12 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, DecimalField, F, Func, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.rows import row_update, rows_select
+from config.rows import quote, row_update, rows_select
 from events.outbox import EventType, events_emit
 from events.payloads.common import TierRef, tier_ref
 from events.payloads.points import tier_changed_payload
@@ -70,7 +70,7 @@ METRICS_FIELDS = (Sum("total", output_field=DecimalField(max_digits=14, decimal_
 
 
 def metrics_sql() -> str:
-    return METRICS_SQL.format(table=connection.ops.quote_name(Purchase._meta.db_table))
+    return METRICS_SQL.format(table=quote(Purchase._meta.db_table))
 
 
 def metric_of(program: Program, spend: Any, counted: int, points: Any) -> Decimal:
